@@ -1,0 +1,233 @@
+"""The file store every documented JSON file goes through.
+
+* Always valid JSON on disk: each write goes to a temporary file in the same
+  folder, is fsynced, and renamed over the old file (readers see the old or
+  the new document, never half of one).
+* Several processes share one ``MONITORING_HOME``: read-merge-write happens
+  under an exclusive ``flock`` on ``<file>.lock``, so no process drops the
+  records another one wrote.
+* A file that is not valid JSON is moved aside as ``<name>.corrupt-<UTC time>``,
+  reported once, and a fresh document is started.
+* Folders are created 0700 and files 0600; a home owned by another user, or
+  writable by group/others, is refused with a ``ConfigError``.
+
+The document layout is one object with ``schema_version`` and ``kind``; it is
+written one record per line so the files stay readable and grep-able.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from monitoring_layer import _selfmon
+from monitoring_layer.config import ConfigError
+
+try:  # POSIX; elsewhere processes are not serialised (documented).
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["JsonFileStore", "SCHEMA_VERSION", "prepare_home", "dumps_document"]
+
+SCHEMA_VERSION = 1
+
+_DIR_MODE = 0o700
+_FILE_MODE = 0o600
+
+
+def prepare_home(home: Path, *subdirs: str) -> Path:
+    """Create ``home`` (and ``subdirs``) 0700 and refuse an unsafe one.
+
+    Raises ``ConfigError`` when the folder (or a symlink leading to it) is
+    owned by another user, or is writable by group or others.
+    """
+    home = Path(home)
+    _check_not_foreign_symlink(home)
+    try:
+        home.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"MONITORING_HOME={str(home)!r} cannot be created: {exc.strerror}. "
+            "Set MONITORING_HOME (or configure(home=...)) to a folder you own."
+        ) from None
+    _check_safe_dir(home)
+    for sub in subdirs:
+        folder = home / sub
+        _check_not_foreign_symlink(folder)
+        folder.mkdir(mode=_DIR_MODE, exist_ok=True)
+        _check_safe_dir(folder)
+    return home
+
+
+def _check_not_foreign_symlink(path: Path) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode) and st.st_uid not in (os.geteuid(), 0):
+        raise ConfigError(
+            f"MONITORING_HOME path {str(path)!r} is a symlink owned by uid {st.st_uid}, "
+            "not by you; refusing to follow it. Set MONITORING_HOME (or configure(home=...)) "
+            "to a folder you own."
+        )
+
+
+def _check_safe_dir(path: Path) -> None:
+    st = os.stat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"MONITORING_HOME path {str(path)!r} is not a folder")
+    if st.st_uid != os.geteuid():
+        raise ConfigError(
+            f"MONITORING_HOME folder {str(path)!r} is owned by uid {st.st_uid}, not by you "
+            f"(uid {os.geteuid()}); another user could read or replace your telemetry. "
+            "Set MONITORING_HOME (or configure(home=...)) to a folder you own, "
+            "e.g. MONITORING_HOME=$HOME/.monitoring."
+        )
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"MONITORING_HOME folder {str(path)!r} is writable by group or others "
+            f"(mode {stat.S_IMODE(st.st_mode):04o}). Run `chmod 700 {path}` or set "
+            "MONITORING_HOME (or configure(home=...)) to a private folder."
+        )
+
+
+_STORES: weakref.WeakSet[JsonFileStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A thread of the parent may have held a store's lock at fork time.
+    for store in list(_STORES):
+        store._thread_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def dumps_document(doc: dict[str, Any]) -> str:
+    """Serialise a document with one top-level key, and one record, per line."""
+    parts = []
+    for key, value in doc.items():
+        if isinstance(value, list) and value:
+            body = ",\n  ".join(_compact(item) for item in value)
+            parts.append(f"{json.dumps(key)}: [\n  {body}\n ]")
+        elif isinstance(value, dict) and value and key != "resource":
+            body = ",\n  ".join(f"{json.dumps(k)}: {_compact(v)}" for k, v in value.items())
+            parts.append(f"{json.dumps(key)}: {{\n  {body}\n }}")
+        else:
+            parts.append(f"{json.dumps(key)}: {_compact(value)}")
+    return "{\n " + ",\n ".join(parts) + "\n}\n"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class JsonFileStore:
+    """One JSON document on disk, updated by read-merge-write under a process lock."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.path = Path(path)
+        self.kind = kind
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._thread_lock = threading.Lock()
+        _STORES.add(self)
+
+    def empty(self) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, "kind": self.kind}
+
+    def read(self) -> dict[str, Any]:
+        """The current document (an empty one if absent; corrupt ones are quarantined)."""
+        with self._locked():
+            return self._load()
+
+    def update(self, merge: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """Apply ``merge(current) -> new`` and write the result atomically."""
+        with self._locked():
+            current = self._load()
+            new = merge(current)
+            new["schema_version"] = SCHEMA_VERSION
+            new["kind"] = self.kind
+            self._write(new)
+            return new
+
+    # -- internals -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._thread_lock:
+            if fcntl is None:  # pragma: no cover
+                yield
+                return
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), _FILE_MODE)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing releases the lock
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            with open(self.path, "rb") as handle:
+                raw = handle.read()
+        except FileNotFoundError:
+            return self.empty()
+        try:
+            doc = json.loads(raw)
+            if not isinstance(doc, dict):
+                raise ValueError("top level is not an object")
+            if doc.get("kind", self.kind) != self.kind:
+                raise ValueError(f"kind is {doc.get('kind')!r}, expected {self.kind!r}")
+        except ValueError as exc:
+            self._quarantine(exc)
+            return self.empty()
+        return doc
+
+    def _quarantine(self, reason: Exception) -> None:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        os.replace(self.path, target)
+        _selfmon.fault(
+            "corrupt_file",
+            f"{self.path} was not a valid {self.kind} document ({reason}); moved it to "
+            f"{target.name} and started a fresh one",
+            key=str(self.path),
+            strict=False,
+        )
+
+    def _write(self, doc: dict[str, Any]) -> None:
+        text = dumps_document(doc).encode("utf-8")
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), _FILE_MODE)
+        try:
+            view = memoryview(text)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        os.close(fd)
+        os.replace(tmp, self.path)
+        with contextlib.suppress(OSError):  # make the rename itself durable
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)

@@ -1,0 +1,151 @@
+"""Buffered, periodic file writing shared by the three JSON exporters.
+
+An OTel batch processor may call ``export()`` hundreds of times a second under
+load. Rewriting a 10,000-trace file each time would make the exporter the
+bottleneck and fill the SDK's queues, so ``export()`` only merges the batch
+into a bounded in-memory buffer (the newest records the file could keep
+anyway); a daemon thread writes the buffer into the file at most once per
+``export_interval_s``, and ``force_flush()``/``shutdown()`` write at once.
+
+Fork safety: the child of a pre-forking server starts with an empty buffer
+(its parent writes its own records) and its own writer thread.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from typing import Any
+
+from monitoring_layer import _selfmon
+
+from ._store import JsonFileStore
+
+__all__ = ["BufferedFileWriter"]
+
+
+class BufferedFileWriter:
+    """Mixin for an exporter whose records are merged into one ``JsonFileStore``.
+
+    Subclasses implement ``_take_pending() -> pending | None`` (detach the
+    buffer), ``_restore_pending(pending)`` (put it back after a failed write),
+    ``_merge(doc, pending) -> doc`` (apply retention there) and
+    ``_reset_pending()`` (empty buffer, used after fork).
+    """
+
+    signal = "unknown"
+
+    def _init_writer(self, store: JsonFileStore, interval_s: float) -> None:
+        self._store = store
+        self._interval_s = interval_s
+        self._buffer_lock = threading.Lock()  # guards the subclass's buffer
+        self._write_lock = threading.Lock()   # one write at a time
+        self._wake = threading.Event()
+        self._stopped = False
+        self._dirty = False
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        _WRITERS.add(self)
+
+    # -- called by subclasses --------------------------------------------------
+
+    def _mark_dirty(self) -> None:
+        self._dirty = True
+        if self._thread is None and not self._stopped:
+            self._start_thread()
+
+    # -- OTel exporter protocol ----------------------------------------------
+
+    def force_flush(self, timeout_millis: float = 30_000) -> bool:
+        return self.write_now()
+
+    def shutdown(self, timeout_millis: float = 30_000, **_: Any) -> None:
+        if self._stopped:
+            return
+        self.write_now()
+        self._stopped = True
+        self._wake.set()
+
+    # -- writing --------------------------------------------------------------
+
+    def write_now(self) -> bool:
+        """Merge the buffer into the file now. Returns False if the write failed."""
+        with self._write_lock:
+            with self._buffer_lock:
+                pending = self._take_pending()
+                self._dirty = False
+            if pending is None:
+                return True
+            try:
+                self._store.update(lambda doc: self._merge(doc, pending))
+            except Exception as exc:  # noqa: BLE001 - disk full, permissions...
+                with self._buffer_lock:
+                    self._restore_pending(pending)
+                    self._dirty = True
+                _selfmon.fault("export", exc, key=f"{self.signal} file {self._store.path}")
+                return False
+            return True
+
+    def _start_thread(self) -> None:
+        with self._buffer_lock:
+            if self._thread is not None:
+                return
+            ref = weakref.ref(self)
+            thread = threading.Thread(
+                target=_run, args=(ref, self._wake, self._interval_s),
+                name=f"monitoring-layer-{self.signal}-writer", daemon=True,
+            )
+            self._thread = thread
+        thread.start()
+
+    def _after_fork(self) -> None:
+        self._buffer_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = None
+        self._dirty = False
+        self._pid = os.getpid()
+        self._reset_pending()
+
+    # -- for subclasses ---------------------------------------------------------
+
+    def _take_pending(self) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _restore_pending(self, pending: Any) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _reset_pending(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _merge(self, doc: dict[str, Any], pending: Any) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+
+def _run(ref: weakref.ref[BufferedFileWriter], wake: threading.Event, interval_s: float) -> None:
+    # Holds only a weak reference between rounds, so an exporter nobody uses
+    # any more is collected and its thread ends.
+    while True:
+        wake.wait(interval_s)
+        writer = ref()
+        if writer is None or writer._wake is not wake:  # collected, or replaced after fork
+            return
+        if writer._dirty:
+            writer.write_now()
+        if writer._stopped:
+            return
+        wake.clear()
+        del writer
+
+
+_WRITERS: weakref.WeakSet[BufferedFileWriter] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for writer in list(_WRITERS):
+        writer._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

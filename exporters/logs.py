@@ -1,0 +1,138 @@
+"""``JsonFileLogExporter``: OTel log records into ``logs/logs.json``."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk._logs.export import LogRecordExporter
+from opentelemetry.trace import format_span_id, format_trace_id
+
+from monitoring_layer import _selfmon
+from monitoring_layer.config import get_settings
+
+from ._encode import NS_PER_DAY, attributes, iso, json_value, now_ns, resource_service
+from ._store import JsonFileStore, prepare_home
+from ._writer import BufferedFileWriter
+
+try:  # the result enum was renamed in newer SDKs
+    from opentelemetry.sdk._logs.export import LogRecordExportResult as _Result
+except ImportError:  # pragma: no cover - older SDK
+    from opentelemetry.sdk._logs.export import LogExportResult as _Result  # type: ignore[no-redef]
+
+__all__ = ["JsonFileLogExporter", "LOGS_FILE", "level_name"]
+
+LOGS_FILE = "logs/logs.json"
+
+# OTel severity numbers -> the five level names of the spec (and TRACE).
+_LEVELS = ((21, "CRITICAL"), (17, "ERROR"), (13, "WARNING"), (9, "INFO"), (5, "DEBUG"), (1, "TRACE"))
+
+
+def level_name(severity_number: int | None) -> str:
+    """The spec's level name for an OTel severity number (0/None: ``UNSPECIFIED``)."""
+    for floor, name in _LEVELS:
+        if severity_number is not None and severity_number >= floor:
+            return name
+    return "UNSPECIFIED"
+
+
+class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
+    """An OTel ``LogRecordExporter`` writing to ``$MONITORING_HOME/logs/logs.json``.
+
+    Keeps, newest first, at most ``max_records`` records from the last
+    ``retention_days``, merged with what other processes wrote. What the bounds
+    drop is counted in ``monitoring_layer_dropped_total{signal="logs"}``.
+    """
+
+    signal = "logs"
+
+    def __init__(
+        self,
+        home: str | Path | None = None,
+        *,
+        max_records: int | None = None,
+        retention_days: float | None = None,
+        export_interval_s: float | None = None,
+    ) -> None:
+        settings = get_settings()
+        home = prepare_home(Path(home) if home is not None else settings.home, "logs")
+        self.max_records = max_records or settings.logs_max_records
+        self.retention_days = retention_days or settings.logs_retention_days
+        self._pending: deque[dict[str, Any]] = deque()
+        self._init_writer(JsonFileStore(home / LOGS_FILE, "logs"),
+                          export_interval_s or settings.export_interval_s)
+
+    def export(self, batch: Sequence[Any]) -> Any:
+        if self._stopped:
+            return _Result.FAILURE
+        try:
+            records = [_log_record(item) for item in batch]
+        except Exception as exc:  # noqa: BLE001
+            _selfmon.fault("export", exc, key="logs encode")
+            return _Result.FAILURE
+        with self._buffer_lock:
+            self._pending.extend(records)
+            overflow = len(self._pending) - self.max_records
+            for _ in range(max(0, overflow)):  # older than what the file may keep
+                self._pending.popleft()
+        _selfmon.dropped("logs", "retention_count", max(0, overflow))
+        self._mark_dirty()
+        return _Result.SUCCESS
+
+    def _take_pending(self) -> Any:
+        if not self._pending:
+            return None
+        pending, self._pending = self._pending, deque()
+        return pending
+
+    def _restore_pending(self, pending: Any) -> None:
+        pending.extend(self._pending)
+        while len(pending) > self.max_records:
+            pending.popleft()
+            _selfmon.dropped("logs", "retention_count", 1)
+        self._pending = pending
+
+    def _reset_pending(self) -> None:
+        self._pending = deque()
+
+    def _merge(self, doc: dict[str, Any], pending: Any) -> dict[str, Any]:
+        existing = [r for r in doc.get("records") or [] if isinstance(r, dict) and "time_unix_nano" in r]
+        records = existing + list(pending)
+        horizon = now_ns() - int(self.retention_days * NS_PER_DAY)
+        kept = [r for r in records if r["time_unix_nano"] >= horizon]
+        _selfmon.dropped("logs", "retention_age", len(records) - len(kept))
+        kept.sort(key=lambda r: r["time_unix_nano"], reverse=True)
+        _selfmon.dropped("logs", "retention_count", max(0, len(kept) - self.max_records))
+        doc["records"] = kept[: self.max_records]
+        doc["updated"] = iso(now_ns())
+        return doc
+
+
+def _log_record(item: Any) -> dict[str, Any]:
+    # SDK >= 1.39 hands ReadableLogRecord(log_record=..., resource=...); older
+    # ones a LogData(log_record=...) whose record carries the resource.
+    record = item.log_record
+    resource = getattr(item, "resource", None) or getattr(record, "resource", None)
+    scope = getattr(item, "instrumentation_scope", None)
+    timestamp = record.timestamp or record.observed_timestamp or now_ns()
+    attrs = attributes(record.attributes)
+    severity = record.severity_number.value if record.severity_number is not None else None
+    body = record.body
+    trace_id = record.trace_id or 0
+    span_id = record.span_id or 0
+    return {
+        "time": iso(timestamp),
+        "time_unix_nano": timestamp,
+        "level": level_name(severity),
+        "severity_number": severity,
+        "severity_text": record.severity_text,
+        "component": str(attrs.get("component", scope.name if scope is not None else "")),
+        "message": body if isinstance(body, str) else json.dumps(json_value(body), ensure_ascii=False),
+        "attributes": attrs,
+        "trace_id": format_trace_id(trace_id) if trace_id else None,
+        "span_id": format_span_id(span_id) if span_id else None,
+        "service": resource_service(resource),
+    }

@@ -1,0 +1,93 @@
+"""The JSON Schemas of the documented files, and a small validator for them.
+
+The schemas in ``schemas/`` are standard JSON Schema (draft 2020-12; the test
+suite checks them with the ``jsonschema`` package). ``validate`` implements the
+part of the standard they use (``type``, ``enum``, ``required``,
+``properties``, ``additionalProperties``, ``items``, ``pattern``, ``minimum``)
+so ``monitoring-layer check`` needs no extra dependency.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from importlib import resources
+from typing import Any
+
+__all__ = ["FILES", "load_schema", "validate"]
+
+#: Documented file (relative to MONITORING_HOME) -> schema name in ``schemas/``.
+FILES: dict[str, str] = {
+    "metrics/metrics_registry.json": "metrics",
+    "logs/logs.json": "logs",
+    "traces/traces.json": "traces",
+}
+
+_TYPES: dict[str, Any] = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "boolean": bool,
+    "null": type(None),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def load_schema(name: str) -> dict[str, Any]:
+    """The schema ``schemas/<name>.schema.json`` shipped in the package."""
+    text = resources.files(__package__).joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def validate(instance: Any, schema: dict[str, Any], *, max_errors: int = 20) -> list[str]:
+    """Problems of ``instance`` against ``schema``, as ``"$.path: reason"`` strings (empty: valid)."""
+    errors: list[str] = []
+    _check(instance, schema, "$", errors, max_errors)
+    return errors
+
+
+def _is_type(value: Any, name: str) -> bool:
+    if isinstance(value, bool):  # bool is an int subclass in Python, not in JSON
+        return name == "boolean"
+    if name == "integer":
+        return isinstance(value, int)
+    if name == "number":
+        return isinstance(value, (int, float))
+    return isinstance(value, _TYPES[name])
+
+
+def _check(value: Any, schema: dict[str, Any], path: str, errors: list[str], limit: int) -> None:
+    if len(errors) >= limit:
+        return
+    types = schema.get("type")
+    if types is not None:
+        names = [types] if isinstance(types, str) else list(types)
+        if not any(_is_type(value, name) for name in names):
+            errors.append(f"{path}: expected {' or '.join(names)}, got {type(value).__name__}")
+            return
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{path}: {value!r} is not one of {schema['enum']}")
+    if "minimum" in schema and _is_type(value, "number") and value < schema["minimum"]:
+        errors.append(f"{path}: {value} is below the minimum {schema['minimum']}")
+    if "pattern" in schema and isinstance(value, str) and not re.search(schema["pattern"], value):
+        errors.append(f"{path}: {value!r} does not match {schema['pattern']}")
+    if isinstance(value, dict):
+        for key in schema.get("required", []):
+            if key not in value:
+                errors.append(f"{path}: missing required {key!r}")
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key, item in value.items():
+            child = f"{path}.{key}"
+            if key in properties:
+                _check(item, properties[key], child, errors, limit)
+            elif extra is False:
+                errors.append(f"{path}: unexpected property {key!r}")
+            elif isinstance(extra, dict):
+                _check(item, extra, child, errors, limit)
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            _check(item, schema["items"], f"{path}[{index}]", errors, limit)
+            if len(errors) >= limit:
+                return

@@ -1,0 +1,32 @@
+"""monitoring-layer: metrics, logs, traces, health checks and alerts for Python data platforms.
+
+An OpenTelemetry distribution: the public API below is a set of thin facades
+over OTel providers built by ``monitoring_layer.pipeline``; exporters write the
+documented JSON files under ``MONITORING_HOME`` and serve Prometheus.
+
+This module only re-exports the public names.
+"""
+
+from monitoring_layer._version import __version__
+from monitoring_layer.config import ConfigError, Settings, configure, get_settings
+from monitoring_layer.exporters import (
+    JsonFileLogExporter,
+    JsonFileMetricExporter,
+    JsonFileSpanExporter,
+)
+from monitoring_layer.pipeline import Pipeline, flush, get_pipeline, shutdown
+
+__all__ = [
+    "ConfigError",
+    "JsonFileLogExporter",
+    "JsonFileMetricExporter",
+    "JsonFileSpanExporter",
+    "Pipeline",
+    "Settings",
+    "__version__",
+    "configure",
+    "flush",
+    "get_pipeline",
+    "get_settings",
+    "shutdown",
+]

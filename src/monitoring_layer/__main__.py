@@ -1,0 +1,7 @@
+"""``python -m monitoring_layer`` is the ``monitoring-layer`` command."""
+
+import sys
+
+from monitoring_layer.cli import main
+
+sys.exit(main())

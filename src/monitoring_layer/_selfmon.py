@@ -1,0 +1,128 @@
+"""Self-monitoring: contain faults, count them, log each kind once.
+
+The library must never hurt the host application. Every fault at record or
+export time goes through here:
+
+* ``fault(kind, exc, key=...)`` counts it in ``monitoring_layer_errors_total{kind}``
+  and logs it once per ``(kind, key)`` through the ``monitoring_layer`` logger;
+  under ``MONITORING_STRICT`` it raises instead, so test suites see mistakes.
+* ``dropped(signal, reason, n)`` counts what a bound threw away in
+  ``monitoring_layer_dropped_total{signal, reason}``.
+
+The counts are plain integers under one lock (cheap, fork-safe). The pipeline
+publishes them as OTel observable counters, so they reach every reader:
+Prometheus, the JSON file, OTLP.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from monitoring_layer import config
+
+__all__ = ["contained", "counts", "dropped", "fault", "logger", "reset"]
+
+#: The library's own diagnostics. Handlers that feed records back into the
+#: monitoring pipeline must skip this logger (see the log aggregator).
+logger = logging.getLogger("monitoring_layer")
+
+_lock = threading.Lock()
+_errors: dict[str, int] = {}
+_drops: dict[tuple[str, str], int] = {}
+_reported: set[tuple[str, str]] = set()
+
+_T = TypeVar("_T")
+
+
+def fault(kind: str, exc: BaseException | str, *, key: str = "", strict: bool | None = None) -> None:
+    """Count a contained fault and log it the first time ``(kind, key)`` is seen.
+
+    Raises ``exc`` (or a ``ValueError`` with the message) instead when strict.
+    """
+    with _lock:
+        _errors[kind] = _errors.get(kind, 0) + 1
+        first = (kind, key) not in _reported
+        if first:
+            _reported.add((kind, key))
+    if strict is None:
+        strict = config.get_settings().strict
+    if strict:
+        if isinstance(exc, BaseException):
+            raise exc
+        raise ValueError(exc)
+    if first:
+        where = f" ({key})" if key else ""
+        logger.warning(
+            "monitoring_layer contained a %s fault%s: %s; further ones are only counted in "
+            "monitoring_layer_errors_total{kind=%r}",
+            kind, where, exc, kind,
+            exc_info=exc if isinstance(exc, BaseException) else None,
+        )
+
+
+def dropped(signal: str, reason: str, n: int = 1) -> None:
+    """Count ``n`` items of ``signal`` dropped by a bound (``reason``)."""
+    if n <= 0:
+        return
+    with _lock:
+        _drops[(signal, reason)] = _drops.get((signal, reason), 0) + n
+
+
+@contextmanager
+def contained(kind: str, *, key: str = "") -> Iterator[None]:
+    """Run a block whose exceptions must not escape: they are counted and logged once."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - containing is the point
+        fault(kind, exc, key=key)
+
+
+def guard(kind: str, default: _T) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """Decorator form of ``contained`` that returns ``default`` on a fault."""
+
+    def decorate(func: Callable[..., _T]) -> Callable[..., _T]:
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            try:
+                return func(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001
+                fault(kind, exc, key=getattr(func, "__qualname__", ""))
+                return default
+
+        wrapper.__wrapped__ = func  # type: ignore[attr-defined]
+        wrapper.__name__ = getattr(func, "__name__", "wrapper")
+        wrapper.__qualname__ = getattr(func, "__qualname__", "wrapper")
+        wrapper.__doc__ = func.__doc__
+        return wrapper
+
+    return decorate
+
+
+def counts() -> dict[str, dict]:
+    """Snapshot: ``{"errors": {kind: n}, "dropped": {(signal, reason): n}}``."""
+    with _lock:
+        return {"errors": dict(_errors), "dropped": dict(_drops)}
+
+
+def reset() -> None:
+    """Forget all counts and reports (tests only)."""
+    with _lock:
+        _errors.clear()
+        _drops.clear()
+        _reported.clear()
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by another thread at fork time would stay locked forever in
+    # the child; replace it. Counts are kept: they describe the parent's past
+    # and the child's counters continue from them, like its other cumulatives.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,121 @@
+"""The ``monitoring-layer`` command.
+
+Subcommands:
+
+* ``check [--home DIR] [--json]``: validate every documented file in a home
+  against its schema; print per file the record counts, the time span and
+  the problems. Exit status 1 when a file is invalid. Read-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from monitoring_layer._version import __version__
+from monitoring_layer.config import ConfigError, get_settings
+
+__all__ = ["check_home", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="monitoring-layer",
+        description="Metrics, logs and traces for Python data platforms, on OpenTelemetry.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = commands.add_parser(
+        "check", help="validate the JSON files in a monitoring home",
+        description="Validate every documented file in a monitoring home against its JSON Schema "
+                    "and summarise it. Exit status 1 when a file is invalid.")
+    check.add_argument("--home", type=Path, default=None,
+                       help="the home to check (default: MONITORING_HOME, else /tmp/monitoring)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "check":
+        try:
+            home = args.home if args.home is not None else get_settings().home
+        except ConfigError as exc:
+            print(f"monitoring-layer: {exc}", file=sys.stderr)
+            return 2
+        report = check_home(home)
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            _print_report(report)
+        return 1 if any(f["status"] == "invalid" for f in report["files"]) else 0
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def check_home(home: Path) -> dict[str, Any]:
+    """Validate and summarise every documented file under ``home`` (reads only)."""
+    from monitoring_layer.exporters import FILES, load_schema, validate
+
+    home = Path(home)
+    files = []
+    for relative, schema_name in FILES.items():
+        path = home / relative
+        entry: dict[str, Any] = {"file": relative, "path": str(path)}
+        quarantined = sorted(p.name for p in path.parent.glob(path.name + ".corrupt-*")) if path.parent.is_dir() else []
+        if quarantined:
+            entry["quarantined"] = quarantined
+        if not path.exists():
+            files.append({**entry, "status": "absent", "problems": []})
+            continue
+        try:
+            doc = json.loads(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            files.append({**entry, "status": "invalid", "problems": [f"not readable JSON: {exc}"]})
+            continue
+        problems = validate(doc, load_schema(schema_name))
+        entry.update(_summary(schema_name, doc) if not problems else {})
+        files.append({**entry, "status": "invalid" if problems else "ok", "problems": problems})
+    return {"home": str(home), "files": files}
+
+
+def _summary(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
+    times: list[int] = []
+    counts: dict[str, int] = {}
+    if kind == "metrics":
+        metrics = doc["metrics"]
+        series = [s for m in metrics.values() for s in m["series"]]
+        points = [p for s in series for p in s["points"]]
+        counts = {"metrics": len(metrics), "series": len(series), "points": len(points)}
+        times = [p["time_unix_nano"] for p in points]
+    elif kind == "logs":
+        counts = {"records": len(doc["records"])}
+        times = [r["time_unix_nano"] for r in doc["records"]]
+    elif kind == "traces":
+        traces = doc["traces"]
+        counts = {"traces": len(traces), "spans": sum(len(t["spans"]) for t in traces)}
+        times = [t["start_unix_nano"] for t in traces] + [t["end_unix_nano"] for t in traces]
+    from monitoring_layer.exporters._encode import iso
+
+    span = {"oldest": iso(min(times)), "newest": iso(max(times))} if times else {}
+    return {"counts": counts, "time_span": span}
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    print(f"monitoring home: {report['home']}")
+    for entry in report["files"]:
+        mark = {"ok": "ok", "absent": "--", "invalid": "!!"}[entry["status"]]
+        line = f"  [{mark}] {entry['file']}: {entry['status']}"
+        if entry.get("counts"):
+            line += " (" + ", ".join(f"{n} {what}" for what, n in entry["counts"].items()) + ")"
+        if entry.get("time_span"):
+            line += f" from {entry['time_span']['oldest']} to {entry['time_span']['newest']}"
+        print(line)
+        for problem in entry["problems"]:
+            print(f"       {problem}")
+        for name in entry.get("quarantined", []):
+            print(f"       note: an earlier corrupt copy was set aside as {name}")

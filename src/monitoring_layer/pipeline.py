@@ -1,0 +1,334 @@
+"""The one place that builds and owns the OTel providers, processors, readers and exporters.
+
+``get_pipeline()`` builds the process-wide ``Pipeline`` on first use from the
+settings (which are then fixed). It *adopts* SDK providers that are already
+installed globally (by ``opentelemetry-instrument`` or the host application)
+and only adds our processors and readers to them; otherwise it creates the
+providers and installs them globally. Facades take their providers from here.
+
+What a pipeline adds, per signal:
+
+* traces: a ``BatchSpanProcessor`` into ``JsonFileSpanExporter``;
+* metrics: a ``PeriodicExportingMetricReader`` into ``JsonFileMetricExporter``,
+  and a ``PrometheusMetricReader`` on a private prometheus_client registry
+  (served on ``/metrics`` when ``prometheus_port`` is set);
+* logs: a ``BatchLogRecordProcessor`` into ``JsonFileLogExporter``;
+* OTLP processors/readers beside them when an ``OTEL_EXPORTER_OTLP_*ENDPOINT`` is set;
+* the self-metrics ``monitoring_layer_errors_total`` and ``monitoring_layer_dropped_total``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import threading
+import time
+from typing import Any
+
+from opentelemetry import _logs as otel_logs
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace as otel_trace
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from monitoring_layer import _selfmon, config
+from monitoring_layer._version import __version__
+from monitoring_layer.config import ConfigError, Settings
+
+__all__ = ["Pipeline", "flush", "get_pipeline", "shutdown"]
+
+_OTLP_MODULES = {
+    "http/protobuf": {
+        "traces": ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter", "/v1/traces"),
+        "metrics": ("opentelemetry.exporter.otlp.proto.http.metric_exporter", "OTLPMetricExporter", "/v1/metrics"),
+        "logs": ("opentelemetry.exporter.otlp.proto.http._log_exporter", "OTLPLogExporter", "/v1/logs"),
+    },
+    "grpc": {
+        "traces": ("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", "OTLPSpanExporter", ""),
+        "metrics": ("opentelemetry.exporter.otlp.proto.grpc.metric_exporter", "OTLPMetricExporter", ""),
+        "logs": ("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter", ""),
+    },
+}
+
+
+class Pipeline:
+    """OTel providers wired to our exporters, built from one ``Settings``.
+
+    Pass providers to add our processors and readers to them (they stay the
+    caller's: ``shutdown()`` stops only what we added). ``install_global=True``
+    (what ``get_pipeline()`` does) adopts the global SDK providers when there
+    are some, and installs the ones it creates otherwise.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        logger_provider: LoggerProvider | None = None,
+        install_global: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.enabled = not settings.sdk_disabled
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._owned: list[Any] = []        # providers we created: we shut them down
+        self._components: list[Any] = []   # processors/readers we added to others' providers
+        self.exporters: dict[str, Any] = {}
+        self.prometheus_registry: Any = None
+        self.prometheus_reader: MetricReader | None = None
+        self.prometheus_address: tuple[str, int] | None = None
+        self._prometheus_server: Any = None
+        self._readers: list[MetricReader] = []
+
+        if not self.enabled:  # OTEL_SDK_DISABLED: record nothing, export nothing
+            self.resource = Resource.get_empty()
+            self.tracer_provider: Any = tracer_provider or otel_trace.NoOpTracerProvider()
+            self.meter_provider: Any = meter_provider or otel_metrics.NoOpMeterProvider()
+            self.logger_provider: Any = logger_provider or otel_logs.NoOpLoggerProvider()
+            return
+
+        # Imported here: importing the exporters package must not build a pipeline.
+        from monitoring_layer.exporters import (
+            JsonFileLogExporter,
+            JsonFileMetricExporter,
+            JsonFileSpanExporter,
+            prepare_home,
+        )
+
+        prepare_home(settings.home, "metrics", "logs", "traces")
+        self.resource = _resource(settings)
+        interval_ms = settings.export_interval_s * 1000
+
+        # -- traces
+        self.tracer_provider = tracer_provider or (_global_sdk(otel_trace.get_tracer_provider(), TracerProvider)
+                                                   if install_global else None)
+        if self.tracer_provider is None:
+            self.tracer_provider = TracerProvider(resource=self.resource)
+            self._owned.append(self.tracer_provider)
+            if install_global:
+                otel_trace.set_tracer_provider(self.tracer_provider)
+        self.exporters["traces"] = JsonFileSpanExporter(settings.home)
+        span_exporters = [self.exporters["traces"], *self._otlp("traces")]
+        for exporter in span_exporters:
+            processor = BatchSpanProcessor(exporter, schedule_delay_millis=interval_ms)
+            self.tracer_provider.add_span_processor(processor)
+            self._components.append(processor)
+
+        # -- logs
+        self.logger_provider = logger_provider or (_global_sdk(otel_logs.get_logger_provider(), LoggerProvider)
+                                                   if install_global else None)
+        if self.logger_provider is None:
+            self.logger_provider = LoggerProvider(resource=self.resource)
+            self._owned.append(self.logger_provider)
+            if install_global:
+                otel_logs.set_logger_provider(self.logger_provider)
+        self.exporters["logs"] = JsonFileLogExporter(settings.home)
+        for exporter in [self.exporters["logs"], *self._otlp("logs")]:
+            processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=interval_ms)
+            self.logger_provider.add_log_record_processor(processor)
+            self._components.append(processor)
+
+        # -- metrics
+        self.exporters["metrics"] = JsonFileMetricExporter(settings.home)
+        readers: list[MetricReader] = [
+            PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
+            for exporter in [self.exporters["metrics"], *self._otlp("metrics")]
+        ]
+        readers.append(self._prometheus_reader())
+        self._readers = readers
+        self.meter_provider = meter_provider or (_global_sdk(otel_metrics.get_meter_provider(), MeterProvider)
+                                                 if install_global else None)
+        if self.meter_provider is None:
+            self.meter_provider = MeterProvider(resource=self.resource, metric_readers=readers)
+            self._owned.append(self.meter_provider)
+            if install_global:
+                otel_metrics.set_meter_provider(self.meter_provider)
+        else:
+            for reader in readers:
+                self.meter_provider.add_metric_reader(reader)
+                self._components.append(reader)
+        self._self_metrics()
+        self._serve_prometheus()
+
+    # -- building blocks ---------------------------------------------------------
+
+    def _otlp(self, signal: str) -> list[Any]:
+        settings = self.settings
+        if not settings.otlp_enabled(signal):
+            return []
+        module_name, class_name, path = _OTLP_MODULES[settings.otlp_protocol][signal]
+        try:
+            exporter_class = getattr(importlib.import_module(module_name), class_name)
+        except ImportError:
+            extra = ("pip install 'monitoring-layer[otlp]'" if settings.otlp_protocol == "http/protobuf"
+                     else "pip install opentelemetry-exporter-otlp-proto-grpc")
+            raise ConfigError(
+                f"OTLP export of {signal} is configured (OTEL_EXPORTER_OTLP_ENDPOINT or "
+                f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT) but {module_name} is not installed: {extra}"
+            ) from None
+        if settings.otlp_signal_endpoints.get(signal):
+            return [exporter_class()]  # the exporter reads its signal-specific variable itself
+        return [exporter_class(endpoint=settings.otlp_endpoint.rstrip("/") + path)]  # type: ignore[union-attr]
+
+    def _prometheus_reader(self) -> MetricReader:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from prometheus_client import CollectorRegistry
+
+        # A private registry: never clashes with the host's prometheus_client metrics.
+        self.prometheus_registry = CollectorRegistry(auto_describe=True)
+        self.prometheus_reader = PrometheusMetricReader(registry=self.prometheus_registry)
+        return self.prometheus_reader
+
+    def _serve_prometheus(self) -> None:
+        port = self.settings.prometheus_port
+        if port is None:
+            return
+        from prometheus_client import start_http_server
+
+        host = self.settings.prometheus_host
+        try:
+            server, _thread = start_http_server(port, addr=host, registry=self.prometheus_registry)
+        except OSError as exc:
+            _selfmon.fault("prometheus_server", f"cannot serve /metrics on {host}:{port}: {exc}",
+                           key=f"{host}:{port}")
+            return
+        self._prometheus_server = server
+        self.prometheus_address = (host, server.server_port)
+
+    def _self_metrics(self) -> None:
+        meter = self.meter_provider.get_meter("monitoring_layer", __version__)
+
+        def errors(_options: CallbackOptions) -> list[Observation]:
+            return [Observation(n, {"kind": kind}) for kind, n in _selfmon.counts()["errors"].items()]
+
+        def drops(_options: CallbackOptions) -> list[Observation]:
+            return [Observation(n, {"signal": signal, "reason": reason})
+                    for (signal, reason), n in _selfmon.counts()["dropped"].items()]
+
+        meter.create_observable_counter(
+            "monitoring_layer_errors", callbacks=[errors],
+            description="Faults contained by monitoring-layer (bad values at record time, failed exports).")
+        meter.create_observable_counter(
+            "monitoring_layer_dropped", callbacks=[drops],
+            description="Items dropped by monitoring-layer's bounds (retention, caps, full queues).")
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Export everything recorded so far and write the JSON files now."""
+        if not self.enabled or self._stopped:
+            return True
+        deadline = time.monotonic() + timeout_s
+        ok = True
+        for provider in (self.tracer_provider, self.logger_provider):
+            ok = bool(provider.force_flush(_remaining_ms(deadline))) and ok
+        # Readers one by one: a slow OTLP collector must not keep our files unwritten.
+        for reader in self._readers:
+            with _selfmon.contained("flush", key="metric reader"):
+                ok = bool(reader.force_flush(_remaining_ms(deadline))) is not False and ok
+        for exporter in self.exporters.values():
+            ok = exporter.write_now() and ok
+        return ok
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        """Flush, then stop what this pipeline built or added. Safe to call twice."""
+        with self._lock:
+            if self._stopped:
+                return
+            if not self.enabled:
+                self._stopped = True
+                return
+            self.flush(timeout_s)
+            self._stopped = True
+        if self._prometheus_server is not None:
+            self._prometheus_server.shutdown()
+            self._prometheus_server.server_close()
+        for component in self._components:
+            with _selfmon.contained("shutdown", key=type(component).__name__):
+                if isinstance(component, MetricReader):
+                    self.meter_provider.remove_metric_reader(component)
+                component.shutdown()
+        for provider in self._owned:
+            with _selfmon.contained("shutdown", key=type(provider).__name__):
+                provider.shutdown()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+
+def _remaining_ms(deadline: float) -> int:
+    return max(1, int((deadline - time.monotonic()) * 1000))
+
+
+def _global_sdk(provider: Any, sdk_class: type) -> Any:
+    """The global provider when it is an SDK one we can add to; None when unset."""
+    if isinstance(provider, sdk_class):
+        return provider
+    if type(provider).__name__.startswith(("Proxy", "_Proxy", "NoOp", "_NoOp")):
+        return None
+    # Someone installed a provider we cannot extend: keep ours private.
+    _selfmon.fault("setup", f"global {type(provider).__name__} is not an OTel SDK provider; "
+                   "monitoring-layer keeps its own providers beside it", key=type(provider).__name__,
+                   strict=False)
+    return None
+
+
+def _resource(settings: Settings) -> Resource:
+    attributes: dict[str, Any] = {
+        "telemetry.distro.name": "monitoring-layer",
+        "telemetry.distro.version": __version__,
+        **settings.resource_attributes,
+    }
+    if settings.service_name:
+        attributes["service.name"] = settings.service_name
+    return Resource.create(attributes)
+
+
+# --------------------------------------------------------------------------- process-wide
+
+_pipeline: Pipeline | None = None
+_pipeline_lock = threading.Lock()
+
+
+def get_pipeline() -> Pipeline:
+    """The process-wide pipeline, built on first use (settings are fixed from then on)."""
+    global _pipeline
+    pipeline = _pipeline
+    if pipeline is None:
+        with _pipeline_lock:
+            if _pipeline is None:
+                settings = config._freeze("get_pipeline() was called")  # noqa: SLF001
+                _pipeline = Pipeline(settings, install_global=True)
+                atexit.register(_flush_at_exit)
+            pipeline = _pipeline
+    return pipeline
+
+
+def flush(timeout_s: float = 10.0) -> bool:
+    """Make every exporter write now. True when everything was exported in time.
+
+    Does not start the pipeline: with nothing recorded there is nothing to write.
+    """
+    pipeline = _pipeline
+    return True if pipeline is None else pipeline.flush(timeout_s)
+
+
+def shutdown(timeout_s: float = 10.0) -> None:
+    """Flush and stop the process-wide pipeline. Safe to call twice."""
+    pipeline = _pipeline
+    if pipeline is not None:
+        pipeline.shutdown(timeout_s)
+
+
+def _flush_at_exit() -> None:
+    with _selfmon.contained("shutdown", key="atexit"):
+        flush(5.0)
