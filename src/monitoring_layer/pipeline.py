@@ -115,7 +115,9 @@ class Pipeline:
             self._owned.append(self.tracer_provider)
             if install_global:
                 otel_trace.set_tracer_provider(self.tracer_provider)
-        self.exporters["traces"] = JsonFileSpanExporter(settings.home)
+        self.exporters["traces"] = JsonFileSpanExporter(
+            settings.home, max_traces=settings.traces_max_traces, retention_days=settings.traces_retention_days,
+            max_spans_per_trace=settings.traces_max_spans_per_trace, export_interval_s=settings.export_interval_s)
         span_exporters = [self.exporters["traces"], *self._otlp("traces")]
         for exporter in span_exporters:
             processor = BatchSpanProcessor(exporter, schedule_delay_millis=interval_ms)
@@ -130,14 +132,18 @@ class Pipeline:
             self._owned.append(self.logger_provider)
             if install_global:
                 otel_logs.set_logger_provider(self.logger_provider)
-        self.exporters["logs"] = JsonFileLogExporter(settings.home)
+        self.exporters["logs"] = JsonFileLogExporter(
+            settings.home, max_records=settings.logs_max_records, retention_days=settings.logs_retention_days,
+            export_interval_s=settings.export_interval_s)
         for exporter in [self.exporters["logs"], *self._otlp("logs")]:
             processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=interval_ms)
             self.logger_provider.add_log_record_processor(processor)
             self._components.append(processor)
 
         # -- metrics
-        self.exporters["metrics"] = JsonFileMetricExporter(settings.home)
+        self.exporters["metrics"] = JsonFileMetricExporter(
+            settings.home, max_points=settings.metrics_max_points, retention_days=settings.metrics_retention_days,
+            export_interval_s=settings.export_interval_s)
         readers: list[MetricReader] = [
             PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
             for exporter in [self.exporters["metrics"], *self._otlp("metrics")]
