@@ -45,3 +45,25 @@ def pipeline() -> Iterator[Pipeline]:
     built = Pipeline(settings)
     yield built
     built.shutdown()
+
+
+@pytest.fixture
+def run_python(home: Path):
+    """Run Python code (or a script) in a fresh interpreter with this test's environment; returns the CompletedProcess."""
+    import subprocess
+    import sys
+    import textwrap
+
+    def run(code: str | None = None, *, script: Path | None = None, env: dict[str, str] | None = None,
+            check: bool = True, timeout: float = 60):
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MONITORING_"))}
+        full_env.update({"MONITORING_HOME": str(home), "MONITORING_STRICT": "1"})
+        full_env.update(env or {})
+        argv = [sys.executable, str(script)] if script is not None else [sys.executable, "-c", textwrap.dedent(code)]
+        proc = subprocess.run(argv, env=full_env,
+                              capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"subprocess failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    return run

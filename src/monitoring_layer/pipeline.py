@@ -87,6 +87,8 @@ class Pipeline:
         self.prometheus_address: tuple[str, int] | None = None
         self._prometheus_server: Any = None
         self._readers: list[MetricReader] = []
+        #: signal -> class names of the exporters/readers wired in (for diagnostics)
+        self.outputs: dict[str, list[str]] = {"traces": [], "metrics": [], "logs": []}
 
         if not self.enabled:  # OTEL_SDK_DISABLED: record nothing, export nothing
             self.resource = Resource.get_empty()
@@ -120,6 +122,7 @@ class Pipeline:
             max_spans_per_trace=settings.traces_max_spans_per_trace, export_interval_s=settings.export_interval_s)
         span_exporters = [self.exporters["traces"], *self._otlp("traces")]
         for exporter in span_exporters:
+            self.outputs["traces"].append(type(exporter).__name__)
             processor = BatchSpanProcessor(exporter, schedule_delay_millis=interval_ms)
             self.tracer_provider.add_span_processor(processor)
             self._components.append(processor)
@@ -136,6 +139,7 @@ class Pipeline:
             settings.home, max_records=settings.logs_max_records, retention_days=settings.logs_retention_days,
             export_interval_s=settings.export_interval_s)
         for exporter in [self.exporters["logs"], *self._otlp("logs")]:
+            self.outputs["logs"].append(type(exporter).__name__)
             processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=interval_ms)
             self.logger_provider.add_log_record_processor(processor)
             self._components.append(processor)
@@ -144,11 +148,12 @@ class Pipeline:
         self.exporters["metrics"] = JsonFileMetricExporter(
             settings.home, max_points=settings.metrics_max_points, retention_days=settings.metrics_retention_days,
             export_interval_s=settings.export_interval_s)
-        readers: list[MetricReader] = [
-            PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms)
-            for exporter in [self.exporters["metrics"], *self._otlp("metrics")]
-        ]
+        readers: list[MetricReader] = []
+        for exporter in [self.exporters["metrics"], *self._otlp("metrics")]:
+            self.outputs["metrics"].append(type(exporter).__name__)
+            readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms))
         readers.append(self._prometheus_reader())
+        self.outputs["metrics"].append("PrometheusMetricReader")
         self._readers = readers
         self.meter_provider = meter_provider or (_global_sdk(otel_metrics.get_meter_provider(), MeterProvider)
                                                  if install_global else None)

@@ -1,0 +1,89 @@
+from pathlib import Path
+
+import pytest
+
+import monitoring_layer
+from monitoring_layer import ConfigError, config
+from monitoring_layer.config import resolve_settings
+
+
+def test_defaults_are_the_spec_retention():
+    s = resolve_settings({}, {})
+    assert s.home == Path("/tmp/monitoring")
+    assert (s.metrics_retention_days, s.metrics_max_points) == (7, 10_000)
+    assert (s.logs_retention_days, s.logs_max_records) == (30, 1_000)
+    assert (s.traces_retention_days, s.traces_max_traces) == (7, 10_000)
+    assert s.prometheus_port is None and not s.sdk_disabled and not s.strict
+
+
+def test_environment_beats_default_and_argument_beats_environment():
+    env = {"MONITORING_HOME": "/srv/mon", "MONITORING_LOGS_MAX_RECORDS": "50", "OTEL_SERVICE_NAME": "etl"}
+    s = resolve_settings(env, {})
+    assert s.home == Path("/srv/mon") and s.logs_max_records == 50 and s.service_name == "etl"
+    s = resolve_settings(env, {"logs_max_records": 7, "home": "/data/mon"})
+    assert s.home == Path("/data/mon") and s.logs_max_records == 7 and s.service_name == "etl"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MONITORING_EXPORT_INTERVAL": "soon"}, "MONITORING_EXPORT_INTERVAL='soon'"),
+        ({"MONITORING_TRACES_RETENTION_DAYS": "-1"}, "MONITORING_TRACES_RETENTION_DAYS='-1'"),
+        ({"MONITORING_METRICS_MAX_POINTS": "0"}, "MONITORING_METRICS_MAX_POINTS='0'"),
+        ({"OTEL_SDK_DISABLED": "maybe"}, "OTEL_SDK_DISABLED='maybe'"),
+        ({"OTEL_EXPORTER_PROMETHEUS_PORT": "70000"}, "OTEL_EXPORTER_PROMETHEUS_PORT='70000'"),
+        ({"OTEL_RESOURCE_ATTRIBUTES": "team"}, "OTEL_RESOURCE_ATTRIBUTES='team'"),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"}, "OTEL_EXPORTER_OTLP_PROTOCOL='carrier-pigeon'"),
+    ],
+)
+def test_bad_environment_value_names_variable_and_value(env, named):
+    with pytest.raises(ConfigError) as info:
+        resolve_settings(env, {})
+    assert named in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_bad_argument_names_argument():
+    with pytest.raises(ConfigError, match="argument logs_retention_days=-3"):
+        resolve_settings({}, {"logs_retention_days": -3})
+    with pytest.raises(ConfigError, match="argument export_interval_s=True"):
+        resolve_settings({}, {"export_interval_s": True})
+
+
+def test_unknown_option_is_refused_with_the_known_ones():
+    with pytest.raises(ConfigError, match="unknown setting 'homedir'.*home"):
+        monitoring_layer.configure(homedir="/tmp/x")
+
+
+def test_resource_attributes_parse():
+    s = resolve_settings({"OTEL_RESOURCE_ATTRIBUTES": "team=data, env=prod"}, {})
+    assert s.resource_attributes == {"team": "data", "env": "prod"}
+
+
+def test_otlp_enabled_per_signal():
+    assert not resolve_settings({}, {}).otlp_enabled("traces")
+    s = resolve_settings({"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://127.0.0.1:4318/v1/logs"}, {})
+    assert s.otlp_enabled("logs") and not s.otlp_enabled("traces")
+    assert resolve_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, {}).otlp_enabled("metrics")
+
+
+def test_configure_is_idempotent_and_frozen_once_started(home):
+    first = monitoring_layer.configure(logs_max_records=10)
+    assert monitoring_layer.configure(logs_max_records=10) == first
+    config._freeze("test")
+    assert monitoring_layer.configure(logs_max_records=10) == first  # same values: a no-op
+    with pytest.raises(ConfigError, match="cannot change logs_max_records.*already started"):
+        monitoring_layer.configure(logs_max_records=11)
+    assert monitoring_layer.get_settings().logs_max_records == 10
+
+
+def test_get_settings_is_resolved_once(monkeypatch):
+    first = monitoring_layer.get_settings()
+    monkeypatch.setenv("MONITORING_LOGS_MAX_RECORDS", "3")
+    assert monitoring_layer.get_settings() is first
+
+
+def test_readme_documents_every_setting():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert config.settings_table_markdown() in readme, (
+        "README's settings table is out of date; paste config.settings_table_markdown()")

@@ -1,0 +1,259 @@
+"""The JSON-file exporters through a real pipeline: content, schemas, retention, quarantine, permissions."""
+
+import json
+import os
+import stat
+import time
+
+import jsonschema
+import pytest
+from opentelemetry._logs import LogRecord, SeverityNumber
+
+from monitoring_layer import ConfigError, JsonFileLogExporter, JsonFileSpanExporter, _selfmon
+from monitoring_layer.exporters import FILES, JsonFileStore, load_schema, prepare_home, validate
+from monitoring_layer.pipeline import Pipeline
+from monitoring_layer.config import resolve_settings
+
+
+def _record_everything(pipeline):
+    tracer = pipeline.tracer_provider.get_tracer("test")
+    with tracer.start_as_current_span("load_batch") as root:
+        root.set_attribute("rows", 120)
+        with tracer.start_as_current_span("write_parquet") as child:
+            child.add_event("flushed", {"bytes": 4096})
+    meter = pipeline.meter_provider.get_meter("test")
+    meter.create_counter("rows_loaded").add(120, {"table": "orders"})
+    meter.create_histogram("batch_seconds", unit="s").record(0.25)
+    logger = pipeline.logger_provider.get_logger("test")
+    logger.emit(LogRecord(body="batch loaded", severity_number=SeverityNumber.INFO, attributes={"component": "etl"}))
+    logger.emit(LogRecord(body="disk slow", severity_number=SeverityNumber.WARN, attributes={"component": "etl"}))
+    return root
+
+
+def _read(home, relative):
+    return json.loads((home / relative).read_text())
+
+
+def test_pipeline_writes_the_three_documented_files(pipeline, home):
+    root = _record_everything(pipeline)
+    assert pipeline.flush()
+
+    traces = _read(home, "traces/traces.json")
+    assert traces["schema_version"] == 1 and traces["kind"] == "traces"
+    (trace,) = traces["traces"]
+    assert trace["trace_id"] == format(root.get_span_context().trace_id, "032x")
+    assert trace["name"] == "load_batch" and trace["span_count"] == 2 and trace["complete"]
+    child = next(s for s in trace["spans"] if s["name"] == "write_parquet")
+    assert child["parent_span_id"] == trace["root_span_id"]
+    assert child["events"][0]["name"] == "flushed" and child["events"][0]["attributes"] == {"bytes": 4096}
+    assert trace["start"].endswith("Z") and trace["duration_ms"] >= child["duration_ms"] >= 0
+
+    logs = _read(home, "logs/logs.json")
+    assert [r["message"] for r in logs["records"]] == ["disk slow", "batch loaded"]  # newest first
+    assert logs["records"][0]["level"] == "WARNING" and logs["records"][0]["component"] == "etl"
+
+    metrics = _read(home, "metrics/metrics_registry.json")["metrics"]
+    rows = metrics["rows_loaded"]
+    assert rows["type"] == "counter"
+    assert rows["series"][0]["labels"] == {"table": "orders"}
+    assert rows["series"][0]["points"][-1]["value"] == 120
+    hist = metrics["batch_seconds"]["series"][0]["points"][-1]
+    assert hist["count"] == 1 and hist["sum"] == 0.25 and sum(hist["bucket_counts"]) == 1
+
+
+def test_files_match_their_schemas(pipeline, home):
+    _record_everything(pipeline)
+    pipeline.flush()
+    for relative, name in FILES.items():
+        doc = _read(home, relative)
+        schema = load_schema(name)
+        jsonschema.Draft202012Validator.check_schema(schema)
+        jsonschema.validate(doc, schema)  # the standard validator agrees...
+        assert validate(doc, schema) == []  # ...with the one `monitoring-layer check` uses
+
+
+def test_own_validator_reports_problems():
+    schema = load_schema("logs")
+    bad = {"schema_version": 1, "kind": "logs", "records": [{"time": 5}]}
+    problems = validate(bad, schema)
+    assert any("missing required 'message'" in p for p in problems)
+    assert any("$.records[0].time: expected string" in p for p in problems)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+
+
+def test_idle_counter_adds_no_points(pipeline, home):
+    pipeline.meter_provider.get_meter("t").create_counter("jobs").add(1)
+    pipeline.flush()
+    pipeline.flush()
+    points = _read(home, "metrics/metrics_registry.json")["metrics"]["jobs"]["series"][0]["points"]
+    assert len(points) == 1
+
+
+def test_folders_0700_files_0600(pipeline, home):
+    _record_everything(pipeline)
+    pipeline.flush()
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
+    for relative in FILES:
+        assert stat.S_IMODE(os.stat((home / relative).parent).st_mode) == 0o700
+        assert stat.S_IMODE(os.stat(home / relative).st_mode) == 0o600
+
+
+def test_foreign_owned_home_is_refused(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a folder to another user")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir(mode=0o700)
+    os.chown(foreign, 65534, 65534)
+    with pytest.raises(ConfigError, match="owned by uid 65534.*MONITORING_HOME"):
+        prepare_home(foreign)
+    with pytest.raises(ConfigError, match="owned by uid 65534"):
+        Pipeline(resolve_settings(overrides={"home": foreign}))
+
+
+def test_world_writable_home_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    with pytest.raises(ConfigError, match="writable by group or others.*chmod 700"):
+        prepare_home(shared)
+
+
+def test_symlink_owned_by_someone_else_is_refused(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a symlink to another user")
+    target = tmp_path / "real"
+    target.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    prepare_home(link)  # my own symlink to my own folder is fine
+    os.lchown(link, 65534, 65534)
+    with pytest.raises(ConfigError, match="symlink owned by uid 65534"):
+        prepare_home(link)
+
+
+def test_retention_by_count_keeps_newest(home):
+    exporter = JsonFileLogExporter(home, max_records=3, export_interval_s=3600)
+    provider = _log_provider(exporter)
+    logger = provider.get_logger("t")
+    for i in range(5):
+        logger.emit(LogRecord(body=f"m{i}", timestamp=1_000 + i, severity_number=SeverityNumber.INFO))
+    provider.force_flush()
+    exporter.write_now()
+    # timestamps far in the past would be dropped by age: use recent ones
+    doc = _read(home, "logs/logs.json")
+    assert doc["records"] == []  # all five are older than 30 days
+    assert _selfmon.counts()["dropped"][("logs", "retention_age")] == 3
+    assert _selfmon.counts()["dropped"][("logs", "retention_count")] == 2
+
+    now = time.time_ns()
+    for i in range(5):
+        logger.emit(LogRecord(body=f"n{i}", timestamp=now + i, severity_number=SeverityNumber.INFO))
+    provider.force_flush()
+    exporter.write_now()
+    assert [r["message"] for r in _read(home, "logs/logs.json")["records"]] == ["n4", "n3", "n2"]
+    provider.shutdown()
+
+
+def test_retention_by_age_drops_old_traces(home):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    exporter = JsonFileSpanExporter(home, retention_days=1, export_interval_s=3600)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    two_days_ago = time.time_ns() - 2 * 86_400 * 10**9
+    tracer.start_span("ancient", start_time=two_days_ago).end(end_time=two_days_ago + 1000)
+    tracer.start_span("fresh").end()
+    exporter.write_now()
+    names = [t["name"] for t in _read(home, "traces/traces.json")["traces"]]
+    assert names == ["fresh"]
+    assert _selfmon.counts()["dropped"][("traces", "retention_age")] == 1
+    provider.shutdown()
+
+
+def test_max_spans_per_trace_is_bounded_and_counted(home):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    exporter = JsonFileSpanExporter(home, max_spans_per_trace=3, export_interval_s=3600)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("root"):
+        for i in range(5):
+            tracer.start_span(f"child{i}").end()
+    exporter.write_now()
+    (trace,) = _read(home, "traces/traces.json")["traces"]
+    assert trace["span_count"] == 3 and trace["dropped_spans"] == 3
+    provider.shutdown()
+
+
+def test_corrupt_file_is_quarantined_and_restarted(home, caplog):
+    prepare_home(home, "logs")
+    path = home / "logs" / "logs.json"
+    path.write_text('{"schema_version": 1, "kind": "logs", "records": [')
+    exporter = JsonFileLogExporter(home, export_interval_s=3600)
+    provider = _log_provider(exporter)
+    provider.get_logger("t").emit(LogRecord(body="after", severity_number=SeverityNumber.ERROR))
+    provider.force_flush()
+    with caplog.at_level("WARNING", logger="monitoring_layer"):
+        assert exporter.write_now()
+    assert [r["message"] for r in _read(home, "logs/logs.json")["records"]] == ["after"]
+    (aside,) = list(path.parent.glob("logs.json.corrupt-*"))
+    assert aside.read_text().endswith("[")
+    assert "moved it to logs.json.corrupt-" in caplog.text
+    assert _selfmon.counts()["errors"]["corrupt_file"] == 1
+    provider.shutdown()
+
+
+def test_failed_write_is_contained_counted_and_retried(home, monkeypatch):
+    from monitoring_layer import config
+
+    monkeypatch.setenv("MONITORING_STRICT", "0")
+    config._reset_for_tests()
+    exporter = JsonFileLogExporter(home, export_interval_s=3600)
+    provider = _log_provider(exporter)
+    provider.get_logger("t").emit(LogRecord(body="kept", severity_number=SeverityNumber.INFO))
+    provider.force_flush()
+    real_write = JsonFileStore._write
+
+    def disk_full(self, doc):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(JsonFileStore, "_write", disk_full)
+    assert exporter.write_now() is False
+    assert _selfmon.counts()["errors"]["export"] == 1
+    monkeypatch.setattr(JsonFileStore, "_write", real_write)
+    assert exporter.write_now() is True  # the buffer was kept for the next try
+    assert [r["message"] for r in _read(home, "logs/logs.json")["records"]] == ["kept"]
+    provider.shutdown()
+
+
+def test_flush_and_shutdown_are_safe_twice(home):
+    p = Pipeline(resolve_settings(overrides={"export_interval_s": 3600}))
+    p.tracer_provider.get_tracer("t").start_span("once").end()
+    assert p.flush() and p.flush()
+    p.shutdown()
+    p.shutdown()
+    assert p.flush()  # after shutdown: nothing to do, still no error
+    assert _read(home, "traces/traces.json")["traces"][0]["name"] == "once"
+
+
+def test_sdk_disabled_records_and_writes_nothing(home):
+    p = Pipeline(resolve_settings(overrides={"sdk_disabled": True}))
+    p.tracer_provider.get_tracer("t").start_span("nothing").end()
+    p.meter_provider.get_meter("t").create_counter("c").add(1)
+    assert p.flush()
+    p.shutdown()
+    assert not home.exists()
+
+
+def _log_provider(exporter):
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    return provider

@@ -1,0 +1,31 @@
+"""The README's quick start is what CI runs, and what it shows exists."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _quick_start_commands():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.+?)\n```", section)
+
+
+def test_quick_start_is_two_commands():
+    commands = _quick_start_commands()
+    assert len(commands) == 2, commands
+    assert all("\n" not in c for c in commands)
+
+
+def test_ci_runs_the_readme_test_command():
+    _, test_command = _quick_start_commands()
+    assert "pytest" in test_command
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert test_command in ci_lines
+
+
+def test_main_job_script_exists():
+    main_command, _ = _quick_start_commands()
+    script = re.search(r"python (\S+\.py)", main_command).group(1)
+    assert (ROOT / script).is_file()
