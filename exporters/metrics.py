@@ -96,10 +96,12 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
                         self._last[(metric.name, key)] = signature
                         series = entry["series"].setdefault(
                             key, {"labels": labels, "source": source, "points": []})
-                        series["points"].append(record)
-                        if len(series["points"]) > self.max_points:
-                            series["points"].pop(0)
-                            _selfmon.dropped("metrics", "retention_count", 1)
+                        points = series["points"]
+                        points.append(record)
+                        if len(points) >= 2 * self.max_points:  # trim in bulk: amortised O(1) per point
+                            excess = len(points) - self.max_points
+                            del points[:excess]
+                            _selfmon.dropped("metrics", "retention_count", excess)
 
     def _take_pending(self) -> Any:
         if not self._pending:

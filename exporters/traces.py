@@ -104,24 +104,27 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         self._pending = OrderedDict()
 
     def _merge(self, doc: dict[str, Any], pending: Any) -> dict[str, Any]:
-        by_id: dict[str, dict[str, Any]] = {}
-        for trace in doc.get("traces") or []:
-            if isinstance(trace, dict) and isinstance(trace.get("trace_id"), str):
-                by_id[trace["trace_id"]] = {
-                    "spans": {s["span_id"]: s for s in trace.get("spans", []) if isinstance(s, dict) and "span_id" in s},
-                    "dropped_spans": int(trace.get("dropped_spans", 0)),
-                }
+        # Traces nobody touched since the last write keep their record as read;
+        # only those with new spans are rebuilt (a write stays cheap at 10,000 traces).
+        by_id: dict[str, dict[str, Any]] = {
+            trace["trace_id"]: trace
+            for trace in doc.get("traces") or []
+            if isinstance(trace, dict) and isinstance(trace.get("trace_id"), str)
+            and isinstance(trace.get("end_unix_nano"), int) and isinstance(trace.get("spans"), list)
+        }
         for trace_id, entry in pending.items():
-            target = by_id.setdefault(trace_id, {"spans": {}, "dropped_spans": 0})
-            target["dropped_spans"] += entry["dropped_spans"]
+            old = by_id.get(trace_id)
+            spans = {s["span_id"]: s for s in old["spans"] if isinstance(s, dict) and "span_id" in s} if old else {}
+            dropped = int(old.get("dropped_spans", 0)) + entry["dropped_spans"] if old else entry["dropped_spans"]
             for span_id, record in entry["spans"].items():
-                if span_id in target["spans"] or len(target["spans"]) < self.max_spans_per_trace:
-                    target["spans"][span_id] = record
+                if span_id in spans or len(spans) < self.max_spans_per_trace:
+                    spans[span_id] = record
                 else:
-                    target["dropped_spans"] += 1
+                    dropped += 1
                     _selfmon.dropped("spans", "max_spans_per_trace", 1)
+            by_id[trace_id] = _trace_record(trace_id, spans, dropped)
 
-        traces = [_trace_record(trace_id, entry) for trace_id, entry in by_id.items()]
+        traces = list(by_id.values())
         horizon = now_ns() - int(self.retention_days * NS_PER_DAY)
         kept = [t for t in traces if t["end_unix_nano"] >= horizon]
         _selfmon.dropped("traces", "retention_age", len(traces) - len(kept))
@@ -171,8 +174,8 @@ def _span_record(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
-def _trace_record(trace_id: str, entry: dict[str, Any]) -> dict[str, Any]:
-    spans = sorted(entry["spans"].values(), key=lambda s: s["start_unix_nano"])
+def _trace_record(trace_id: str, by_span_id: dict[str, dict[str, Any]], dropped: int) -> dict[str, Any]:
+    spans = sorted(by_span_id.values(), key=lambda s: s["start_unix_nano"])
     ids = {s["span_id"] for s in spans}
     roots = [s for s in spans if not s["parent_span_id"] or s["parent_span_id"] not in ids]
     root = roots[0] if roots else spans[0]
@@ -191,6 +194,6 @@ def _trace_record(trace_id: str, entry: dict[str, Any]) -> dict[str, Any]:
         "end_unix_nano": end,
         "duration_ms": round((end - start) / 1e6, 6),
         "span_count": len(spans),
-        "dropped_spans": entry["dropped_spans"],
+        "dropped_spans": dropped,
         "spans": spans,
     }

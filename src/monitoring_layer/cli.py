@@ -5,6 +5,8 @@ Subcommands:
 * ``check [--home DIR] [--json]``: validate every documented file in a home
   against its schema; print per file the record counts, the time span and
   the problems. Exit status 1 when a file is invalid. Read-only.
+* ``bench [--quick] [--json PATH]``: the facades against raw OpenTelemetry and
+  prometheus_client in one interleaved run (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="the home to check (default: MONITORING_HOME, else /tmp/monitoring)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    bench = commands.add_parser(
+        "bench", help="measure the facades against raw OpenTelemetry and prometheus_client",
+        description="Measure, in one interleaved run, the facades against raw OpenTelemetry on the same "
+                    "providers and against prometheus_client; then the JSON exporters' write rate and the "
+                    "peak memory of large workloads.")
+    bench.add_argument("--quick", action="store_true", help="a smoke run: small counts, seconds not minutes")
+    bench.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the report as JSON")
+
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -54,6 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             _print_report(report)
         return 1 if any(f["status"] == "invalid" for f in report["files"]) else 0
+    if args.command == "bench":
+        from monitoring_layer.bench import render, run_bench
+
+        report = run_bench(quick=args.quick)
+        print(render(report))
+        if args.json is not None:
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+        return 0
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

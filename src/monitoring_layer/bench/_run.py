@@ -1,0 +1,121 @@
+"""Run every part of the benchmark and render the report."""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from importlib import metadata
+from typing import Any
+
+from monitoring_layer.config import resolve_settings
+from monitoring_layer.pipeline import Pipeline
+
+from ._cases import build_contenders, rows_of
+from ._export import export_rows
+from ._memory import peak_rss_rows
+from ._timing import measure
+
+__all__ = ["render", "run_bench"]
+
+_FULL = {"rounds": 15, "batch": 2_000, "caps": (1_000, 10_000, 100_000), "export_rounds": 3,
+         "memory_scale": 1}
+_QUICK = {"rounds": 3, "batch": 200, "caps": (1_000,), "export_rounds": 1, "memory_scale": 100}
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = {}
+    for dist in ("opentelemetry-sdk", "opentelemetry-exporter-prometheus", "prometheus-client", "monitoring-layer"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "implementation": platform.python_implementation(), "system": platform.platform(),
+            "versions": versions}
+
+
+def run_bench(*, quick: bool = False) -> dict[str, Any]:
+    plan = _QUICK if quick else _FULL
+    started = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        # The default configuration's readers and processors, on a private home.
+        settings = resolve_settings(overrides={"home": os.path.join(tmp, "home")})
+        pipeline = Pipeline(settings)
+        contenders, cleanup = build_contenders(pipeline)
+        try:
+            ns = measure(contenders, rounds=plan["rounds"], batch=plan["batch"])
+        finally:
+            cleanup()
+            pipeline.shutdown()
+    operations = rows_of(contenders, ns)
+    exports = export_rows(plan["caps"], batch=1_000 if not quick else 100, rounds=plan["export_rounds"])
+    memory = peak_rss_rows(_memory_scenarios(plan["memory_scale"]))
+    return {
+        "machine": machine(),
+        "quick": quick,
+        "plan": {k: v for k, v in plan.items()},
+        "operations": operations,
+        "export": exports,
+        "memory": memory,
+        "seconds": time.time() - started,
+    }
+
+
+def _memory_scenarios(scale: int) -> list[tuple[str, str, int]]:
+    from ._cases import memory_scenarios
+
+    return [(name, code, n // scale) for name, code, n in memory_scenarios()]
+
+
+def render(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        f"monitoring-layer bench{' --quick' if report['quick'] else ''}",
+        f"machine: {m['cpu']}, {m['cores']} cores; {m['implementation']} {m['python']}; {m['system']}",
+        "versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        "",
+        _table(
+            ["operation", "contender", "ops/s", "µs/op", "vs raw OTel", "vs prometheus_client"],
+            [[r["group"], r["contender"], f"{r['ops_per_s']:,.0f}", f"{r['us_per_op']:.2f}",
+              _ratio(r["vs_raw_otel"]), _ratio(r["vs_prometheus_client"])] for r in report["operations"]],
+        ),
+        "",
+        "JSON files: new records written per second with the file filled to its cap",
+        _table(
+            ["signal", "cap", "records/s", "ms per write", "file size"],
+            [[r["signal"], f"{r['cap']:,}", f"{r['records_per_s']:,.0f}", f"{r['ms_per_write']:.1f}",
+              f"{r['file_bytes'] / 1e6:.1f} MB"] for r in report["export"]],
+        ),
+        "",
+        "Memory: peak RSS of a fresh interpreter after the workload",
+        _table(
+            ["workload", "n", "peak RSS", "growth over idle"],
+            [[r["workload"], f"{r['n']:,}", f"{r['peak_rss_mib']:.1f} MiB", f"{r['growth_mib']:.1f} MiB"]
+             for r in report["memory"]],
+        ),
+    ]
+    if report.get("targets"):
+        lines += ["", "Targets", _table(["target", "measured", "met"],
+                                        [[t["target"], t["measured"], "yes" if t["met"] else "NO"]
+                                         for t in report["targets"]])]
+    lines.append(f"\n({report['seconds']:.0f} s)")
+    return "\n".join(lines)
+
+
+def _ratio(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}x"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])

@@ -1,0 +1,35 @@
+"""`monitoring-layer bench --quick` produces every row, with positive figures (no speed assertions)."""
+
+import json
+
+import pytest
+
+from monitoring_layer.bench._cases import FACADE, PROM, RAW_OTEL
+from monitoring_layer.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def test_quick_bench_produces_every_row(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads(out.read_text())
+
+    assert report["machine"]["cores"] >= 1 and report["machine"]["versions"]["opentelemetry-sdk"]
+    groups: dict[str, set[str]] = {}
+    for row in report["operations"]:
+        assert row["ops_per_s"] > 0 and row["us_per_op"] > 0
+        groups.setdefault(row["group"], set()).add(row["contender"])
+        assert row["group"] in printed
+    for group in ("counter +1, one label", "gauge set, one label", "histogram observe, one label"):
+        assert {RAW_OTEL, PROM} <= groups[group]
+    assert RAW_OTEL in groups["log info record"] and RAW_OTEL in groups["span start + end"]
+    for row in report["operations"]:
+        if row["contender"] == FACADE and RAW_OTEL in groups[row["group"]]:
+            assert row["vs_raw_otel"] > 0
+
+    signals = {(r["signal"], r["cap"]) for r in report["export"]}
+    assert signals == {("spans", 1000), ("logs", 1000), ("metric points", 1000)}
+    assert all(r["records_per_s"] > 0 and r["file_bytes"] > 0 for r in report["export"])
+    assert report["memory"] and all(r["peak_rss_mib"] > 0 for r in report["memory"])
