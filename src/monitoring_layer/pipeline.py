@@ -231,6 +231,28 @@ class Pipeline:
             "monitoring_layer_dropped", callbacks=[drops],
             description="Items dropped by monitoring-layer's bounds (retention, caps, full queues).")
 
+    def add_exporter(self, signal: str, exporter: Any) -> None:
+        """Add another exporter beside ours: a span exporter (``"traces"``), a log record
+        exporter (``"logs"``), or a metric exporter or reader (``"metrics"``)."""
+        if not self.enabled:
+            return
+        interval_ms = self.settings.export_interval_s * 1000
+        if signal == "traces":
+            component: Any = BatchSpanProcessor(exporter, schedule_delay_millis=interval_ms)
+            self.tracer_provider.add_span_processor(component)
+        elif signal == "logs":
+            component = BatchLogRecordProcessor(exporter, schedule_delay_millis=interval_ms)
+            self.logger_provider.add_log_record_processor(component)
+        elif signal == "metrics":
+            component = exporter if isinstance(exporter, MetricReader) else PeriodicExportingMetricReader(
+                exporter, export_interval_millis=interval_ms)
+            self.meter_provider.add_metric_reader(component)
+            self._readers.append(component)
+        else:
+            raise ValueError(f"signal must be 'traces', 'metrics' or 'logs', not {signal!r}")
+        self._components.append(component)
+        self.outputs[signal].append(type(exporter).__name__)
+
     # -- lifecycle ------------------------------------------------------------------
 
     def flush(self, timeout_s: float = 10.0) -> bool:
