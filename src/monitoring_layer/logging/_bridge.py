@@ -9,7 +9,7 @@ aggregator record (component = logger name, ``exc_info`` into ``exception.*``,
   are skipped, so a fault while recording cannot be recorded again;
 * a thread already inside the handler skips further records (a processor or
   exporter that logs while it is called from our emit);
-* one record reaching the same handler twice (attached to a logger and to
+* one record reaching the aggregator's handlers twice (on a logger and on
   its parent) is recorded once.
 
 It takes no lock of its own, so a handler that logs while an exporter thread
@@ -19,7 +19,6 @@ exports cannot deadlock against it.
 from __future__ import annotations
 
 import logging
-import threading
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -40,7 +39,9 @@ class AggregatorHandler(logging.Handler):
     def __init__(self, aggregator: LogAggregator, level: int = logging.NOTSET) -> None:
         super().__init__(level)
         self._aggregator = aggregator
-        self._local = threading.local()
+        # Shared by all handlers of one aggregator: a record that reaches two of
+        # them (create_python_logger's and capture_logging's) is recorded once.
+        self._local = aggregator._bridge_state  # noqa: SLF001
 
     def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
         # No handler lock (logging.Handler.handle takes one): the aggregator is thread-safe.

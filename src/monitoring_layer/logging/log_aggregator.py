@@ -89,6 +89,7 @@ class LogAggregator:
         self._provider = logger_provider
         self._lock = threading.Lock()
         self._handler: AggregatorHandler | None = None
+        self._bridge_state = threading.local()  # the stdlib bridge's per-thread guard
         # A NoOp provider (OTEL_SDK_DISABLED) takes no processors: record nothing, answer empty.
         self._enabled = hasattr(logger_provider, "add_log_record_processor")
         self._logger: Any = None
