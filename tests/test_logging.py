@@ -227,15 +227,20 @@ def test_record_time_faults_are_contained_when_not_strict(monkeypatch, pipeline)
     assert _selfmon.counts()["errors"].get("logs_store") == 1
 
 
-def test_other_otel_loggers_on_the_provider_are_kept_and_scrubbed(logs, pipeline):
+def test_other_otel_loggers_on_the_provider_are_kept_and_scrubbed(pipeline):
     from opentelemetry._logs import LogRecord, SeverityNumber
 
+    exporter = InMemoryLogRecordExporter()  # a processor added before the aggregator
+    pipeline.logger_provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    logs = LogAggregator(pipeline.logger_provider, settings=pipeline.settings)
     other = pipeline.logger_provider.get_logger("some.instrumentation")
     other.emit(LogRecord(severity_number=SeverityNumber.ERROR, body="token=abc", attributes={"secret": "x"}))
     record = logs.get_component_logs("some.instrumentation")[0]
     assert record["message"] == "token=[REDACTED]"
     assert record["attributes"] == {"secret": REDACTED}
     assert logs.get_error_summary() == {ERROR_BUCKET: 1}
+    seen = exporter.get_finished_logs()[0].log_record
+    assert (seen.body, dict(seen.attributes)) == ("token=[REDACTED]", {"secret": REDACTED})
 
 
 def test_threads_all_counted():

@@ -6,6 +6,7 @@ import json
 import threading
 
 import jsonschema
+from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
 
@@ -15,6 +16,9 @@ from monitoring_layer.exporters import load_schema
 
 def test_file_holds_valid_redacted_records(pipeline, home):
     logs = LogAggregator(pipeline.logger_provider, settings=pipeline.settings)
+    # A record of another OTel logger on the provider: scrubbed before the file's processor sees it.
+    pipeline.logger_provider.get_logger("some.library").emit(
+        LogRecord(severity_number=SeverityNumber.INFO, body="session=zzz999", attributes={"Cookie": "c0"}))
     logs.info("api", "Request received", trace_id="trace_123", api_key="k-123")
     try:
         raise TimeoutError("db did not answer")
@@ -28,8 +32,10 @@ def test_file_holds_valid_redacted_records(pipeline, home):
     text = (home / "logs" / "logs.json").read_text("utf-8")
     document = json.loads(text)
     jsonschema.validate(document, load_schema("logs"))
-    assert "hunter2" not in text and "k-123" not in text
-    spark, database, api = document["records"]
+    for secret in ("hunter2", "k-123", "zzz999", "c0"):
+        assert secret not in text
+    spark, database, api, library = document["records"]
+    assert library["component"] == "some.library" and library["message"] == "session=[REDACTED]"
     assert (api["component"], api["level"], api["severity_text"]) == ("api", "INFO", "INFO")
     assert api["attributes"] == {"component": "api", "trace_id": "trace_123", "api_key": "[REDACTED]"}
     assert database["message"] == "Connection failed password=[REDACTED]"

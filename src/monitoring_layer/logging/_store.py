@@ -57,6 +57,8 @@ class LogStore(LogRecordProcessor):
         self._scrubber = scrubber
         self._own_scope = own_scope
         self._clock = clock
+        #: Scrub records of other loggers here (False once a ScrubbingProcessor runs first).
+        self.scrub_foreign = True
         self._lock = threading.Lock()
         self._records: deque[Entry] = deque()
         self._index: dict[str, deque[Entry]] = {}
@@ -93,9 +95,13 @@ class LogStore(LogRecordProcessor):
         scope = item.instrumentation_scope
         scope_name = scope.name if scope is not None else ""
         if scope_name != self._own_scope:
-            # Another OTel logger on the provider: its record was not scrubbed yet.
-            attrs = self._scrubber.mapping(attrs) if attrs else {}
-            body = "" if body is None else self._scrubber.message(body)
+            # Another OTel logger on the provider: copy (and scrub unless done already).
+            if self.scrub_foreign:
+                attrs = self._scrubber.mapping(attrs) if attrs else {}
+                body = "" if body is None else self._scrubber.message(body)
+            else:
+                attrs = dict(attrs) if attrs else {}
+                body = "" if body is None else body if isinstance(body, str) else str(json_value(body))
         component = attrs.get("component") if attrs else None
         if type(component) is not str:
             component = scope_name if component is None else str(component)

@@ -31,7 +31,7 @@ from monitoring_layer.config import Settings, get_settings
 
 from . import _levels
 from ._bridge import AggregatorHandler, LoggingCapture
-from ._drops import watch_batch_processors
+from ._sdk_hooks import ScrubbingProcessor, scrub_first, watch_batch_processors
 from ._levels import Level, parse_level
 from ._scrub import REDACTED, Scrubber, exception_attributes
 from ._store import LogStore, searchable_text
@@ -94,6 +94,10 @@ class LogAggregator:
         self._enabled = hasattr(logger_provider, "add_log_record_processor")
         self._logger: Any = None
         if self._enabled:
+            # Records of other OTel loggers on the provider are scrubbed before any
+            # processor (exporters included) sees them; failing that, before we keep them.
+            if scrub_first(logger_provider, ScrubbingProcessor(self._scrubber, SCOPE)):
+                self._store.scrub_foreign = False
             logger_provider.add_log_record_processor(self._store)
             self.watched_processors = watch_batch_processors(logger_provider)
             self._logger = logger_provider.get_logger(SCOPE, __version__)
