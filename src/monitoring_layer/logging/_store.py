@@ -59,6 +59,8 @@ class LogStore(LogRecordProcessor):
         self._clock = clock
         #: Scrub records of other loggers here (False once a ScrubbingProcessor runs first).
         self.scrub_foreign = True
+        #: The aggregator's InstrumentationScope: its records skip the name comparison.
+        self.own_scope_object: Any = None
         self._lock = threading.Lock()
         self._records: deque[Entry] = deque()
         self._index: dict[str, deque[Entry]] = {}
@@ -93,20 +95,23 @@ class LogStore(LogRecordProcessor):
         attrs = record.attributes
         body = record.body
         scope = item.instrumentation_scope
-        scope_name = scope.name if scope is not None else ""
-        if scope_name != self._own_scope:
-            # Another OTel logger on the provider: copy (and scrub unless done already).
-            if self.scrub_foreign:
-                attrs = self._scrubber.mapping(attrs) if attrs else {}
-                body = "" if body is None else self._scrubber.message(body)
-            else:
-                attrs = dict(attrs) if attrs else {}
-                body = "" if body is None else body if isinstance(body, str) else str(json_value(body))
+        if scope is not self.own_scope_object:
+            scope_name = scope.name if scope is not None else ""
+            if scope_name != self._own_scope:
+                # Another OTel logger on the provider: copy (and scrub unless done already).
+                if self.scrub_foreign:
+                    attrs = self._scrubber.mapping(attrs) if attrs else {}
+                    body = "" if body is None else self._scrubber.message(body)
+                else:
+                    attrs = dict(attrs) if attrs else {}
+                    body = "" if body is None else body if isinstance(body, str) else str(json_value(body))
+        else:
+            scope_name = self._own_scope
         component = attrs.get("component") if attrs else None
         if type(component) is not str:
             component = scope_name if component is None else str(component)
         severity = record.severity_number
-        severity = severity.value if severity is not None else 0
+        severity = severity._value_ if severity is not None else 0  # Enum.value is a slow property
         timestamp = record.timestamp or record.observed_timestamp or self._clock()
         entry = (timestamp, severity, record.severity_text, component, body, attrs,
                  record.trace_id, record.span_id, item.resource)

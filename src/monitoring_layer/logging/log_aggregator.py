@@ -54,6 +54,20 @@ _FAST_RECORD = {f.name for f in dataclasses.fields(ReadWriteLogRecord)} == _RW_F
 _new_record = ReadWriteLogRecord.__new__
 
 
+class _LogRecord(LogRecord):
+    """OTel's API ``LogRecord`` with a cheap shallow copy.
+
+    Every ``BatchLogRecordProcessor`` shallow-copies each record
+    (``copy.copy``) to drop its context; the generic path through
+    ``__reduce_ex__`` costs about as much as building the record.
+    """
+
+    def __copy__(self) -> _LogRecord:
+        copied = object.__new__(type(self))
+        copied.__dict__.update(self.__dict__)
+        return copied
+
+
 class LogAggregator:
     """Centralised logging over an OTel ``LoggerProvider``.
 
@@ -102,6 +116,7 @@ class LogAggregator:
             self.watched_processors = watch_batch_processors(logger_provider)
             self._logger = logger_provider.get_logger(SCOPE, __version__)
             self._scope = self._logger.instrumentation_scope
+            self._store.own_scope_object = self._scope
             self._limits = getattr(self._logger, "_log_record_limits", None) or LogRecordLimits()
         else:
             self.watched_processors = 0
@@ -148,7 +163,7 @@ class LogAggregator:
                 message = self._scrubber.message(message)
             attributes = self._attributes(component, fields) if fields else {"component": component}
             now = time.time_ns()
-            record = LogRecord(
+            record = _LogRecord(
                 timestamp=timestamp or now,
                 observed_timestamp=now,
                 severity_number=level.severity,
