@@ -284,3 +284,37 @@ def test_public_names():
 
     assert monitoring_layer.get_log_aggregator is monitoring_layer.logging.get_log_aggregator
     assert {"LogAggregator", "get_log_aggregator"} <= set(monitoring_layer.__all__)
+
+
+def test_exc_info_keyword_takes_the_current_exception(logs):
+    try:
+        {}["missing"]
+    except KeyError:
+        logs.error("etl", "lookup failed", exc_info=True)
+    attributes = logs.get_logs()[0]["attributes"]
+    assert attributes["exception.type"] == "KeyError"
+    assert "exc_info" not in attributes
+
+
+def test_get_log_aggregator_is_one_instance_on_the_pipeline(pipeline, monkeypatch):
+    from monitoring_layer import get_log_aggregator, pipeline as pipeline_module
+    from monitoring_layer.logging import log_aggregator
+
+    monkeypatch.setattr(pipeline_module, "_pipeline", pipeline)
+    monkeypatch.setattr(log_aggregator, "_aggregator", None)
+    barrier = threading.Barrier(4)
+    found = []
+
+    def get() -> None:
+        barrier.wait()
+        found.append(get_log_aggregator())
+
+    workers = [threading.Thread(target=get) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len({id(a) for a in found}) == 1
+    found[0].info("api", "through the pipeline")
+    assert pipeline.flush()
+    assert "through the pipeline" in (pipeline.settings.home / "logs" / "logs.json").read_text("utf-8")

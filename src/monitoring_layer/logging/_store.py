@@ -14,7 +14,9 @@ exception type) survive eviction. Their key sets are capped at
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 import time
 from collections import deque
 from collections.abc import Callable
@@ -72,6 +74,13 @@ class LogStore(LogRecordProcessor):
         self._errors: dict[str, int] = {}
         self._minutes: dict[int, int] = {}  # minute number -> records (the last 61 minutes)
         self._started_ns = clock()
+        if hasattr(os, "register_at_fork"):
+            # A lock held by another thread at fork time would stay locked in the child.
+            reinit = weakref.WeakMethod(self._after_fork)
+            os.register_at_fork(after_in_child=lambda: (m := reinit()) and m())
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     # -- LogRecordProcessor ------------------------------------------------------------
 
