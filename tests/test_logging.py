@@ -187,6 +187,13 @@ def test_secrets_are_redacted_in_attributes_and_messages(logs, exported):
     assert logs.search_logs("hunter2") == []
 
 
+def test_a_harmless_pair_does_not_hide_a_secret_in_its_value(logs):
+    logs.info("http", "GET url=https://host/p?token=abc&page=2 took 3ms", link="see https://h/?api_key=k1")
+    record = logs.get_logs()[0]
+    assert record["message"] == "GET url=https://host/p?token=[REDACTED]&page=2 took 3ms"
+    assert record["attributes"]["link"] == "see https://h/?api_key=[REDACTED]"
+
+
 def test_redact_keys_are_extendable(pipeline):
     settings = config.resolve_settings({"MONITORING_LOGS_REDACT_KEYS": "ssn, iban"}, {})
     logs = LogAggregator(pipeline.logger_provider, settings=settings, redact_keys=["pin"])

@@ -72,14 +72,12 @@ class Scrubber:
                 words.append(word)
         self.words: tuple[str, ...] = tuple(words)
         self.max_length = max_length
-        # `api_key` also matches "api-key" and "apikey" inside messages.
-        alternatives = "|".join(re.escape(w).replace("_", "[_-]?") for w in sorted(words, key=len, reverse=True))
-        self._pair = re.compile(
-            r"(?P<key>[\w.-]*(?:" + alternatives + r")[\w.-]*)"
-            r"(?P<sep>[\"']?\s*[=:]\s*)"
-            r"(?P<value>\"[^\"]*\"|'[^']*'|(?:bearer|basic|digest|token)\s+[^\s,;&]+|[^\s,;&\"']+)",
-            re.IGNORECASE,
-        )
+        # A key is a whole token (never starts inside a word), so the search
+        # stays linear on long texts; whether it is sensitive is decided by
+        # `sensitive()`, the same rule as for attribute keys.
+        self._key = re.compile(r"(?<![\w.-])(?P<key>[\w.-]+)(?P<sep>[\"']?\s*[=:]\s*)")
+        self._value = re.compile(
+            r"\"[^\"]*\"|'[^']*'|(?:bearer|basic|digest|token)\s+[^\s,;&]+|[^\s,;&\"']+", re.IGNORECASE)
         self._keys: dict[str, bool] = {}
 
     # -- keys ---------------------------------------------------------------------
@@ -101,15 +99,33 @@ class Scrubber:
         if len(value) > self.max_length:
             cut = len(value) - self.max_length
             value = value[: self.max_length] + f"...[truncated {cut} chars]"
-        if ("=" in value or ":" in value) and self._pair.search(value) is not None:
-            value = self._pair.sub(self._redact_pair, value)
+        if ("=" in value or ":" in value) and self._mentions_secret(value):
+            value = self._redact_pairs(value)
         return value
 
-    @staticmethod
-    def _redact_pair(match: re.Match[str]) -> str:
-        value = match.group("value")
-        quote = value[0] if value[:1] in ("'", '"') else ""
-        return f"{match.group('key')}{match.group('sep')}{quote}{REDACTED}{quote}"
+    def _mentions_secret(self, value: str) -> bool:
+        folded = value.lower().replace("-", "_")
+        return any(word in folded for word in self.words)
+
+    def _redact_pairs(self, text: str) -> str:
+        # Keys are matched without their values, so a harmless pair does not
+        # hide a secret one inside its value (`url=https://h/?token=abc`).
+        parts: list[str] = []
+        done = 0
+        for pair in self._key.finditer(text):
+            if pair.start() < done or not self.sensitive(pair.group("key")):
+                continue
+            value = self._value.match(text, pair.end())
+            if value is None:
+                continue
+            quote = value.group(0)[0] if value.group(0)[:1] in ("'", '"') else ""
+            parts.append(text[done:pair.end()])
+            parts.append(f"{quote}{REDACTED}{quote}")
+            done = value.end()
+        if not parts:
+            return text
+        parts.append(text[done:])
+        return "".join(parts)
 
     def message(self, message: Any) -> str:
         """A message as a safe string (non-strings are ``str()``-ed)."""
