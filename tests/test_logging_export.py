@@ -97,3 +97,39 @@ def test_full_queue_drops_are_counted_and_visible():
     assert stats["dropped"]["queue_full"] == dropped
     assert stats["total"] == burst  # the store is fed synchronously: queries miss nothing
     provider.shutdown()
+
+
+def test_records_encode_as_otlp():
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    provider = LoggerProvider()
+    exporter = InMemoryLogRecordExporter()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    logs = LogAggregator(provider)
+    try:
+        raise ValueError("bad row")
+    except ValueError as exc:
+        logs.error("etl", "failed", exception=exc, rows=[1, 2], meta={"a": 1.5, "b": [True]}, blob=b"\x00",
+                   obj=object(), big=2**80)
+    request = encode_logs(exporter.get_finished_logs())
+    record = request.resource_logs[0].scope_logs[0].log_records[0]
+    assert record.severity_number == 17 and record.severity_text == "ERROR"
+    assert record.body.string_value == "failed"
+    keys = {kv.key for kv in record.attributes}
+    assert {"component", "exception.type", "exception.message", "exception.stacktrace", "rows", "meta", "blob",
+            "obj", "big"} <= keys
+
+
+def test_two_writers_share_the_file(pipeline, home):
+    from monitoring_layer.pipeline import Pipeline
+
+    other = Pipeline(pipeline.settings)  # another process's pipeline on the same home
+    try:
+        LogAggregator(pipeline.logger_provider, settings=pipeline.settings).info("api", "from one")
+        LogAggregator(other.logger_provider, settings=pipeline.settings).info("spark", "from two")
+        assert pipeline.flush() and other.flush()
+    finally:
+        other.shutdown()
+    records = json.loads((home / "logs" / "logs.json").read_text("utf-8"))["records"]
+    assert sorted(r["message"] for r in records) == ["from one", "from two"]
