@@ -151,6 +151,10 @@ def test_memory_bound_comes_from_the_setting(pipeline):
     assert len(logs.get_logs()) == 3
     with pytest.raises(ValueError, match="max_records"):
         LogAggregator(pipeline.logger_provider, max_records=0)
+    with pytest.raises(ValueError, match="max_message_length"):
+        LogAggregator(pipeline.logger_provider, max_message_length=10)
+    with pytest.raises(TypeError, match="logger_provider"):
+        LogAggregator(None)
 
 
 def test_statistics(logs):

@@ -91,6 +91,9 @@ class LogAggregator:
         max_message_length: int = 32 * 1024,
         redact_keys: tuple[str, ...] | list[str] = (),
     ) -> None:
+        if not hasattr(logger_provider, "get_logger"):
+            raise TypeError(
+                f"logger_provider must be an OTel LoggerProvider, got {type(logger_provider).__name__}")
         settings = settings or get_settings()
         max_records = settings.logs_memory_max_records if max_records is None else max_records
         if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records <= 0:
