@@ -14,6 +14,7 @@ from monitoring_layer.exporters import (
     JsonFileMetricExporter,
     JsonFileSpanExporter,
 )
+from monitoring_layer.logging import LogAggregator, get_log_aggregator
 from monitoring_layer.pipeline import Pipeline, flush, get_pipeline, shutdown
 
 __all__ = [
@@ -21,11 +22,13 @@ __all__ = [
     "JsonFileLogExporter",
     "JsonFileMetricExporter",
     "JsonFileSpanExporter",
+    "LogAggregator",
     "Pipeline",
     "Settings",
     "__version__",
     "configure",
     "flush",
+    "get_log_aggregator",
     "get_pipeline",
     "get_settings",
     "shutdown",

@@ -133,6 +133,23 @@ def _resource_attributes(value: Any) -> dict[str, str]:
     return attributes
 
 
+def _names(value: Any) -> tuple[str, ...]:
+    """``a,b,c`` or a sequence of strings -> lower-case names (empty allowed)."""
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
+    else:
+        raise TypeError(f"expected 'name,name,...' or a list of strings, got {type(value).__name__}")
+    names = []
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"expected strings, got {type(item).__name__}")
+        if item.strip():
+            names.append(item.strip().lower())
+    return tuple(names)
+
+
 _OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 
 
@@ -175,6 +192,12 @@ OPTIONS: tuple[Option, ...] = (
            "Log records older than this are dropped from `logs/logs.json`."),
     Option("logs_max_records", "MONITORING_LOGS_MAX_RECORDS", _positive_int, 1_000,
            "Newest log records kept in `logs/logs.json`."),
+    Option("logs_memory_max_records", "MONITORING_LOGS_MEMORY_MAX_RECORDS", _positive_int, 10_000,
+           "Newest log records the log aggregator keeps in memory for queries (statistics and the "
+           "error summary are running totals, not limited by it)."),
+    Option("logs_redact_keys", "MONITORING_LOGS_REDACT_KEYS", _names, (),
+           "More attribute/message keys whose values are redacted, `name,name` (added to password, "
+           "passwd, secret, token, api_key, apikey, authorization, cookie, session, private_key).", "none"),
     Option("traces_retention_days", "MONITORING_TRACES_RETENTION_DAYS", _positive_float, 7.0,
            "Traces that ended longer ago than this are dropped from `traces/traces.json`."),
     Option("traces_max_traces", "MONITORING_TRACES_MAX_TRACES", _positive_int, 10_000,
@@ -226,6 +249,8 @@ class Settings:
     metrics_cardinality_limit: int
     logs_retention_days: float
     logs_max_records: int
+    logs_memory_max_records: int
+    logs_redact_keys: tuple[str, ...]
     traces_retention_days: float
     traces_max_traces: int
     traces_max_spans_per_trace: int

@@ -1,0 +1,122 @@
+"""Two hooks into private parts of the OTel logs SDK (1.45), each guarded.
+
+1. ``scrub_first``: secrets must be gone before *any* processor sees a record,
+   including records of other OTel loggers on the provider (instrumentation
+   libraries) that the aggregator did not build. Processors run in the order
+   they were added and the pipeline's batch processors come first, so a
+   ``ScrubbingProcessor`` is put in front of them.
+
+2. ``watch_batch_processors``: make the records that batch processors drop visible.
+
+In SDK 1.45 ``BatchLogRecordProcessor`` hands records to a shared
+``BatchProcessor`` whose queue is a ``deque(maxlen=max_queue_size)``: when it is
+full, ``emit`` logs one "Queue full, dropping Log." warning (de-duplicated),
+calls ``self._metrics.drop_items(1)`` and appends anyway, which silently pushes
+out the *oldest* queued record. The ``drop_items`` call is the one place that
+knows a record was lost, but it only counts when
+``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED`` is on. We wrap that metrics object
+so every drop is also counted in
+``monitoring_layer_dropped_total{signal="logs", reason="queue_full"}`` (and
+``already_shutdown``), at no cost while nothing is dropped.
+
+The attributes used are private; on an SDK without them nothing is wrapped and
+``watch_batch_processors`` returns 0 (queries and statistics are unaffected:
+the aggregator's store is fed synchronously, never through a queue).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.sdk._logs import LogRecordProcessor, SynchronousMultiLogRecordProcessor
+
+from monitoring_layer import _selfmon
+
+from ._scrub import Scrubber
+
+__all__ = ["ScrubbingProcessor", "scrub_first", "watch_batch_processors"]
+
+
+class ScrubbingProcessor(LogRecordProcessor):
+    """Scrubs, in place, the records that the aggregator did not build itself."""
+
+    def __init__(self, scrubber: Scrubber, own_scope: str) -> None:
+        self._scrubber = scrubber
+        self._own_scope = own_scope
+
+    def on_emit(self, log_record: Any) -> None:
+        scope = log_record.instrumentation_scope
+        if scope is not None and scope.name == self._own_scope:
+            return  # built from scrubbed parts already
+        try:
+            scrub_record(self._scrubber, log_record.log_record)
+        except Exception as exc:  # noqa: BLE001
+            _selfmon.fault("logs_scrub", exc, key=type(exc).__name__)
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+def scrub_record(scrubber: Scrubber, record: Any) -> None:
+    """Redact an OTel log record's attributes and body in place."""
+    if record.attributes:
+        record.attributes = scrubber.mapping(record.attributes)
+    body = record.body
+    if isinstance(body, str):
+        record.body = scrubber.text(body)
+    elif isinstance(body, Mapping):
+        record.body = scrubber.mapping(body)
+    elif body is not None and not isinstance(body, (bool, int, float)):
+        record.body = scrubber.value(body)
+
+
+def scrub_first(logger_provider: Any, processor: ScrubbingProcessor) -> bool:
+    """Put ``processor`` before every other processor of ``logger_provider``.
+
+    Returns False (and adds nothing) when the provider's processors are not
+    the SDK's sequential ones; the caller then scrubs only what it stores.
+    """
+    multi = getattr(logger_provider, "_multi_log_record_processor", None)
+    if not isinstance(multi, SynchronousMultiLogRecordProcessor):
+        return False
+    lock = getattr(multi, "_lock", None)
+    processors = getattr(multi, "_log_record_processors", None)
+    if lock is None or not isinstance(processors, tuple):
+        return False
+    with lock:
+        multi._log_record_processors = (processor, *multi._log_record_processors)  # noqa: SLF001
+    return True
+
+
+class _CountingMetrics:
+    """Delegates to the SDK's processor metrics and counts drops in the self-metrics."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def drop_items(self, count: int, error_type: str = "queue_full") -> None:
+        _selfmon.dropped("logs", str(error_type), count)
+        self._inner.drop_items(count, error_type)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def watch_batch_processors(logger_provider: Any) -> int:
+    """Count the drops of every batch processor on ``logger_provider``; returns how many are watched."""
+    multi = getattr(logger_provider, "_multi_log_record_processor", None)
+    processors = getattr(multi, "_log_record_processors", ()) or ()
+    watched = 0
+    for processor in processors:
+        batch = getattr(processor, "_batch_processor", None)
+        metrics = getattr(batch, "_metrics", None)
+        if metrics is None or not hasattr(metrics, "drop_items"):
+            continue
+        if not isinstance(metrics, _CountingMetrics):
+            batch._metrics = _CountingMetrics(metrics)  # noqa: SLF001
+        watched += 1
+    return watched

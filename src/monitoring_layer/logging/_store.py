@@ -1,0 +1,282 @@
+"""``LogStore``: the bounded in-memory store and running totals behind the aggregator's queries.
+
+It is an OTel ``LogRecordProcessor`` on the aggregator's ``LoggerProvider``, so
+it sees every record of that provider: the aggregator's own, those of the
+stdlib bridge and those of any other OTel logger (instrumentation libraries).
+Records not made by the aggregator are scrubbed here before they are kept.
+
+Bounds: at most ``max_records`` records (oldest evicted first, counted in
+``monitoring_layer_dropped_total{signal="logs", reason="memory_evicted"}``),
+indexed per component; the running totals (by level, by component, by
+exception type) survive eviction. Their key sets are capped at
+``MAX_KEYS`` names; later names are counted under ``"(other)"``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.sdk._logs import LogRecordProcessor
+from opentelemetry.trace import format_span_id, format_trace_id
+
+from monitoring_layer import _selfmon
+from monitoring_layer.exporters._encode import iso, json_value, resource_service
+from monitoring_layer.exporters.logs import level_name
+
+from ._scrub import Scrubber
+
+__all__ = ["ERROR_BUCKET", "LogStore", "MAX_KEYS", "OTHER"]
+
+#: Exception type counted for ERROR/CRITICAL records that carry no ``exception.type``.
+ERROR_BUCKET = "Error"
+#: Distinct components and exception types counted by name; later ones go to ``OTHER``.
+MAX_KEYS = 1000
+OTHER = "(other)"
+
+_NS_PER_MINUTE = 60 * 1_000_000_000
+_ERROR_SEVERITY = 17
+_LEVEL_NAMES = [level_name(n) for n in range(25)]
+_REPORT_EVERY = 1024  # evictions batched before they reach the self-metrics
+
+# An entry is a tuple (cheap to build on the hot path); these are its fields.
+_TS, _SEV, _TEXT, _COMP, _MSG, _ATTRS, _TRACE, _SPAN, _RES = range(9)
+
+Entry = tuple
+
+
+class LogStore(LogRecordProcessor):
+    """Newest ``max_records`` log records, per-component index, running totals."""
+
+    def __init__(self, max_records: int, scrubber: Scrubber, own_scope: str,
+                 clock: Callable[[], int] = time.time_ns) -> None:
+        self.max_records = max_records
+        self._scrubber = scrubber
+        self._own_scope = own_scope
+        self._clock = clock
+        #: Scrub records of other loggers here (False once a ScrubbingProcessor runs first).
+        self.scrub_foreign = True
+        #: The aggregator's InstrumentationScope: its records skip the name comparison.
+        self.own_scope_object: Any = None
+        self._lock = threading.Lock()
+        self._records: deque[Entry] = deque()
+        self._index: dict[str, deque[Entry]] = {}
+        self._evicted = 0
+        self._unreported = 0
+        self._total = 0
+        self._by_level: dict[str, int] = {}
+        self._by_component: dict[str, int] = {}
+        self._errors: dict[str, int] = {}
+        self._minutes: dict[int, int] = {}  # minute number -> records (the last 61 minutes)
+        self._started_ns = clock()
+        if hasattr(os, "register_at_fork"):
+            # A lock held by another thread at fork time would stay locked in the child.
+            reinit = weakref.WeakMethod(self._after_fork)
+            os.register_at_fork(after_in_child=lambda: (m := reinit()) and m())
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+    # -- LogRecordProcessor ------------------------------------------------------------
+
+    def on_emit(self, log_record: Any) -> None:
+        try:
+            self._add(log_record)
+        except Exception as exc:  # noqa: BLE001 - never break the caller's logging
+            _selfmon.fault("logs_store", exc, key=type(exc).__name__)
+
+    def shutdown(self) -> None:
+        self._report_evictions()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        self._report_evictions()
+        return True
+
+    # -- write path ------------------------------------------------------------------
+
+    def _add(self, item: Any) -> None:
+        record = item.log_record
+        attrs = record.attributes
+        body = record.body
+        scope = item.instrumentation_scope
+        if scope is not self.own_scope_object:
+            scope_name = scope.name if scope is not None else ""
+            if scope_name != self._own_scope:
+                # Another OTel logger on the provider: copy (and scrub unless done already).
+                if self.scrub_foreign:
+                    attrs = self._scrubber.mapping(attrs) if attrs else {}
+                    body = "" if body is None else self._scrubber.message(body)
+                else:
+                    attrs = dict(attrs) if attrs else {}
+                    body = "" if body is None else body if isinstance(body, str) else str(json_value(body))
+        else:
+            scope_name = self._own_scope
+        component = attrs.get("component") if attrs else None
+        if type(component) is not str:
+            component = scope_name if component is None else str(component)
+        severity = record.severity_number
+        severity = severity._value_ if severity is not None else 0  # Enum.value is a slow property
+        timestamp = record.timestamp or record.observed_timestamp or self._clock()
+        entry = (timestamp, severity, record.severity_text, component, body, attrs,
+                 record.trace_id, record.span_id, item.resource)
+        level = _LEVEL_NAMES[severity] if 0 <= severity <= 24 else "UNSPECIFIED"
+        minute = timestamp // _NS_PER_MINUTE
+        with self._lock:
+            self._total += 1
+            records = self._records
+            records.append(entry)
+            index = self._index.get(component)
+            if index is None:
+                index = self._index[component] = deque()
+            index.append(entry)
+            if len(records) > self.max_records:
+                oldest = records.popleft()
+                bucket = self._index[oldest[_COMP]]
+                bucket.popleft()
+                if not bucket:
+                    del self._index[oldest[_COMP]]
+                self._evicted += 1
+                self._unreported += 1
+            self._by_level[level] = self._by_level.get(level, 0) + 1
+            counts = self._by_component
+            if component in counts or len(counts) < MAX_KEYS:
+                counts[component] = counts.get(component, 0) + 1
+            else:
+                counts[OTHER] = counts.get(OTHER, 0) + 1
+            if severity >= _ERROR_SEVERITY:
+                kind = attrs.get("exception.type") if attrs else None
+                kind = ERROR_BUCKET if not kind else str(kind)
+                errors = self._errors
+                if kind not in errors and len(errors) >= MAX_KEYS:
+                    kind = OTHER
+                errors[kind] = errors.get(kind, 0) + 1
+            minutes = self._minutes
+            if minute in minutes:
+                minutes[minute] += 1
+            else:
+                minutes[minute] = 1
+                if len(minutes) > 61:
+                    for old in [m for m in minutes if m < minute - 60]:
+                        del minutes[old]
+            report = self._unreported >= _REPORT_EVERY
+        if report:
+            self._report_evictions()
+
+    def _report_evictions(self) -> None:
+        with self._lock:
+            n, self._unreported = self._unreported, 0
+        _selfmon.dropped("logs", "memory_evicted", n)
+
+    # -- read path ------------------------------------------------------------------
+
+    def snapshot(self, component: str | None = None) -> list[Entry]:
+        """The kept entries (of one component), oldest first."""
+        with self._lock:
+            if component is None:
+                return list(self._records)
+            return list(self._index.get(component, ()))
+
+    def query(
+        self,
+        *,
+        component: str | None = None,
+        min_severity: int = 0,
+        since_ns: int | None = None,
+        trace_id: str | None = None,
+        match: Callable[[Entry], bool] | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Matching records as dicts, newest first, at most ``limit``."""
+        found: list[dict[str, Any]] = []
+        if limit <= 0:
+            return found
+        for entry in reversed(self.snapshot(component)):
+            if since_ns is not None and entry[_TS] < since_ns:
+                continue
+            if entry[_SEV] < min_severity:
+                continue
+            if trace_id is not None and not _has_trace(entry, trace_id):
+                continue
+            if match is not None and not match(entry):
+                continue
+            found.append(as_dict(entry))
+            if len(found) >= limit:
+                break
+        # Records of several threads may reach the store slightly out of time order.
+        found.sort(key=lambda r: r["time_unix_nano"], reverse=True)
+        return found
+
+    def error_summary(self) -> dict[str, int]:
+        with self._lock:
+            errors = dict(self._errors)
+        return dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def statistics(self) -> dict[str, Any]:
+        now = self._clock()
+        with self._lock:
+            total = self._total
+            by_level = dict(self._by_level)
+            by_component = dict(self._by_component)
+            minute = now // _NS_PER_MINUTE
+            # The current minute counts whole; the oldest of the hour only for its remaining part.
+            last_hour = sum(n for m, n in self._minutes.items() if minute - 60 < m <= minute)
+            kept = len(self._records)
+            evicted = self._evicted
+            errors = sum(self._errors.values())
+        hours = max((now - self._started_ns) / 3.6e12, 1 / 3600)  # at least one second
+        for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            by_level.setdefault(name, 0)
+        return {
+            "total": total,
+            "by_level": by_level,
+            "by_component": dict(sorted(by_component.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "errors": errors,
+            "error_rate": errors / total if total else 0.0,
+            "logs_per_hour": {
+                "last_hour": last_hour,
+                "since_start": total / hours,
+            },
+            "since": iso(self._started_ns),
+            "in_memory": kept,
+            "in_memory_limit": self.max_records,
+            "evicted_from_memory": evicted,
+        }
+
+
+def _has_trace(entry: Entry, trace_id: str) -> bool:
+    attrs = entry[_ATTRS]
+    if attrs and attrs.get("trace_id") == trace_id:
+        return True
+    return bool(entry[_TRACE]) and format_trace_id(entry[_TRACE]) == trace_id.lower()
+
+
+def as_dict(entry: Entry) -> dict[str, Any]:
+    """One entry in the record shape of ``logs/logs.json``."""
+    timestamp, severity, text, component, body, attrs, trace_id, span_id, resource = entry
+    return {
+        "time": iso(timestamp),
+        "time_unix_nano": timestamp,
+        "level": level_name(severity),
+        "severity_number": severity,
+        "severity_text": text,
+        "component": component,
+        "message": body if isinstance(body, str) else str(json_value(body)),
+        "attributes": {str(k): json_value(v) for k, v in attrs.items()} if attrs else {},
+        "trace_id": format_trace_id(trace_id) if trace_id else None,
+        "span_id": format_span_id(span_id) if span_id else None,
+        "service": resource_service(resource),
+    }
+
+
+def searchable_text(entry: Entry) -> str:
+    """Message and string attribute values, lower-cased, for full-text search."""
+    parts = [entry[_MSG] if isinstance(entry[_MSG], str) else str(entry[_MSG])]
+    attrs = entry[_ATTRS]
+    if attrs:
+        parts.extend(v for v in attrs.values() if isinstance(v, str))
+    return "\n".join(parts).lower()
