@@ -18,7 +18,7 @@ def test_file_holds_valid_redacted_records(pipeline, home):
     logs = LogAggregator(pipeline.logger_provider, settings=pipeline.settings)
     # A record of another OTel logger on the provider: scrubbed before the file's processor sees it.
     pipeline.logger_provider.get_logger("some.library").emit(
-        LogRecord(severity_number=SeverityNumber.INFO, body="session=zzz999", attributes={"Cookie": "c0"}))
+        LogRecord(severity_number=SeverityNumber.INFO, body="session=zzz999", attributes={"Cookie": "cookie-value-xyz"}))
     logs.info("api", "Request received", trace_id="trace_123", api_key="k-123")
     try:
         raise TimeoutError("db did not answer")
@@ -32,7 +32,7 @@ def test_file_holds_valid_redacted_records(pipeline, home):
     text = (home / "logs" / "logs.json").read_text("utf-8")
     document = json.loads(text)
     jsonschema.validate(document, load_schema("logs"))
-    for secret in ("hunter2", "k-123", "zzz999", "c0"):
+    for secret in ("hunter2", "k-123", "zzz999", "cookie-value-xyz"):
         assert secret not in text
     spark, database, api, library = document["records"]
     assert library["component"] == "some.library" and library["message"] == "session=[REDACTED]"
