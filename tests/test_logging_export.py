@@ -62,10 +62,12 @@ class _BlockingExporter(LogRecordExporter):
     """Blocks its first export until released, so the processor's queue fills up."""
 
     def __init__(self) -> None:
+        self.entered = threading.Event()
         self.release = threading.Event()
         self.exported = 0
 
     def export(self, batch):  # type: ignore[no-untyped-def]
+        self.entered.set()
         self.release.wait(30)
         self.exported += len(batch)
         return LogRecordExportResult.SUCCESS
@@ -85,7 +87,10 @@ def test_full_queue_drops_are_counted_and_visible():
     logs = LogAggregator(provider)
     assert logs.watched_processors == 1
     burst = 500
-    for i in range(burst):
+    for i in range(8):  # one full batch wakes the worker, which then blocks inside export()...
+        logs.info("burst", f"record {i}")
+    assert exporter.entered.wait(10)
+    for i in range(8, burst):  # ...so the queue fills with no concurrent take: drops are exact
         logs.info("burst", f"record {i}")
     exporter.release.set()
     assert provider.force_flush()
