@@ -32,6 +32,7 @@ GAUGE = "gauge set, one label"
 HISTOGRAM = "histogram observe, one label"
 LOG = "log info record"
 SPAN = "span start + end"
+DECORATOR = "decorated no-op call"
 
 
 def build_contenders(pipeline: Pipeline) -> tuple[list[Contender], Callable[[], None]]:
@@ -109,8 +110,56 @@ def _stdlib_logging(pipeline: Pipeline) -> tuple[list[Contender], Callable[[], N
 
 
 def _facades(pipeline: Pipeline) -> list[Contender]:
-    """The facade contenders (added as each facade lands)."""
-    return []
+    """The facade contenders, on the same providers as the raw OTel ones."""
+    from monitoring_layer import LogAggregator
+
+    logs = LogAggregator(pipeline.logger_provider, settings=pipeline.settings)
+    return [
+        Contender(LOG, FACADE, lambda: logs.info("api", "Request received")),
+    ]
+
+
+_GROUP_ORDER = [COUNTER, GAUGE, HISTOGRAM, LOG, SPAN]
+_CONTENDER_ORDER = [FACADE, RAW_OTEL, PROM, STDLIB, BARE]
+
+
+def _order(row: dict[str, Any]) -> tuple[int, int, str]:
+    group = _GROUP_ORDER.index(row["group"]) if row["group"] in _GROUP_ORDER else len(_GROUP_ORDER)
+    name = _CONTENDER_ORDER.index(row["contender"]) if row["contender"] in _CONTENDER_ORDER else 99
+    return group, name, row["group"]
+
+
+def targets_of(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's targets, each with the measured figure and whether it is met (only where measured)."""
+    ns = {(r["group"], r["contender"]): r["us_per_op"] * 1000 for r in rows}
+    found: list[dict[str, Any]] = []
+
+    def ratio(group: str, other: str, at_least: float, label: str) -> None:
+        if (group, FACADE) in ns and (group, other) in ns:
+            value = ns[(group, other)] / ns[(group, FACADE)]
+            found.append({"target": f"{label} >= {at_least:g}x {other}", "measured": f"{value:.2f}x",
+                          "met": value >= at_least})
+
+    for group, label in ((COUNTER, "counter"), (GAUGE, "gauge")):
+        ratio(group, PROM, 1, label)
+        ratio(group, RAW_OTEL, 3, label)
+    ratio(HISTOGRAM, RAW_OTEL, 1, "histogram")
+    ratio(LOG, RAW_OTEL, 1, "log info")
+    ratio(LOG, STDLIB, 2, "log info")
+    ratio(SPAN, RAW_OTEL, 0.83, "span pair")
+    decorated, bare = ns.get((DECORATOR, FACADE)), ns.get((DECORATOR, BARE))
+    if decorated and bare and (COUNTER, FACADE) in ns and (HISTOGRAM, FACADE) in ns:
+        calls = ns[(COUNTER, FACADE)] + ns[(HISTOGRAM, FACADE)]
+        value = (decorated - bare) / calls
+        found.append({"target": "@TrackExecution overhead <= 1.2x its counter + histogram calls",
+                      "measured": f"{value:.2f}x", "met": value <= 1.2})
+    for group, floor in ((COUNTER, 100_000), (GAUGE, 100_000), (HISTOGRAM, 100_000), (LOG, 50_000),
+                         (SPAN, 10_000)):
+        if (group, FACADE) in ns:
+            ops = 1e9 / ns[(group, FACADE)]
+            found.append({"target": f"{group}: >= {floor:,} ops/s (10x the spec's table)",
+                          "measured": f"{ops:,.0f} ops/s", "met": ops >= floor})
+    return found
 
 
 def rows_of(contenders: list[Contender], ns: dict[int, float]) -> list[dict[str, Any]]:
@@ -130,12 +179,18 @@ def rows_of(contenders: list[Contender], ns: dict[int, float]) -> list[dict[str,
             "vs_raw_otel": group[RAW_OTEL] / per_op if RAW_OTEL in group and contender.name != RAW_OTEL else None,
             "vs_prometheus_client": group[PROM] / per_op if PROM in group and contender.name != PROM else None,
         })
-    return rows
+    return sorted(rows, key=_order)
 
 
 def memory_scenarios() -> list[tuple[str, str, int]]:
     """``(name, code, n)`` workloads run by ``_memory`` in fresh interpreters (``N`` is ``n``)."""
     return [
+        ("logs.info: N records", """
+from monitoring_layer import get_log_aggregator
+logs = get_log_aggregator()
+for i in range(N):
+    logs.info("api", "Request received", request=i)
+""", 1_000_000),
         ("raw OTel: N spans", """
 from monitoring_layer.pipeline import get_pipeline
 tracer = get_pipeline().tracer_provider.get_tracer("bench")

@@ -12,7 +12,7 @@ from typing import Any
 from monitoring_layer.config import resolve_settings
 from monitoring_layer.pipeline import Pipeline
 
-from ._cases import build_contenders, rows_of
+from ._cases import build_contenders, rows_of, targets_of
 from ._export import export_rows
 from ._memory import peak_rss_rows
 from ._timing import measure
@@ -65,6 +65,7 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
         "operations": operations,
         "export": exports,
         "memory": memory,
+        "targets": targets_of(operations),
         "seconds": time.time() - started,
     }
 
