@@ -15,6 +15,7 @@ from monitoring_layer.exporters import (
     JsonFileSpanExporter,
 )
 from monitoring_layer.pipeline import Pipeline, flush, get_pipeline, shutdown
+from monitoring_layer.tracing import TraceStore, TracingCollector, get_tracing_collector
 
 __all__ = [
     "ConfigError",
@@ -23,10 +24,13 @@ __all__ = [
     "JsonFileSpanExporter",
     "Pipeline",
     "Settings",
+    "TraceStore",
+    "TracingCollector",
     "__version__",
     "configure",
     "flush",
     "get_pipeline",
     "get_settings",
+    "get_tracing_collector",
     "shutdown",
 ]
