@@ -17,7 +17,7 @@ from opentelemetry.context import Context
 from monitoring_layer import _selfmon, config
 from monitoring_layer.exporters.schema import load_schema
 from monitoring_layer.pipeline import Pipeline
-from monitoring_layer.tracing import TracingCollector
+from monitoring_layer.tracing import TraceStore, TracingCollector
 
 HEX32 = set("0123456789abcdef")
 
@@ -287,3 +287,24 @@ def test_sdk_disabled_answers_empty() -> None:
     assert traces.end_span(span) is True
     assert traces.get_trace(trace_id) is None
     assert traces.get_tracing_statistics()["total_traces"] == 0
+
+
+def test_memory_store_keeps_traces_for_the_retention_and_counts_what_it_drops(pipeline: Pipeline) -> None:
+    now = [2_000_000_000 * 10**9]
+    store = TraceStore(max_traces=2, retention_days=1, clock_ns=lambda: now[0])
+    pipeline.tracer_provider.add_span_processor(store)
+    traces = TracingCollector(pipeline.tracer_provider, store=store, settings=pipeline.settings)
+    day = 86_400 * 10**9
+    old = _raw_trace(pipeline, "batch", now[0] - 2 * day, 5)
+    recent = _raw_trace(pipeline, "batch", now[0] - day // 2, 5)
+    assert traces.get_trace(old) is None and traces.get_trace(recent) is not None
+    assert traces.get_tracing_statistics()["total_traces"] == 1
+    assert [t["trace_id"] for t in traces.get_slow_traces(0)] == [recent]
+    assert _selfmon.counts()["dropped"][("traces", "memory_retention_age")] == 1
+
+    newer = [_raw_trace(pipeline, "batch", now[0], 5) for _ in range(2)]
+    assert traces.get_trace(recent) is None  # max_traces=2: the oldest went
+    assert [traces.get_trace(t) is not None for t in newer] == [True, True]
+    assert _selfmon.counts()["dropped"][("traces", "memory_max_traces")] == 1
+    with pytest.raises(ValueError, match="max_traces"):
+        TraceStore(max_traces=0)

@@ -22,8 +22,10 @@ dicts when queried.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from typing import Any
 
 from opentelemetry.context import Context
@@ -95,6 +97,11 @@ class TraceStore(SpanProcessor):
         self._lock = threading.Lock()
         self._traces: dict[int, _Trace] = {}      # insertion ordered: oldest first
         self._active: dict[int, int] = {}         # span id -> trace id, oldest first
+        _after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        # A lock held by another thread at fork time would stay locked in the child.
+        self._lock = threading.Lock()
 
     # -- SpanProcessor --------------------------------------------------------------
 
@@ -210,3 +217,17 @@ class TraceStore(SpanProcessor):
         with self._lock:
             self._traces.clear()
             self._active.clear()
+
+
+def _after_fork(obj: Any) -> None:
+    """Call ``obj._after_fork_in_child()`` in forked children, without keeping ``obj`` alive."""
+    if not hasattr(os, "register_at_fork"):
+        return
+    ref = weakref.WeakMethod(obj._after_fork_in_child)
+
+    def reinit() -> None:
+        method = ref()
+        if method is not None:
+            method()
+
+    os.register_at_fork(after_in_child=reinit)
