@@ -275,3 +275,21 @@ def test_sampling_ratio_one_records(monkeypatch: pytest.MonkeyPatch) -> None:
         assert traces.get_trace(trace_id)["status"] == "SUCCESS"
     finally:
         pipeline.shutdown()
+
+
+def test_thread_propagation_can_be_turned_off(pipeline: Pipeline) -> None:
+    from monitoring_layer.tracing import install_thread_propagation, uninstall_thread_propagation
+
+    uninstall_thread_propagation()
+    try:
+        traces = TracingCollector(pipeline.tracer_provider, settings=pipeline.settings, propagate_to_threads=False)
+        trace_id = traces.start_trace("svc")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            alone = pool.submit(traces.start_span, "work", "worker").result()
+            explicit = pool.submit(traces.start_span, "work", "worker", trace_id=trace_id).result()
+        traces.end_trace(trace_id)
+        parents = _parents(traces, trace_id)
+        assert alone not in parents and explicit in parents  # without the patch: pass trace_id= yourself
+        traces.end_span(alone)
+    finally:
+        install_thread_propagation()
