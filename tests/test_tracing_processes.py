@@ -128,11 +128,11 @@ PRODUCER = """
 CONSUMER = """
     import json, sys
     import monitoring_layer
-    from monitoring_layer import get_tracing_collector
+    from monitoring_layer import extract, get_tracing_collector
 
     traces = get_tracing_collector()
     headers = json.loads(sys.argv[1])
-    trace_id = traces.start_trace("consumer-service", context=traces.extract(headers))
+    trace_id = traces.start_trace("consumer-service", context=extract(headers))
     span = traces.start_span("store", "lakehouse")
     traces.end_span(span)
     traces.end_trace(trace_id)

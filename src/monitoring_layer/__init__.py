@@ -15,7 +15,7 @@ from monitoring_layer.exporters import (
     JsonFileSpanExporter,
 )
 from monitoring_layer.pipeline import Pipeline, flush, get_pipeline, shutdown
-from monitoring_layer.tracing import TraceStore, TracingCollector, get_tracing_collector
+from monitoring_layer.tracing import TracingCollector, extract, get_tracing_collector, inject
 
 __all__ = [
     "ConfigError",
@@ -24,13 +24,14 @@ __all__ = [
     "JsonFileSpanExporter",
     "Pipeline",
     "Settings",
-    "TraceStore",
     "TracingCollector",
     "__version__",
     "configure",
+    "extract",
     "flush",
     "get_pipeline",
     "get_settings",
     "get_tracing_collector",
+    "inject",
     "shutdown",
 ]

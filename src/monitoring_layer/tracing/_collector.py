@@ -52,10 +52,13 @@ class TracingCollector:
     patches that carry the current trace into ``threading.Thread`` and
     ``ThreadPoolExecutor`` work.
 
-    >>> traces = TracingCollector(TracerProvider())          # doctest: +SKIP
-    >>> trace_id = traces.start_trace("user-service", request_id="req_123")
-    >>> span = traces.start_span("authenticate", "auth-service")
-    >>> traces.end_span(span, "SUCCESS"); traces.end_trace(trace_id)
+    Example::
+
+        traces = TracingCollector(pipeline.tracer_provider)
+        trace_id = traces.start_trace("user-service", request_id="req_123")
+        span = traces.start_span("authenticate", "auth-service")
+        traces.end_span(span, "SUCCESS")
+        traces.end_trace(trace_id)
     """
 
     def __init__(

@@ -72,9 +72,9 @@ def inject(carrier: Any, context: Context | None = None) -> Any:
 
     ``context`` defaults to the current one. Returns ``carrier``.
 
-    >>> headers = {}
-    >>> inject(headers)  # inside a trace: {'traceparent': '00-<trace id>-<span id>-01'}
-    {}
+    Example (inside a trace)::
+
+        headers = inject({})   # {'traceparent': '00-<trace id>-<span id>-01'}
     """
     if not isinstance(carrier, (MutableMapping, list)):
         raise TypeError(f"carrier must be a dict or a list of (key, value) pairs, got {type(carrier).__name__}")
