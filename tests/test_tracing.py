@@ -13,6 +13,7 @@ import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 from monitoring_layer import _selfmon, config
 from monitoring_layer.exporters.schema import load_schema
@@ -150,6 +151,8 @@ def test_statuses_map_onto_otel(traces: TracingCollector, pipeline: Pipeline) ->
     trace_id = traces.start_trace("svc")
     ok = traces.start_span("ok", "c")
     traces.end_span(ok, "SUCCESS")
+    validated = traces.start_span("validated", "c")
+    traces.end_span(validated, "OK")
     failed = traces.start_span("failed", "c")
     traces.end_span(failed, "ERROR", error=TimeoutError("broker did not answer"))
     cancelled = traces.start_span("cancelled", "c")
@@ -159,7 +162,7 @@ def test_statuses_map_onto_otel(traces: TracingCollector, pipeline: Pipeline) ->
     traces.end_trace(trace_id)
 
     spans = {s["operation_name"]: s for s in traces.get_trace(trace_id)["spans"]}
-    assert spans["ok"]["status"] == "SUCCESS"
+    assert spans["ok"]["status"] == "SUCCESS" and spans["validated"]["status"] == "SUCCESS"
     assert spans["failed"]["status"] == "ERROR"
     assert spans["failed"]["status_message"] == "TimeoutError: broker did not answer"
     assert spans["failed"]["tags"]["error.type"] == "TimeoutError"
@@ -171,8 +174,9 @@ def test_statuses_map_onto_otel(traces: TracingCollector, pipeline: Pipeline) ->
     assert [t["trace_id"] for t in traces.get_error_traces()] == [trace_id]
 
     written = {s["name"]: s for s in _traces_file(pipeline)["traces"][0]["spans"]}
-    assert (written["ok"]["status"], written["failed"]["status"], written["cancelled"]["status"]) \
-        == ("OK", "ERROR", "UNSET")
+    # SUCCESS leaves OTel's UNSET ("completed without error"); only an explicit OK sets OK
+    assert (written["ok"]["status"], written["validated"]["status"], written["failed"]["status"],
+            written["cancelled"]["status"]) == ("UNSET", "OK", "ERROR", "UNSET")
     assert written["cancelled"]["attributes"]["monitoring.status"] == "CANCELLED"
 
 
@@ -308,3 +312,31 @@ def test_memory_store_keeps_traces_for_the_retention_and_counts_what_it_drops(pi
     assert _selfmon.counts()["dropped"][("traces", "memory_max_traces")] == 1
     with pytest.raises(ValueError, match="max_traces"):
         TraceStore(max_traces=0)
+
+
+class _BrokenProcessor(SpanProcessor):
+    def on_start(self, span, parent_context=None):  # type: ignore[no-untyped-def]
+        raise RuntimeError("broken on_start")
+
+
+def test_faults_inside_otel_are_contained_when_not_strict(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITORING_STRICT", "0")
+    config._reset_for_tests()
+    provider = TracerProvider()
+    provider.add_span_processor(_BrokenProcessor())
+    traces = TracingCollector(provider, settings=pipeline.settings)
+    trace_id = traces.start_trace("svc")
+    span = traces.start_span("op", "c")
+    assert (trace_id, span) == ("0" * 32, "0" * 16)  # contained, counted, and harmless to end
+    assert traces.end_span(span) is True and traces.end_trace(trace_id) is True
+    assert _selfmon.counts()["errors"]["tracing"] == 2
+
+    healthy = TracingCollector(pipeline.tracer_provider, settings=pipeline.settings)
+    trace_id = healthy.start_trace("svc")
+    span = healthy.start_span("op", "c")
+    assert healthy.end_span(span, "MAYBE") is True  # an unknown status: ERROR, counted
+    healthy.end_trace(trace_id)
+    (_, op) = healthy.get_trace(trace_id)["spans"]
+    assert op["status"] == "MAYBE" and healthy.get_trace(trace_id)["status"] == "ERROR"
+    assert _selfmon.counts()["errors"]["tracing"] == 3
+    provider.shutdown()

@@ -62,7 +62,9 @@ def clean_attributes(attributes: Mapping[Any, Any] | None) -> dict[str, Any]:
 # status -> (OTel status code, facade status kept as an attribute or None)
 _OK = Status(StatusCode.OK)
 _STATUSES: dict[str, tuple[StatusCode, str | None]] = {
-    "SUCCESS": (StatusCode.OK, None),
+    # OTel: UNSET is "completed without error", the status instrumentation should leave on success;
+    # OK is final and tells backends to suppress errors they would infer, so only an explicit "OK" sets it.
+    "SUCCESS": (StatusCode.UNSET, None),
     "OK": (StatusCode.OK, None),
     "ERROR": (StatusCode.ERROR, None),
     "FAILED": (StatusCode.ERROR, None),

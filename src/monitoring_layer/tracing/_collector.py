@@ -12,6 +12,7 @@ it. Threads and pools started inside a trace inherit it (see ``_threads``).
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.trace import Status, StatusCode, format_span_id, format_trace_id, set_span_in_context
 
 from monitoring_layer import _selfmon
@@ -36,10 +38,24 @@ __all__ = ["TracingCollector", "get_tracing_collector"]
 
 _OK = ok_status()
 _INVALID_SPAN_ID = "0" * 16
+_INVALID_TRACE_ID = "0" * 32
 #: Distinct components (and services) that get a tracer of their own; the SDK keeps tracers for ever.
 _MAX_COMPONENTS = 1_000
-_get_current = otel_context.get_current
-_attach = otel_context.attach
+
+
+def _context_ops() -> tuple[Any, Any]:
+    """OTel's ``context.get_current`` and ``context.attach``, or, when OTel runs on its default
+    contextvars runtime context, the ``ContextVar.get``/``set`` they delegate to: two call levels
+    less, four times per span pair (the facade's hot path). Any other runtime context gets the
+    public functions."""
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    if type(runtime) is ContextVarsRuntimeContext and isinstance(var, contextvars.ContextVar):
+        return var.get, var.set
+    return otel_context.get_current, otel_context.attach
+
+
+_get_current, _attach = _context_ops()
 _get_current_span = otel_trace.get_current_span
 
 
@@ -113,27 +129,33 @@ class TracingCollector:
         """
         if not isinstance(service, str) or not service:
             raise ValueError(f"service must be a non-empty string, got {service!r}")
-        attrs = clean_attributes(attributes) if attributes else {}
-        attrs[SERVICE] = service
-        if request_id is not None:
-            attrs[REQUEST_ID] = clean_value(request_id)
-        prev = _get_current()
-        # A trace is a new root, whatever is current, unless a remote context is continued.
-        tracer = self._tracers.get(service) or self._tracer_for(service)
-        if tracer is self._tracer:
-            attrs[COMPONENT] = service
-        span = tracer.start_span(service, context=context if context is not None else Context(),
-                                 attributes=attrs)
-        ctx = span.get_span_context()
-        trace_id = format_trace_id(ctx.trace_id)
-        span_id = format_span_id(ctx.span_id)
-        ctx = set_span_in_context(span, prev)
-        _attach(ctx)
-        self._live[span_id] = (span, prev, trace_id, ctx)
-        self._roots[trace_id] = span_id
-        if len(self._live) > self.max_active_spans:
-            self._abandon_oldest()
-        return trace_id
+        try:
+            attrs = clean_attributes(attributes) if attributes else {}
+            attrs[SERVICE] = service
+            if request_id is not None:
+                attrs[REQUEST_ID] = clean_value(request_id)
+            prev = _get_current()
+            # A trace is a new root, whatever is current, unless a remote context is continued.
+            tracer = self._tracers.get(service) or self._tracer_for(service)
+            if tracer is self._tracer:
+                attrs[COMPONENT] = service
+            span = tracer.start_span(service, context=context if context is not None else Context(),
+                                     attributes=attrs)
+            ctx = span.get_span_context()
+            if not ctx.is_valid:  # a no-op provider (OTEL_SDK_DISABLED): nothing to keep
+                return _INVALID_TRACE_ID
+            trace_id = format_trace_id(ctx.trace_id)
+            span_id = format_span_id(ctx.span_id)
+            ctx = set_span_in_context(span, prev)
+            _attach(ctx)
+            self._live[span_id] = (span, prev, trace_id, ctx)
+            self._roots[trace_id] = span_id
+            if len(self._live) > self.max_active_spans:
+                self._abandon_oldest()
+            return trace_id
+        except Exception as exc:  # noqa: BLE001 - never into the caller's hot path
+            _selfmon.fault("tracing", exc, key="start_trace")
+            return _INVALID_TRACE_ID
 
     def end_trace(self, trace_id: str, status: str = "SUCCESS", error: Any = None) -> bool:
         """End the trace's root span. Its spans still open (this facade's) end first, ``CANCELLED``.
@@ -165,26 +187,32 @@ class TracingCollector:
         The parent is ``parent_span_id`` when given, else the current span of
         this thread or asyncio task, else (with ``trace_id``) the root of that trace.
         """
-        tracer = self._tracers.get(component)
-        if tracer is None:
-            tracer = self._tracer_for(component)
-        attrs = clean_attributes(tags) if tags else None
-        if tracer is self._tracer:  # no tracer of its own (past the cap): the component goes in an attribute
-            attrs = {**(attrs or {}), COMPONENT: str(component)}
-        prev = _get_current()
-        parent_ctx = None
-        if parent_span_id is not None or trace_id is not None:
-            parent_ctx = self._parent_context(prev, parent_span_id, trace_id)
-        span = tracer.start_span(operation_name, parent_ctx if parent_ctx is not None else prev,
-                                 attributes=attrs)
-        span_id = "%016x" % span.get_span_context().span_id  # = format_span_id, at half the cost
-        ctx = set_span_in_context(span, prev)
-        _attach(ctx)
-        live = self._live
-        live[span_id] = (span, prev, None, ctx)
-        if len(live) > self.max_active_spans:
-            self._abandon_oldest()
-        return span_id
+        try:
+            tracer = self._tracers.get(component)
+            attrs = clean_attributes(tags) if tags else None
+            if tracer is None:
+                tracer = self._tracer_for(component)
+                if tracer is self._tracer:  # no tracer of its own (past the cap): the component is an attribute
+                    attrs = {**(attrs or {}), COMPONENT: str(component)}
+            prev = _get_current()
+            parent_ctx = None
+            if parent_span_id is not None or trace_id is not None:
+                parent_ctx = self._parent_context(prev, parent_span_id, trace_id)
+            span = tracer.start_span(operation_name, parent_ctx if parent_ctx is not None else prev,
+                                     attributes=attrs)
+            span_id = "%016x" % span.get_span_context().span_id  # = format_span_id, at half the cost
+            if span_id == _INVALID_SPAN_ID:  # a no-op provider (OTEL_SDK_DISABLED): nothing to keep
+                return span_id
+            ctx = set_span_in_context(span, prev)
+            _attach(ctx)
+            live = self._live
+            live[span_id] = (span, prev, None, ctx)
+            if len(live) > self.max_active_spans:
+                self._abandon_oldest()
+            return span_id
+        except Exception as exc:  # noqa: BLE001 - never into the caller's hot path
+            _selfmon.fault("tracing", exc, key="start_span")
+            return _INVALID_SPAN_ID
 
     def end_span(self, span_id: str, status: str = "SUCCESS", error: Any = None) -> bool:
         """End a span with ``status`` (SUCCESS, ERROR, CANCELLED, ...; ``error`` implies ERROR).
@@ -200,14 +228,15 @@ class TracingCollector:
         if root_of is not None:
             self._roots.pop(root_of, None)
         try:
-            if status == "SUCCESS" and error is None:
-                span.set_status(_OK)
-            else:
-                self._set_status(span, status, error)
-        finally:
-            span.end()
-        if _get_current() is ctx:  # this span is current here: make its predecessor current
-            _attach(prev)
+            try:
+                if status != "SUCCESS" or error is not None:  # SUCCESS: OTel UNSET, nothing to set
+                    self._set_status(span, status, error)
+            finally:
+                span.end()
+                if _get_current() is ctx:  # this span is current here: make its predecessor current
+                    _attach(prev)
+        except Exception as exc:  # noqa: BLE001 - never into the caller's hot path
+            _selfmon.fault("tracing", exc, key="end_span")
         return True
 
     def add_event(self, span_id: str, name: str, attributes: Mapping[str, Any] | None = None) -> bool:
@@ -215,7 +244,8 @@ class TracingCollector:
         record = self._live.get(span_id)
         if record is None:
             return self._bad_call("add_event", span_id)
-        record[0].add_event(str(name), clean_attributes(attributes) if attributes else None)
+        with _selfmon.contained("tracing", key="add_event"):
+            record[0].add_event(str(name), clean_attributes(attributes) if attributes else None)
         return True
 
     def add_tag(self, span_id: str, key: str, value: Any) -> bool:
@@ -223,7 +253,8 @@ class TracingCollector:
         record = self._live.get(span_id)
         if record is None:
             return self._bad_call("add_tag", span_id)
-        record[0].set_attribute(key if type(key) is str else str(key), clean_value(value))
+        with _selfmon.contained("tracing", key="add_tag"):
+            record[0].set_attribute(key if type(key) is str else str(key), clean_value(value))
         return True
 
     # -- context across processes ---------------------------------------------------
@@ -346,14 +377,14 @@ class TracingCollector:
         if root_of is not None:
             self._roots.pop(root_of, None)
         try:
-            if status == "SUCCESS" and error is None:
-                span.set_status(_OK)
-            else:
+            try:
                 self._set_status(span, status, error)
-        finally:
-            span.end()
-        if restore and _get_current() is ctx:  # this span is current here: make its predecessor current
-            _attach(prev)
+            finally:
+                span.end()
+                if restore and _get_current() is ctx:
+                    _attach(prev)
+        except Exception as exc:  # noqa: BLE001
+            _selfmon.fault("tracing", exc, key="end_span")
         return True
 
     def _set_status(self, span: Any, status: Any, error: Any) -> None:
@@ -362,7 +393,7 @@ class TracingCollector:
         except ValueError as exc:
             _selfmon.fault("tracing", exc, key="end_span status")
             code, facade_status = StatusCode.ERROR, str(status)
-        if error is not None and code is StatusCode.OK:
+        if error is not None and code is not StatusCode.ERROR and facade_status is None:
             code = StatusCode.ERROR  # an error was given: the default SUCCESS cannot stand
         if isinstance(error, BaseException):
             span.record_exception(error)
@@ -401,7 +432,7 @@ class TracingCollector:
                     span.end()
 
     def _bad_end(self, what: str, span_id: Any) -> bool:
-        if span_id == _INVALID_SPAN_ID:  # tracing disabled (no-op provider): nothing to end
+        if span_id in (_INVALID_SPAN_ID, _INVALID_TRACE_ID):  # tracing disabled or failed: nothing to end
             return True
         with self._lock:
             self._invalid_ends += 1

@@ -1,10 +1,9 @@
 """What the queries return: spans, traces and span trees as plain dicts, and statistics.
 
 Built from ``TraceStore`` snapshots outside its lock. Span statuses use the
-facade's vocabulary: ``ACTIVE`` (not ended), ``SUCCESS`` (OTel OK), ``ERROR``,
-``UNSET`` (ended without a status, e.g. by other instrumentation), or the
-facade status kept in the ``monitoring.status`` attribute (``CANCELLED``,
-``ABANDONED``, ``TIMEOUT``). Trace statuses: ``ACTIVE`` until its root span
+facade's vocabulary: ``ACTIVE`` (not ended), ``SUCCESS`` (OTel OK or UNSET),
+``ERROR``, or the facade status kept in the ``monitoring.status`` attribute
+(``CANCELLED``, ``ABANDONED``, ``TIMEOUT``). Trace statuses: ``ACTIVE`` until its root span
 ends, then ``ERROR`` when any span ended in error, else ``SUCCESS``.
 """
 
@@ -23,7 +22,8 @@ from ._store import TraceSnapshot
 
 __all__ = ["span_view", "statistics", "trace_view"]
 
-_OTEL_STATUS = {StatusCode.OK: "SUCCESS", StatusCode.ERROR: "ERROR", StatusCode.UNSET: "UNSET"}
+# An ended span without an error is a success, whether it says OK or (as OTel recommends) UNSET.
+_OTEL_STATUS = {StatusCode.OK: "SUCCESS", StatusCode.ERROR: "ERROR", StatusCode.UNSET: "SUCCESS"}
 
 
 def _attributes(span: ReadableSpan) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def span_view(span: ReadableSpan, active: bool) -> dict[str, Any]:
     if active:
         status = "ACTIVE"
     else:
-        status = attrs.get(STATUS) or _OTEL_STATUS.get(span.status.status_code, "UNSET")
+        status = attrs.get(STATUS) or _OTEL_STATUS.get(span.status.status_code, "SUCCESS")
     service = attrs.get(SERVICE)
     if service is None and span.resource is not None:
         service = span.resource.attributes.get("service.name")
