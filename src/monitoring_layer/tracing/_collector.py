@@ -31,7 +31,16 @@ from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings, get_settings
 
 from . import _propagation, _threads, _views
-from ._attrs import COMPONENT, REQUEST_ID, SERVICE, STATUS, clean_attributes, clean_value, ok_status, resolve_status
+from ._attrs import (
+    COMPONENT,
+    REQUEST_ID,
+    SERVICE,
+    STATUS,
+    clean_attributes,
+    clean_value,
+    ok_status,
+    resolve_status,
+)
 from ._store import TraceStore, _after_fork
 
 __all__ = ["TracingCollector", "get_tracing_collector"]

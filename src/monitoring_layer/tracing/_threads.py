@@ -40,10 +40,21 @@ def install() -> None:
     with _lock:
         if _originals:
             return
-        _originals["start"] = threading.Thread.start
-        _originals["submit"] = ThreadPoolExecutor.submit
-        threading.Thread.start = _start  # type: ignore[method-assign]
-        ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign]
+        start = _originals["start"] = threading.Thread.start
+        submit = _originals["submit"] = ThreadPoolExecutor.submit
+
+        # Closures over the originals: a call in flight during uninstall() still finds its original.
+        def start_in_context(self: threading.Thread) -> None:
+            _carry_into_run(self)
+            start(self)
+
+        def submit_in_context(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            # Always wrapped, even with an empty context: a pool thread started inside some
+            # trace must not lend that trace to tasks submitted outside it.
+            return submit(self, functools.partial(_run_in, otel_context.get_current(), fn), *args, **kwargs)
+
+        threading.Thread.start = start_in_context  # type: ignore[method-assign]
+        ThreadPoolExecutor.submit = submit_in_context  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -55,29 +66,22 @@ def uninstall() -> None:
         ThreadPoolExecutor.submit = _originals.pop("submit")  # type: ignore[method-assign]
 
 
-def _start(self: threading.Thread) -> None:
+def _carry_into_run(thread: threading.Thread) -> None:
     ctx = otel_context.get_current()
-    if ctx:  # an empty Context (a dict) outside any trace: nothing to carry, nothing to pay
-        run = self.run
+    if not ctx:  # an empty Context (a dict) outside any trace: nothing to carry, nothing to pay
+        return
+    run = thread.run
 
-        def run_in_context() -> None:
-            token = otel_context.attach(ctx)
-            try:
-                run()
-            finally:
-                otel_context.detach(token)
-                self.__dict__.pop("run", None)  # break the thread -> closure -> thread cycle
+    def run_in_context() -> None:
+        token = otel_context.attach(ctx)
+        try:
+            run()
+        finally:
+            otel_context.detach(token)
+            thread.__dict__.pop("run", None)  # break the thread -> closure -> thread cycle
 
-        # An instance attribute: works for subclasses that override run() too.
-        self.run = run_in_context  # type: ignore[method-assign]
-    _originals["start"](self)
-
-
-def _submit(self: ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-    # Always wrapped, even with an empty context: a pool thread started inside
-    # some trace must not lend that trace to tasks submitted outside it.
-    return _originals["submit"](self, functools.partial(_run_in, otel_context.get_current(), fn),
-                                *args, **kwargs)
+    # An instance attribute: works for subclasses that override run() too.
+    thread.run = run_in_context  # type: ignore[method-assign]
 
 
 def _run_in(ctx: otel_context.Context, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
