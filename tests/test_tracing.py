@@ -340,3 +340,21 @@ def test_faults_inside_otel_are_contained_when_not_strict(pipeline: Pipeline, mo
     assert op["status"] == "MAYBE" and healthy.get_trace(trace_id)["status"] == "ERROR"
     assert _selfmon.counts()["errors"]["tracing"] == 3
     provider.shutdown()
+
+
+def test_other_instrumentation_nests_with_facade_spans(traces: TracingCollector, pipeline: Pipeline) -> None:
+    tracer = pipeline.tracer_provider.get_tracer("opentelemetry.instrumentation.example")
+    trace_id = traces.start_trace("svc")
+    facade = traces.start_span("query", "db")
+    with tracer.start_as_current_span("SELECT") as inner:
+        nested = traces.start_span("decode", "db")  # under the instrumentation's current span
+        traces.end_span(nested)
+    traces.end_span(facade)
+    traces.end_trace(trace_id)
+
+    spans = {s["operation_name"]: s for s in traces.get_trace(trace_id)["spans"]}
+    assert spans["SELECT"]["parent_span_id"] == facade
+    assert spans["SELECT"]["component"] == "opentelemetry.instrumentation.example"
+    assert spans["decode"]["parent_span_id"] == otel_trace.format_span_id(inner.get_span_context().span_id)
+    written = _traces_file(pipeline)["traces"][0]
+    assert written["span_count"] == 4 and written["complete"] is True
