@@ -150,7 +150,8 @@ def _span_record(span: ReadableSpan) -> dict[str, Any]:
         "parent_span_id": format_span_id(parent.span_id) if parent is not None else None,
         "name": span.name,
         "kind": span.kind.name,
-        "service": resource_service(span.resource),
+        # The tracing collector's service of a trace (start_trace) beats the process's resource.
+        "service": str((span.attributes or {}).get("monitoring.service") or resource_service(span.resource)),
         "scope": scope.name if scope is not None else None,
         "start": iso(start),
         "start_unix_nano": start,

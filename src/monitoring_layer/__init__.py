@@ -16,6 +16,7 @@ from monitoring_layer.exporters import (
 )
 from monitoring_layer.logging import LogAggregator, get_log_aggregator
 from monitoring_layer.pipeline import Pipeline, flush, get_pipeline, shutdown
+from monitoring_layer.tracing import TracingCollector, extract, get_tracing_collector, inject
 
 __all__ = [
     "ConfigError",
@@ -25,11 +26,15 @@ __all__ = [
     "LogAggregator",
     "Pipeline",
     "Settings",
+    "TracingCollector",
     "__version__",
     "configure",
+    "extract",
     "flush",
     "get_log_aggregator",
     "get_pipeline",
     "get_settings",
+    "get_tracing_collector",
+    "inject",
     "shutdown",
 ]

@@ -204,6 +204,9 @@ OPTIONS: tuple[Option, ...] = (
            "Newest traces kept in `traces/traces.json`."),
     Option("traces_max_spans_per_trace", "MONITORING_TRACES_MAX_SPANS_PER_TRACE", _positive_int, 1_000,
            "Spans kept per trace in `traces/traces.json`; the rest are counted as dropped."),
+    Option("traces_max_active_spans", "MONITORING_TRACES_MAX_ACTIVE_SPANS", _positive_int, 10_000,
+           "Spans started by the tracing collector and not ended yet; beyond it the oldest are ended "
+           "with status `ABANDONED` and counted."),
     Option("strict", "MONITORING_STRICT", _bool, False,
            "Raise record-time faults (bad values, export errors) instead of containing them. "
            "For test suites, never for production."),
@@ -254,6 +257,7 @@ class Settings:
     traces_retention_days: float
     traces_max_traces: int
     traces_max_spans_per_trace: int
+    traces_max_active_spans: int
     strict: bool
     service_name: str | None
     resource_attributes: Mapping[str, str]

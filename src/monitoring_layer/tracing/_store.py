@@ -1,0 +1,233 @@
+"""``TraceStore``: a bounded in-memory index of spans, fed as a ``SpanProcessor``.
+
+Added to the TracerProvider, it sees every span of the process (the facade's
+and any OTel instrumentation's): started spans are *active*, ended ones are
+kept grouped by trace. The queries of the tracing collector read it; the
+JSON file is written by the exporter, not from here.
+
+Bounds (from the settings, each counted in ``monitoring_layer_dropped_total``):
+
+* ``max_traces`` traces, oldest first out (``traces/memory_max_traces``);
+* ``max_spans_per_trace`` ended spans per trace (``spans/memory_max_spans_per_trace``);
+* ``max_active_spans`` spans tracked as active; beyond it the oldest is
+  forgotten by the index (``spans/memory_max_active``), not ended: ending
+  spans is the facade's business, and only for the spans it started;
+* traces that ended more than ``retention_days`` ago are left out of queries
+  and purged.
+
+The hot path (``on_start``/``on_end``) is a few dict operations under one lock;
+the spans themselves are kept as the SDK hands them over and only turned into
+dicts when queried.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import StatusCode
+
+from monitoring_layer import _selfmon
+
+__all__ = ["TraceStore", "TraceSnapshot"]
+
+_NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+class _Trace:
+    __slots__ = ("active", "ended", "root", "complete", "error", "start_ns", "end_ns", "dropped_spans")
+
+    def __init__(self) -> None:
+        self.active: dict[int, Span] = {}
+        self.ended: list[ReadableSpan] = []
+        self.root: ReadableSpan | None = None  # the local root (no parent, or a remote parent)
+        self.complete = False                  # the local root has ended
+        self.error = False                     # some span ended with status ERROR
+        self.start_ns = 0
+        self.end_ns = 0
+        self.dropped_spans = 0
+
+
+class TraceSnapshot:
+    """A consistent copy of one trace, taken under the store's lock."""
+
+    __slots__ = ("trace_id", "ended", "active", "root", "complete", "error", "start_ns", "end_ns",
+                 "dropped_spans")
+
+    def __init__(self, trace_id: int, entry: _Trace) -> None:
+        self.trace_id = trace_id
+        self.ended = list(entry.ended)
+        self.active = list(entry.active.values())
+        self.root = entry.root
+        self.complete = entry.complete
+        self.error = entry.error
+        self.start_ns = entry.start_ns
+        self.end_ns = entry.end_ns
+        self.dropped_spans = entry.dropped_spans
+
+
+class TraceStore(SpanProcessor):
+    """Bounded index of this process's spans by trace. Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        max_traces: int = 10_000,
+        max_spans_per_trace: int = 1_000,
+        max_active_spans: int = 10_000,
+        retention_days: float = 7.0,
+        clock_ns: Any = time.time_ns,
+    ) -> None:
+        for name, value in (("max_traces", max_traces), ("max_spans_per_trace", max_spans_per_trace),
+                            ("max_active_spans", max_active_spans)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be an integer > 0, got {value!r}")
+        if not retention_days > 0:
+            raise ValueError(f"retention_days must be > 0, got {retention_days!r}")
+        self.max_traces = max_traces
+        self.max_spans_per_trace = max_spans_per_trace
+        self.max_active_spans = max_active_spans
+        self.retention_ns = int(retention_days * _NS_PER_DAY)
+        self._clock_ns = clock_ns
+        self._lock = threading.Lock()
+        self._traces: dict[int, _Trace] = {}      # insertion ordered: oldest first
+        self._active: dict[int, int] = {}         # span id -> trace id, oldest first
+        _after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        # A lock held by another thread at fork time would stay locked in the child.
+        self._lock = threading.Lock()
+
+    # -- SpanProcessor --------------------------------------------------------------
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        ctx = span.context
+        trace_id = ctx.trace_id
+        parent = span.parent
+        with self._lock:
+            entry = self._traces.get(trace_id)
+            if entry is None:
+                entry = self._traces[trace_id] = _Trace()
+                entry.start_ns = span.start_time or 0
+                if len(self._traces) > self.max_traces:
+                    self._evict_trace()
+            entry.active[ctx.span_id] = span
+            if parent is None or parent.is_remote:
+                entry.root = span
+            active = self._active
+            active[ctx.span_id] = trace_id
+            if len(active) > self.max_active_spans:
+                self._forget_oldest_active()
+
+    def on_end(self, span: ReadableSpan) -> None:
+        ctx = span.context
+        trace_id = ctx.trace_id
+        parent = span.parent
+        with self._lock:
+            self._active.pop(ctx.span_id, None)
+            entry = self._traces.get(trace_id)
+            if entry is None:  # started before we were added, or its trace was evicted
+                entry = self._traces[trace_id] = _Trace()
+                entry.start_ns = span.start_time or 0
+                if len(self._traces) > self.max_traces:
+                    self._evict_trace()
+            entry.active.pop(ctx.span_id, None)
+            if len(entry.ended) < self.max_spans_per_trace:
+                entry.ended.append(span)
+            else:
+                entry.dropped_spans += 1
+                _selfmon.dropped("spans", "memory_max_spans_per_trace", 1)
+            start = span.start_time or 0
+            end = span.end_time or start
+            if start < entry.start_ns:
+                entry.start_ns = start
+            if end > entry.end_ns:
+                entry.end_ns = end
+            if span.status.status_code is StatusCode.ERROR:
+                entry.error = True
+            if parent is None or parent.is_remote:
+                entry.root = span
+                entry.complete = True
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    # -- bounds (called under the lock) -------------------------------------------------
+
+    def _evict_trace(self) -> None:
+        trace_id = next(iter(self._traces))
+        entry = self._traces.pop(trace_id)
+        for span_id in entry.active:
+            self._active.pop(span_id, None)
+        _selfmon.dropped("traces", "memory_max_traces", 1)
+
+    def _forget_oldest_active(self) -> None:
+        span_id = next(iter(self._active))
+        trace_id = self._active.pop(span_id)
+        entry = self._traces.get(trace_id)
+        if entry is not None:
+            entry.active.pop(span_id, None)
+        _selfmon.dropped("spans", "memory_max_active", 1)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def snapshot(self, trace_id: int) -> TraceSnapshot | None:
+        """A copy of one trace, or None when unknown or past retention."""
+        horizon = self._clock_ns() - self.retention_ns
+        with self._lock:
+            entry = self._traces.get(trace_id)
+            if entry is None or (entry.complete and entry.end_ns < horizon):
+                return None
+            return TraceSnapshot(trace_id, entry)
+
+    def snapshots(self, *, completed_only: bool = False, errors_only: bool = False) -> list[TraceSnapshot]:
+        """Copies of the traces kept (oldest first), purging those past retention."""
+        horizon = self._clock_ns() - self.retention_ns
+        with self._lock:
+            expired = [tid for tid, e in self._traces.items() if e.complete and e.end_ns < horizon]
+            for trace_id in expired:
+                self._traces.pop(trace_id)
+            _selfmon.dropped("traces", "memory_retention_age", len(expired))
+            return [TraceSnapshot(tid, e) for tid, e in self._traces.items()
+                    if (not completed_only or e.complete) and (not errors_only or e.error)]
+
+    def active_spans(self, trace_id: int) -> list[Span]:
+        """Spans of ``trace_id`` started and not ended yet."""
+        with self._lock:
+            entry = self._traces.get(trace_id)
+            return list(entry.active.values()) if entry is not None else []
+
+    def summaries(self) -> tuple[list[tuple[Any, ...]], int]:
+        """``([(root span, complete, error, start_ns, end_ns)], active span count)``, cheap for statistics."""
+        horizon = self._clock_ns() - self.retention_ns
+        with self._lock:
+            rows = [(e.root, e.complete, e.error, e.start_ns, e.end_ns) for e in self._traces.values()
+                    if not (e.complete and e.end_ns < horizon)]
+            return rows, len(self._active)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._traces.clear()
+            self._active.clear()
+
+
+def _after_fork(obj: Any) -> None:
+    """Call ``obj._after_fork_in_child()`` in forked children, without keeping ``obj`` alive."""
+    if not hasattr(os, "register_at_fork"):
+        return
+    ref = weakref.WeakMethod(obj._after_fork_in_child)
+
+    def reinit() -> None:
+        method = ref()
+        if method is not None:
+            method()
+
+    os.register_at_fork(after_in_child=reinit)
