@@ -111,11 +111,17 @@ def _stdlib_logging(pipeline: Pipeline) -> tuple[list[Contender], Callable[[], N
 
 def _facades(pipeline: Pipeline) -> list[Contender]:
     """The facade contenders, on the same providers as the raw OTel ones."""
-    from monitoring_layer import LogAggregator
+    from monitoring_layer import LogAggregator, TracingCollector
 
     logs = LogAggregator(pipeline.logger_provider, settings=pipeline.settings)
+    traces = TracingCollector(pipeline.tracer_provider, settings=pipeline.settings)
+
+    def span_pair() -> None:
+        traces.end_span(traces.start_span("process", "worker"))
+
     return [
         Contender(LOG, FACADE, lambda: logs.info("api", "Request received")),
+        Contender(SPAN, FACADE, span_pair),
     ]
 
 
@@ -191,10 +197,10 @@ logs = get_log_aggregator()
 for i in range(N):
     logs.info("api", "Request received", request=i)
 """, 1_000_000),
-        ("raw OTel: N spans", """
-from monitoring_layer.pipeline import get_pipeline
-tracer = get_pipeline().tracer_provider.get_tracer("bench")
+        ("start_span + end_span: N spans", """
+from monitoring_layer import get_tracing_collector
+traces = get_tracing_collector()
 for i in range(N):
-    tracer.start_span("op").end()
+    traces.end_span(traces.start_span("process", "worker"))
 """, 100_000),
     ]
