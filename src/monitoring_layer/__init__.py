@@ -14,6 +14,7 @@ from monitoring_layer.exporters import (
     JsonFileMetricExporter,
     JsonFileSpanExporter,
 )
+from monitoring_layer.metrics import MetricsCollector, MetricType, get_metrics_collector
 from monitoring_layer.pipeline import Pipeline, flush, get_pipeline, shutdown
 
 __all__ = [
@@ -21,11 +22,14 @@ __all__ = [
     "JsonFileLogExporter",
     "JsonFileMetricExporter",
     "JsonFileSpanExporter",
+    "MetricType",
+    "MetricsCollector",
     "Pipeline",
     "Settings",
     "__version__",
     "configure",
     "flush",
+    "get_metrics_collector",
     "get_pipeline",
     "get_settings",
     "shutdown",

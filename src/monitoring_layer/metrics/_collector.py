@@ -1,0 +1,570 @@
+"""``MetricsCollector``: the spec's metrics API as a thin facade over OTel instruments.
+
+Hot path: a record call is one dict lookup keyed by ``(name, tuple(labels.items()))``
+(label values that are already strings), a type check, and an update of the
+series under the metric's lock, plus one point appended to the metric's
+bounded deque. Nothing calls into the OTel SDK there:
+
+* counters and gauges are OTel *observable* instruments whose callbacks
+  report each series' exact total / last value when a reader collects;
+* histograms and summaries are OTel histograms; their values wait in a
+  per-series buffer and are recorded into the histogram when any reader
+  collects (a drain callback runs before the SDK aggregates). Every reader on
+  the MeterProvider (Prometheus, the JSON file, OTLP, a user's own) therefore
+  sees every value. The buffer is bounded: once about ``PENDING_LIMIT`` values
+  wait in the collector (no reader collected for a while), each further call
+  hands up to ``DRAIN_CHUNK`` values of its own series to OTel itself, so the
+  caller pays what a raw ``Histogram.record`` costs, never a long pause.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from monitoring_layer import _selfmon, config
+from monitoring_layer._version import __version__
+from monitoring_layer.config import Settings
+
+from ._names import (
+    MetricType,
+    base_unit,
+    check_label_name,
+    check_name,
+    parse_type,
+    prometheus_name,
+    ucum_unit,
+)
+from ._prometheus import PrometheusBridge, summary_family
+from ._state import OVERFLOW_ATTRIBUTES, OVERFLOW_KEY, OVERFLOW_LABELS, Metric, Series
+from ._stats import QUANTILES, quantile
+
+__all__ = ["DRAIN_CHUNK", "METER_NAME", "PENDING_LIMIT", "MetricsCollector", "UnknownMetricError", "get_metrics_collector"]
+
+#: Instrumentation scope of the facade's instruments (``otel_scope_name`` in Prometheus).
+METER_NAME = "monitoring_layer.metrics"
+#: Histogram/summary values buffered per metric before the recording thread hands them to OTel.
+PENDING_LIMIT = 524_288  # about 16 MB of references and floats at most
+#: Values a recording call hands to OTel at most, once the limit is reached.
+DRAIN_CHUNK = 1024
+_FAST_CACHE_LIMIT = 100_000  # (name, labels) -> series entries; cleared when reached
+_NUMBERS = frozenset({int, float})
+_GOOD_LABELS: set[str] = set()  # label names already validated (bounded)
+_INF = math.inf
+_time_ns = time.time_ns
+_NS_PER_DAY = 86_400 * 1_000_000_000
+# OTel's default explicit bucket boundaries (the SDK's, repeated: it keeps them private).
+_DEFAULT_BOUNDS = (0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0,
+                   7500.0, 10000.0)
+
+
+class UnknownMetricError(KeyError):
+    """Raised by queries for a metric name that was never registered nor recorded."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown metric"
+
+
+class MetricsCollector:
+    """Counters, gauges, histograms and summaries on an OTel ``MeterProvider``.
+
+    Build it on a ``Pipeline`` (``MetricsCollector(pipeline=p)``: its provider,
+    settings, Prometheus registry and JSON file) or on any ``MeterProvider``
+    (``MetricsCollector(provider)``: it then attaches its own
+    ``PrometheusMetricReader`` on a private registry for
+    ``export_prometheus_format()`` and writes no file). ``get_metrics_collector()``
+    returns the process-wide one on ``get_pipeline()``.
+
+    >>> metrics = get_metrics_collector()  # doctest: +SKIP
+    >>> metrics.increment_counter("request_count", labels={"method": "GET"})  # doctest: +SKIP
+    """
+
+    def __init__(self, meter_provider: Any = None, *, pipeline: Any = None, settings: Settings | None = None) -> None:
+        if pipeline is not None:
+            meter_provider = meter_provider or pipeline.meter_provider
+            settings = settings or pipeline.settings
+        if meter_provider is None:
+            raise TypeError("MetricsCollector needs a meter_provider or a pipeline "
+                            "(get_metrics_collector() gives the process-wide one)")
+        self.settings = settings or config.get_settings()
+        self.meter_provider = meter_provider
+        self._meter = meter_provider.get_meter(METER_NAME, __version__)
+        self._lock = threading.RLock()
+        self._metrics: dict[str, Metric] = {}
+        self._buffered: list[Metric] = []  # histogram and summary metrics
+        self._caches: dict[MetricType, dict[tuple[Any, ...], tuple[Metric, Series]]] = {t: {} for t in MetricType}
+        self._counters = self._caches[MetricType.COUNTER]
+        self._gauges = self._caches[MetricType.GAUGE]
+        self._histograms = self._caches[MetricType.HISTOGRAM]
+        self._summaries = self._caches[MetricType.SUMMARY]
+        self._max_points = self.settings.metrics_max_points
+        self._cardinality = self.settings.metrics_cardinality_limit
+        self._source = f"{self.settings.service_name or 'unknown_service'}/{_pid()}"
+        self._pending = 0  # histogram/summary values waiting for OTel, all metrics (approximate)
+        self._exporter = None
+        self._own_reader = None
+
+        self.enabled = bool(getattr(pipeline, "enabled", True)) and not self.settings.sdk_disabled
+        if not self.enabled:
+            # OTEL_SDK_DISABLED: record nothing; queries answer, empty.
+            self.increment_counter = self.set_gauge = _ignore  # type: ignore[method-assign]
+            self.observe_histogram = self.observe_summary = _ignore  # type: ignore[method-assign]
+
+        if pipeline is not None and getattr(pipeline, "prometheus_bridge", None) is not None:
+            self._bridge: PrometheusBridge = pipeline.prometheus_bridge
+            self._exporter = pipeline.exporters.get("metrics")
+            self._source = _source_of(pipeline)
+        else:
+            self._bridge = PrometheusBridge()
+            if self.enabled and hasattr(meter_provider, "add_metric_reader"):
+                from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+                self._own_reader = PrometheusMetricReader(registry=self._bridge.otel_registry)
+                meter_provider.add_metric_reader(self._own_reader)
+        self._bridge.add_source(self)
+        if self._exporter is not None and hasattr(self._exporter, "add_source"):
+            self._exporter.add_source(self)
+        # Hands buffered histogram values to OTel at every collection, before
+        # the SDK aggregates (it runs the callbacks first). Reports nothing.
+        self._meter.create_observable_gauge(
+            "monitoring_layer_metrics_drain", callbacks=[self._drain_callback],
+            description="Internal: hands buffered histogram values to OTel; has no points.")
+
+    # ------------------------------------------------------------------ registration
+
+    def register_metric(self, name: str, metric_type: MetricType | str, description: str = "",
+                        unit: str = "") -> None:
+        """Declare a metric. Same name and type again: no-op; another type: ``ValueError``.
+
+        ``unit`` is stored in OTel/UCUM spelling (``MB`` becomes ``MBy``);
+        Prometheus shows it as a name suffix (see ``prometheus_name``).
+
+        >>> metrics.register_metric("request_latency", "histogram", "Request latency", "ms")  # doctest: +SKIP
+        """
+        kind = parse_type(metric_type)
+        self._register(check_name(name), kind, description, unit)
+
+    def _register(self, name: str, kind: MetricType, description: Any, unit: Any) -> Metric:
+        if not isinstance(description, str):
+            raise TypeError(f"description must be a string, got {type(description).__name__}")
+        unit = ucum_unit(unit)
+        with self._lock:
+            metric = self._metrics.get(name)
+            if metric is not None:
+                if metric.type is not kind:
+                    raise ValueError(f"metric {name!r} is already registered as a {metric.type.value}, "
+                                     f"not a {kind.value}")
+                return metric
+            otel_unit, mul, div = base_unit(unit)
+            metric = Metric(name, kind, description, unit, prometheus_name(name, kind, otel_unit),
+                            self._max_points, otel_unit, mul, div)
+            # Prometheus shows an empty description as a missing HELP, which promtool refuses.
+            help_text = description or f"{kind.value} {name}" + (f" ({unit})" if unit else "")
+            if kind is MetricType.COUNTER:
+                metric.instrument = self._meter.create_observable_counter(
+                    name, callbacks=[_totals_callback(metric)], unit=otel_unit, description=help_text)
+            elif kind is MetricType.GAUGE:
+                metric.instrument = self._meter.create_observable_gauge(
+                    name, callbacks=[_last_callback(metric)], unit=otel_unit, description=help_text)
+            else:
+                bounds = None
+                if (mul, div) != (1, 1):  # OTel's default buckets, in the base unit
+                    bounds = [b * mul / div for b in _DEFAULT_BOUNDS]
+                metric.instrument = self._meter.create_histogram(
+                    name, unit=otel_unit, description=help_text, explicit_bucket_boundaries_advisory=bounds)
+                self._buffered.append(metric)
+            self._metrics[name] = metric
+            return metric
+
+    # ------------------------------------------------------------------ recording (hot paths)
+
+    def increment_counter(self, name: str, value: float = 1, labels: Mapping[str, Any] | None = None) -> None:
+        """Add ``value`` (>= 0) to the counter ``name`` for ``labels``.
+
+        >>> metrics.increment_counter("request_count", labels={"method": "GET"})  # doctest: +SKIP
+        """
+        try:
+            metric, series = self._counters[name, tuple(labels.items()) if labels else ()]
+            if value.__class__ in _NUMBERS and 0 <= value < _INF:
+                now = _time_ns()
+                with metric.lock:
+                    series.total += value
+                    series.count += 1
+                    metric.points.append((now, series, value))
+                return
+        except (KeyError, TypeError, AttributeError):
+            pass
+        self._record_slow(MetricType.COUNTER, name, value, labels)
+
+    def set_gauge(self, name: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
+        """Set the gauge ``name`` for ``labels`` to ``value``."""
+        try:
+            metric, series = self._gauges[name, tuple(labels.items()) if labels else ()]
+            if value.__class__ in _NUMBERS and -_INF < value < _INF:
+                now = _time_ns()
+                with metric.lock:
+                    series.last = value
+                    series.total += value
+                    series.count += 1
+                    metric.points.append((now, series, value))
+                return
+        except (KeyError, TypeError, AttributeError):
+            pass
+        self._record_slow(MetricType.GAUGE, name, value, labels)
+
+    def observe_histogram(self, name: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
+        """Record ``value`` in the histogram ``name`` for ``labels``."""
+        try:
+            metric, series = self._histograms[name, tuple(labels.items()) if labels else ()]
+            if value.__class__ in _NUMBERS and -_INF < value < _INF:
+                now = _time_ns()
+                with metric.lock:
+                    series.total += value
+                    series.count += 1
+                    metric.points.append((now, series, value))
+                    series.pending.append(value)
+                    metric.pending += 1
+                self._pending += 1  # unlocked: approximate, only decides when to drain early
+                if self._pending >= PENDING_LIMIT:
+                    self._drain_series(metric, series)
+                return
+        except (KeyError, TypeError, AttributeError):
+            pass
+        self._record_slow(MetricType.HISTOGRAM, name, value, labels)
+
+    def observe_summary(self, name: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
+        """Record ``value`` in the summary ``name`` for ``labels`` (quantiles 0.5, 0.95, 0.99)."""
+        try:
+            metric, series = self._summaries[name, tuple(labels.items()) if labels else ()]
+            if value.__class__ in _NUMBERS and -_INF < value < _INF:
+                now = _time_ns()
+                with metric.lock:
+                    series.total += value
+                    series.count += 1
+                    metric.points.append((now, series, value))
+                    series.pending.append(value)
+                    metric.pending += 1
+                self._pending += 1  # unlocked: approximate, only decides when to drain early
+                if self._pending >= PENDING_LIMIT:
+                    self._drain_series(metric, series)
+                return
+        except (KeyError, TypeError, AttributeError):
+            pass
+        self._record_slow(MetricType.SUMMARY, name, value, labels)
+
+    # ------------------------------------------------------------------ recording (first use, faults)
+
+    def _record_slow(self, kind: MetricType, name: str, value: Any, labels: Mapping[str, Any] | None) -> None:
+        metric = self._metrics.get(name) if isinstance(name, str) else None
+        if metric is None:
+            # Recording to an unknown name registers it with the implied type;
+            # a bad name is misuse and raises ValueError here, strict or not.
+            metric = self._register(check_name(name), kind, "", "")
+        if metric.type is not kind:
+            _selfmon.fault("metric_type", ValueError(
+                f"metric {name!r} is a {metric.type.value}; a {kind.value} call cannot record to it "
+                "(the value was dropped)"), key=name)
+            return
+        series, cacheable = self._series_for(metric, labels)
+        number = _checked_value(kind, value, name)
+        if number is None:
+            return
+        if cacheable:
+            cache = self._caches[kind]
+            if len(cache) >= _FAST_CACHE_LIMIT:
+                cache.clear()
+            cache[name, tuple(labels.items()) if labels else ()] = (metric, series)
+        now = _time_ns()
+        with metric.lock:
+            series.count += 1
+            series.total += number
+            metric.points.append((now, series, number))
+            if kind is MetricType.GAUGE:
+                series.last = number
+            elif kind is not MetricType.COUNTER:
+                series.pending.append(number)
+                metric.pending += 1
+                self._pending += 1
+        if self._pending >= PENDING_LIMIT:
+            self._drain_series(metric, series)
+
+    def _series_for(self, metric: Metric, labels: Mapping[str, Any] | None) -> tuple[Series, bool]:
+        if not labels:
+            items: list[tuple[str, str]] = []
+            cacheable = True
+        elif labels.__class__ is not dict and not isinstance(labels, Mapping):
+            raise TypeError(f"labels of metric {metric.name!r} must be a dict, got {type(labels).__name__}")
+        else:
+            items = []
+            cacheable = True
+            good = _GOOD_LABELS
+            for label, value in labels.items():
+                if label not in good:
+                    check_label_name(label, metric.name)
+                    if len(good) < 10_000:
+                        good.add(label)
+                if value.__class__ is not str:
+                    cacheable = False  # 1 == 1.0 == True: only exact strings are safe cache keys
+                    value = str(value)
+                items.append((label, value))
+        key = tuple(sorted(items))
+        series = metric.series.get(key)
+        if series is not None:
+            return series, cacheable
+        with self._lock:
+            series = metric.series.get(key)
+            if series is not None:
+                return series, cacheable
+            if metric.real_series < self._cardinality:
+                series = Series(key, dict(key), dict(key))
+                metric.real_series += 1
+                metric.series[key] = series
+                return series, cacheable
+            metric.overflowed += 1
+            overflow = metric.series.get(OVERFLOW_KEY)
+            if overflow is None:
+                overflow = Series(OVERFLOW_KEY, dict(OVERFLOW_LABELS), dict(OVERFLOW_ATTRIBUTES))
+                metric.series[OVERFLOW_KEY] = overflow
+                _selfmon.logger.warning(
+                    "metric %r reached its cardinality limit of %d label sets "
+                    "(MONITORING_METRICS_CARDINALITY_LIMIT); further label sets go to the series "
+                    "otel_metric_overflow=\"true\", counted in "
+                    "monitoring_layer_dropped_total{signal=\"metrics\",reason=\"cardinality_overflow\"}",
+                    metric.name, self._cardinality)
+        _selfmon.dropped("metrics", "cardinality_overflow", 1)
+        return overflow, False
+
+    # ------------------------------------------------------------------ handing values to OTel
+
+    def _drain_series(self, metric: Metric, series: Series) -> None:
+        """Hand the oldest ``DRAIN_CHUNK`` buffered values of ``series`` to OTel (buffer full)."""
+        with metric.lock:
+            values = series.pending[:DRAIN_CHUNK]
+            del series.pending[:DRAIN_CHUNK]
+            metric.pending -= len(values)
+        self._pending -= len(values)
+        self._record(metric, [(series.attributes, values)])
+
+    def _drain(self, metric: Metric) -> None:
+        with metric.lock:
+            batches = [(s.attributes, s.pending) for s in metric.series.values() if s.pending]
+            for series in metric.series.values():
+                if series.pending:
+                    series.pending = []
+            metric.pending = 0
+        self._record(metric, batches)
+
+    def _record(self, metric: Metric, batches: list[tuple[Any, list[float]]]) -> None:
+        record = metric.instrument.record
+        scaled = (metric.mul, metric.div) != (1, 1)
+        mul, div = metric.mul, metric.div
+        with _selfmon.contained("export", key=f"histogram {metric.name}"):
+            for attributes, values in batches:
+                for value in values:
+                    record(value * mul / div if scaled else value, attributes)
+
+    def _drain_callback(self, _options: CallbackOptions) -> list[Observation]:
+        for metric in list(self._buffered):
+            if metric.pending:
+                self._drain(metric)
+        self._pending = 0  # resets the drift of the unlocked count
+        return []
+
+    # ------------------------------------------------------------------ queries
+
+    def metric_names(self) -> list[str]:
+        """Names of all metrics known to this collector, sorted."""
+        return sorted(self._metrics)
+
+    def prometheus_name(self, name: str) -> str:
+        """The family name under which Prometheus shows metric ``name``.
+
+        OTel's Prometheus exporter appends the unit (``ms`` -> ``_milliseconds``,
+        ``MBy`` -> ``_megabytes``) and counters get ``_total``.
+        """
+        return self._metric(name).prometheus_name
+
+    def get_metric_statistics(self, name: str, labels: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``count, sum, mean, min, max, p50, p95, p99`` over the retained points of ``name``.
+
+        ``labels`` keeps the series that carry all the given pairs (``None`` or
+        ``{}``: every series). Percentiles are exact with linear interpolation
+        (NumPy's default). Also ``total_count``/``total_sum`` (lifetime, not
+        limited by retention), ``total`` for counters (exact), ``last`` for
+        gauges and ``series`` (how many matched). Unknown name: ``KeyError``.
+        """
+        metric = self._metric(name)
+        metric.prune(self._horizon_ns())
+        return metric.statistics(labels)
+
+    def export_metrics(self) -> dict[str, Any]:
+        """Every metric as a JSON-serializable document shaped like ``metrics/metrics_registry.json``."""
+        from monitoring_layer.exporters._encode import iso, now_ns
+
+        return {"schema_version": 1, "kind": "metrics", "updated": iso(now_ns()),
+                "metrics": self.file_entries()}
+
+    def export_prometheus_format(self) -> str:
+        """Prometheus text exposition (0.0.4) of the MeterProvider, rendered by prometheus_client."""
+        from prometheus_client import generate_latest
+
+        return generate_latest(self._bridge.registry).decode("utf-8")
+
+    # ------------------------------------------------------------------ hooks for exporters
+
+    def owns(self, name: str) -> bool:
+        """True for metrics this collector renders itself into the JSON file (exporter hook)."""
+        return name in self._metrics or name == "monitoring_layer_metrics_drain"
+
+    def file_entries(self) -> dict[str, Any]:
+        """``{name: entry}`` of every metric, pruned to retention (exporter hook)."""
+        horizon = self._horizon_ns()
+        entries = {}
+        for name in sorted(self._metrics):
+            metric = self._metrics[name]
+            metric.prune(horizon)
+            entries[name] = metric.entry(self._source)
+        return entries
+
+    def prometheus_summaries(self) -> list[Any]:
+        """Summary families for the Prometheus bridge (see ``_prometheus``)."""
+        families = []
+        scope = {"otel_scope_name": METER_NAME, "otel_scope_version": __version__, "otel_scope_schema_url": ""}
+        horizon = self._horizon_ns()
+        for metric in [m for m in list(self._metrics.values()) if m.type is MetricType.SUMMARY]:
+            metric.prune(horizon)
+            with metric.lock:
+                points = list(metric.points)
+            values: dict[int, list[float]] = {}
+            for _t, series, value in points:
+                values.setdefault(id(series), []).append(value)
+            rows = []
+            for series in list(metric.series.values()):
+                ordered = sorted(values.get(id(series), ()))
+                quantiles = {q: quantile(ordered, q) for q in QUANTILES}
+                quantiles = {q: None if v is None else metric.to_otel(v) for q, v in quantiles.items()}
+                rows.append(({**scope, **series.labels},
+                             (series.count, metric.to_otel(series.total), quantiles)))
+            help_text = metric.description or f"summary {metric.name}" + (f" ({metric.unit})" if metric.unit else "")
+            families.append(summary_family(metric.name, help_text, _prometheus_unit(metric.otel_unit), rows))
+        return families
+
+    # ------------------------------------------------------------------ helpers
+
+    def _metric(self, name: str) -> Metric:
+        metric = self._metrics.get(name) if isinstance(name, str) else None
+        if metric is None:
+            known = ", ".join(sorted(self._metrics)[:20]) or "none yet"
+            raise UnknownMetricError(f"unknown metric {name!r}: register_metric() it or record to it first "
+                                     f"(known: {known})")
+        return metric
+
+    def _horizon_ns(self) -> int:
+        return _time_ns() - int(self.settings.metrics_retention_days * _NS_PER_DAY)
+
+    def close(self) -> None:
+        """Detach from the Prometheus registry and the JSON exporter (tests, several apps)."""
+        self._bridge.remove_source(self)
+        if self._exporter is not None and hasattr(self._exporter, "remove_source"):
+            self._exporter.remove_source(self)
+        if self._own_reader is not None:
+            with _selfmon.contained("shutdown", key="metrics prometheus reader"):
+                self.meter_provider.remove_metric_reader(self._own_reader)  # also shuts it down
+            self._own_reader = None
+
+
+def _ignore(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
+def _checked_value(kind: MetricType, value: Any, name: str) -> float | None:
+    """The value as a number, or None after a contained fault (raised under strict)."""
+    if isinstance(value, bool):
+        value = int(value)
+    if value.__class__ not in _NUMBERS:
+        try:
+            import numbers
+
+            if not isinstance(value, numbers.Real):
+                raise TypeError
+            value = float(value)
+        except (TypeError, ValueError):
+            _selfmon.fault("metric_value", TypeError(
+                f"{kind.value} {name!r} was given {value!r} ({type(value).__name__}), not a number "
+                "(the value was dropped)"), key=name)
+            return None
+    if not math.isfinite(value):
+        _selfmon.fault("metric_value", ValueError(
+            f"{kind.value} {name!r} was given {value!r}, not a finite number (the value was dropped)"), key=name)
+        return None
+    if kind is MetricType.COUNTER and value < 0:
+        _selfmon.fault("metric_value", ValueError(
+            f"counter {name!r} was given a negative increment {value!r}; counters only go up "
+            "(use a gauge for values that go down; the value was dropped)"), key=name)
+        return None
+    return value
+
+
+def _totals_callback(metric: Metric) -> Any:
+    def observe(_options: CallbackOptions) -> list[Observation]:
+        return [Observation(metric.to_otel(s.total), s.attributes)
+                for s in list(metric.series.values()) if s.count]
+    return observe
+
+
+def _last_callback(metric: Metric) -> Any:
+    def observe(_options: CallbackOptions) -> list[Observation]:
+        return [Observation(metric.to_otel(s.last), s.attributes)
+                for s in list(metric.series.values()) if s.last is not None]
+    return observe
+
+
+def _prometheus_unit(unit: str) -> str:
+    from opentelemetry.exporter.prometheus._mapping import map_unit
+
+    return map_unit(unit)
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _source_of(pipeline: Any) -> str:
+    from monitoring_layer.exporters._encode import resource_service
+
+    return f"{resource_service(getattr(pipeline, 'resource', None))}/{_pid()}"
+
+
+# --------------------------------------------------------------------------- process-wide
+
+_collector: MetricsCollector | None = None
+_collector_lock = threading.Lock()
+
+
+def get_metrics_collector() -> MetricsCollector:
+    """The process-wide collector, on ``get_pipeline()`` (built on first use)."""
+    global _collector
+    collector = _collector
+    if collector is None:
+        from monitoring_layer.pipeline import get_pipeline
+
+        with _collector_lock:
+            if _collector is None:
+                _collector = MetricsCollector(pipeline=get_pipeline())
+            collector = _collector
+    return collector
+
+
+def _reset_for_tests() -> None:
+    global _collector
+    with _collector_lock:
+        if _collector is not None:
+            _collector.close()
+        _collector = None

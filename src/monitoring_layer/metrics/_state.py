@@ -1,0 +1,180 @@
+"""What the facade keeps per metric: its series and its bounded, timestamped points.
+
+A metric holds one ``_Series`` per label set (at most the cardinality limit,
+plus one overflow series) and one deque of points ``(time_unix_nano, series,
+value)`` for the whole metric: the newest ``metrics_max_points``; points older
+than ``metrics_retention_days`` are pruned when the metric is read. A series
+also keeps exact lifetime ``count`` and ``sum`` (a counter's total), which no
+retention touches.
+
+``entry()`` renders a metric as it appears in ``export_metrics()`` and in
+``metrics/metrics_registry.json``.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from monitoring_layer import _selfmon
+from monitoring_layer.exporters._encode import iso
+
+from ._names import MetricType
+from ._stats import statistics
+
+__all__ = ["OVERFLOW_ATTRIBUTES", "OVERFLOW_LABELS", "Metric", "Series", "entry_statistics"]
+
+#: The one series that takes measurements beyond the cardinality limit. Its
+#: OTel attribute is the one the OTel SDK uses for its own overflow, which the
+#: Prometheus exporter shows as ``otel_metric_overflow="true"``.
+OVERFLOW_LABELS: dict[str, str] = {"otel_metric_overflow": "true"}
+OVERFLOW_ATTRIBUTES: dict[str, Any] = {"otel.metric.overflow": True}
+OVERFLOW_KEY = (("otel_metric_overflow", "true"),)
+
+
+class Series:
+    """One label set of a metric: its OTel attributes (built once) and lifetime totals."""
+
+    __slots__ = ("key", "labels", "attributes", "count", "total", "last", "pending")
+
+    def __init__(self, key: tuple[tuple[str, str], ...], labels: dict[str, str], attributes: Mapping[str, Any]):
+        self.key = key
+        self.labels = labels
+        self.attributes = attributes
+        self.count = 0           # lifetime number of recordings
+        self.total: float = 0    # lifetime sum (a counter's total)
+        self.last: float | None = None
+        self.pending: list[float] = []  # histogram/summary values not yet handed to OTel
+
+
+class Metric:
+    """A registered metric: type, description, unit, series, points, OTel instrument."""
+
+    __slots__ = ("name", "type", "description", "unit", "otel_unit", "mul", "div", "prometheus_name",
+                 "series", "points", "lock",
+                 "instrument", "pending", "dropped_age", "dropped_reported", "real_series", "overflowed")
+
+    def __init__(self, name: str, metric_type: MetricType, description: str, unit: str,
+                 prometheus_name: str, max_points: int, otel_unit: str = "", mul: int = 1, div: int = 1) -> None:
+        self.name = name
+        self.type = metric_type
+        self.description = description
+        self.unit = unit              # as registered (UCUM): what statistics and the file use
+        self.otel_unit = otel_unit or unit  # the base unit OTel readers see
+        self.mul = mul                # OTel value = value * mul / div
+        self.div = div
+        self.prometheus_name = prometheus_name
+        self.series: dict[tuple[tuple[str, str], ...], Series] = {}
+        self.points: collections.deque[tuple[int, Series, float]] = collections.deque(maxlen=max_points)
+        self.lock = threading.Lock()
+        self.instrument: Any = None
+        self.pending = 0           # values buffered for OTel (histogram, summary)
+        self.dropped_age = 0
+        self.dropped_reported = 0  # of the count-bound drops, already counted in _selfmon
+        self.real_series = 0
+        self.overflowed = 0
+
+    # -- reading -------------------------------------------------------------------
+
+    def to_otel(self, value: float) -> float:
+        """``value`` in the unit OTel readers see."""
+        if self.mul == 1 and self.div == 1:
+            return value
+        return value * self.mul / self.div
+
+    def prune(self, horizon_ns: int) -> None:
+        """Drop points older than ``horizon_ns``; count what the bounds dropped."""
+        with self.lock:
+            points = self.points
+            aged = 0
+            while points and points[0][0] < horizon_ns:
+                points.popleft()
+                aged += 1
+            self.dropped_age += aged
+            by_count = self.dropped_by_count()
+            new_by_count = by_count - self.dropped_reported
+            self.dropped_reported = by_count
+        _selfmon.dropped("metrics", "retention_age", aged)
+        _selfmon.dropped("metrics", "retention_count", new_by_count)
+
+    def dropped_by_count(self) -> int:
+        """Points pushed out by the ``max_points`` bound (caller holds the lock)."""
+        recorded = sum(s.count for s in list(self.series.values()))
+        return max(0, recorded - len(self.points) - self.dropped_age)
+
+    def matching(self, labels: Mapping[str, Any] | None) -> list[Series]:
+        """Series whose labels include every pair of ``labels`` (all of them for None or {})."""
+        everything = list(self.series.values())
+        if not labels:
+            return everything
+        wanted = {str(k): v if isinstance(v, str) else str(v) for k, v in labels.items()}
+        return [s for s in everything if all(s.labels.get(k) == v for k, v in wanted.items())]
+
+    def points_of(self, series: Iterable[Series]) -> list[tuple[int, Series, float]]:
+        """The retained points of ``series``, oldest first."""
+        chosen = set(map(id, series))
+        with self.lock:
+            points = list(self.points)
+        if len(chosen) == len(self.series):
+            return points
+        return [p for p in points if id(p[1]) in chosen]
+
+    def statistics(self, labels: Mapping[str, Any] | None) -> dict[str, Any]:
+        series = self.matching(labels)
+        points = self.points_of(series)
+        result: dict[str, Any] = statistics([p[2] for p in points])
+        _add_totals(result, self.type.value,
+                    [s.count for s in series], [s.total for s in series],
+                    points[-1][2] if points else None)
+        result["series"] = len(series)
+        return result
+
+    def entry(self, source: str) -> dict[str, Any]:
+        """This metric as in ``export_metrics()`` / the JSON file."""
+        series_list = list(self.series.values())
+        by_series: dict[int, list[dict[str, Any]]] = {id(s): [] for s in series_list}
+        points = self.points_of(series_list)
+        for time_ns, series, value in points:
+            by_series.setdefault(id(series), []).append(
+                {"time": iso(time_ns), "time_unix_nano": time_ns, "value": value})
+        encoded = []
+        for s in series_list:
+            item: dict[str, Any] = {"labels": dict(s.labels), "source": source, "count": s.count, "sum": s.total}
+            if self.type is MetricType.GAUGE:
+                item["value"] = s.last
+            item["points"] = by_series[id(s)]
+            encoded.append(item)
+        with self.lock:
+            dropped = self.dropped_by_count() + self.dropped_age
+        entry: dict[str, Any] = {
+            "type": self.type.value, "description": self.description, "unit": self.unit,
+            "prometheus_name": self.prometheus_name, "series": encoded, "dropped_points": dropped,
+        }
+        entry["statistics"] = entry_statistics(entry)
+        return entry
+
+
+def _add_totals(result: dict[str, Any], kind: str, counts: list[int], sums: list[float], last: Any) -> None:
+    result["total_count"] = sum(counts)
+    result["total_sum"] = sum(sums)
+    if kind == MetricType.COUNTER.value:
+        result["total"] = result["total_sum"]
+    if kind == MetricType.GAUGE.value:
+        result["last"] = last
+
+
+def entry_statistics(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Statistics of a file/export entry over all its series' points (also used by the exporter)."""
+    series = [s for s in entry.get("series", []) if isinstance(s, Mapping)]
+    points = sorted(
+        (p for s in series for p in s.get("points", []) if isinstance(p, Mapping)
+         and isinstance(p.get("value"), (int, float))),
+        key=lambda p: p.get("time_unix_nano", 0),
+    )
+    result: dict[str, Any] = statistics([p["value"] for p in points])
+    _add_totals(result, str(entry.get("type")), [int(s.get("count", 0)) for s in series],
+                [s.get("sum", 0) for s in series], points[-1]["value"] if points else None)
+    result["series"] = len(series)
+    return result
