@@ -20,10 +20,12 @@ def metrics(pipeline):
 
 
 def test_spec_section_1_calls_work_as_written(pipeline, monkeypatch):
-    import monitoring_layer
     from monitoring_layer import get_metrics_collector
+    from monitoring_layer import pipeline as pipeline_module
     from monitoring_layer.metrics import _collector
 
+    # The process-wide collector, built on this test's private pipeline (not installed globally).
+    monkeypatch.setattr(pipeline_module, "get_pipeline", lambda: pipeline)
     monkeypatch.setattr(_collector, "_collector", None)
     try:
         metrics = get_metrics_collector()
@@ -37,14 +39,12 @@ def test_spec_section_1_calls_work_as_written(pipeline, monkeypatch):
         assert {"count", "sum", "mean", "min", "max", "p50", "p95", "p99"} <= set(stats)
         assert stats["count"] == 1 and stats["p99"] == 123.45
         prometheus_text = metrics.export_prometheus_format()
-        assert "request_count_total" in prometheus_text
+        assert 'request_count_total{method="GET"' in prometheus_text
         json_export = metrics.export_metrics()
         json.dumps(json_export)
-        assert set(json_export["metrics"]) >= {"request_latency", "request_count", "active_connections"}
+        assert set(json_export["metrics"]) == {"request_latency", "request_count", "active_connections"}
     finally:
         _collector._reset_for_tests()
-        monitoring_layer.shutdown()
-        monkeypatch.setattr(monitoring_layer.pipeline, "_pipeline", None)
 
 
 def test_register_same_type_is_a_no_op_and_another_type_raises(metrics):
