@@ -335,3 +335,32 @@ def test_sdk_disabled_records_nothing(monkeypatch):
     metrics.increment_counter("x")
     metrics.observe_histogram("y", 1)
     assert metrics.export_metrics()["metrics"] == {}
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_records_with_fresh_locks_and_its_own_source(metrics):
+    import os
+
+    metrics.increment_counter("jobs", 2)
+    metric = metrics._metrics["jobs"]
+    metric.lock.acquire()  # as if another thread held it at fork time
+    try:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child
+            try:
+                metrics.increment_counter("jobs", 3)
+                entry = metrics.export_metrics()["metrics"]["jobs"]
+                os.write(write_end, json.dumps([entry["statistics"]["total"],
+                                                entry["series"][0]["source"]]).encode())
+            finally:
+                os._exit(0)
+    finally:
+        metric.lock.release()
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        total, source = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    assert total == 5
+    assert source.endswith(f"/{pid}")
+    assert metrics.get_metric_statistics("jobs")["total"] == 2

@@ -20,8 +20,10 @@ bounded deque. Nothing calls into the OTel SDK there:
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -127,6 +129,7 @@ class MetricsCollector:
                 self._own_reader = PrometheusMetricReader(registry=self._bridge.otel_registry)
                 meter_provider.add_metric_reader(self._own_reader)
         self._bridge.add_source(self)
+        _COLLECTORS.add(self)
         if self._exporter is not None and hasattr(self._exporter, "add_source"):
             self._exporter.add_source(self)
         # Hands buffered histogram values to OTel at every collection, before
@@ -531,8 +534,6 @@ def _prometheus_unit(unit: str) -> str:
 
 
 def _pid() -> int:
-    import os
-
     return os.getpid()
 
 
@@ -546,6 +547,29 @@ def _source_of(pipeline: Any) -> str:
 
 _collector: MetricsCollector | None = None
 _collector_lock = threading.Lock()
+_COLLECTORS: weakref.WeakSet[MetricsCollector] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by another thread at fork time stays locked forever in the
+    # child: give every collector and metric new ones. Totals are kept (the
+    # child's cumulative counters continue, like OTel's); buffered histogram
+    # values are the parent's to export, so the child forgets them.
+    global _collector_lock
+    _collector_lock = threading.Lock()
+    for collector in list(_COLLECTORS):
+        collector._lock = threading.RLock()
+        collector._pending = 0
+        collector._source = collector._source.rsplit("/", 1)[0] + f"/{_pid()}"
+        for metric in list(collector._metrics.values()):
+            metric.lock = threading.Lock()
+            metric.pending = 0
+            for series in list(metric.series.values()):
+                series.pending = []
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get_metrics_collector() -> MetricsCollector:

@@ -136,9 +136,10 @@ class Metric:
         series_list = list(self.series.values())
         by_series: dict[int, list[dict[str, Any]]] = {id(s): [] for s in series_list}
         points = self.points_of(series_list)
+        stamp = _IsoStamp()
         for time_ns, series, value in points:
             by_series.setdefault(id(series), []).append(
-                {"time": iso(time_ns), "time_unix_nano": time_ns, "value": value})
+                {"time": stamp(time_ns), "time_unix_nano": time_ns, "value": value})
         encoded = []
         for s in series_list:
             item: dict[str, Any] = {"labels": dict(s.labels), "source": source, "count": s.count, "sum": s.total}
@@ -154,6 +155,23 @@ class Metric:
         }
         entry["statistics"] = entry_statistics(entry)
         return entry
+
+
+class _IsoStamp:
+    """``exporters._encode.iso`` with the date-time part cached per second (10,000 points per metric)."""
+
+    __slots__ = ("second", "prefix")
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.prefix = ""
+
+    def __call__(self, time_ns: int) -> str:
+        second, rest = divmod(time_ns, 1_000_000_000)
+        if second != self.second:
+            self.second = second
+            self.prefix = iso(second * 1_000_000_000)[:19]  # YYYY-MM-DDTHH:MM:SS
+        return f"{self.prefix}.{rest // 1000:06d}Z"
 
 
 def _add_totals(result: dict[str, Any], kind: str, counts: list[int], sums: list[float], last: Any) -> None:
