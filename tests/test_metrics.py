@@ -364,3 +364,55 @@ def test_a_forked_child_records_with_fresh_locks_and_its_own_source(metrics):
     assert total == 5
     assert source.endswith(f"/{pid}")
     assert metrics.get_metric_statistics("jobs")["total"] == 2
+
+
+def test_histogram_values_reach_otel_exactly_while_readers_collect_concurrently(pipeline):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    metrics = MetricsCollector(pipeline=pipeline)
+    threads, per_thread = 4, 20_000
+    barrier = threading.Barrier(threads + 1)
+    done = threading.Event()
+
+    def work(n):
+        barrier.wait()
+        for i in range(per_thread):
+            metrics.observe_histogram("latency", i % 100, labels={"worker": str(n % 2)})
+
+    def scrape():
+        barrier.wait()
+        while not done.is_set():
+            metrics.export_prometheus_format()  # a collection drains the buffers meanwhile
+
+    try:
+        workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+        scraper = threading.Thread(target=scrape)
+        for t in [*workers, scraper]:
+            t.start()
+        for t in workers:
+            t.join()
+        done.set()
+        scraper.join()
+        families = {f.name: f for f in text_string_to_metric_families(metrics.export_prometheus_format())}
+        counts = [s.value for s in families["latency"].samples if s.name == "latency_count"]
+        assert sum(counts) == threads * per_thread
+        assert metrics.get_metric_statistics("latency")["total_count"] == threads * per_thread
+    finally:
+        metrics.close()
+
+
+def test_buffered_histogram_values_stay_bounded_without_collections(metrics, monkeypatch):
+    from monitoring_layer.metrics import _collector
+
+    monkeypatch.setattr(_collector, "PENDING_LIMIT", 50)
+    monkeypatch.setattr(_collector, "DRAIN_CHUNK", 8)
+    for i in range(1000):
+        metrics.observe_histogram("latency", i, labels={"k": str(i % 3)})
+    waiting = sum(len(s.pending) for s in metrics._metrics["latency"].series.values())
+    assert waiting <= 50
+    text = metrics.export_prometheus_format()
+    assert "latency_count" in text
+    from prometheus_client.parser import text_string_to_metric_families
+
+    family = {f.name: f for f in text_string_to_metric_families(text)}["latency"]
+    assert sum(s.value for s in family.samples if s.name == "latency_count") == 1000
