@@ -22,11 +22,11 @@ def metrics(pipeline):
 def test_spec_section_1_calls_work_as_written(pipeline, monkeypatch):
     from monitoring_layer import get_metrics_collector
     from monitoring_layer import pipeline as pipeline_module
-    from monitoring_layer.metrics import _collector
+    from monitoring_layer.metrics import _global
 
     # The process-wide collector, built on this test's private pipeline (not installed globally).
     monkeypatch.setattr(pipeline_module, "get_pipeline", lambda: pipeline)
-    monkeypatch.setattr(_collector, "_collector", None)
+    monkeypatch.setattr(_global, "_collector", None)
     try:
         metrics = get_metrics_collector()
         assert metrics is get_metrics_collector()
@@ -44,7 +44,7 @@ def test_spec_section_1_calls_work_as_written(pipeline, monkeypatch):
         json.dumps(json_export)
         assert set(json_export["metrics"]) == {"request_latency", "request_count", "active_connections"}
     finally:
-        _collector._reset_for_tests()
+        _global._reset_for_tests()
 
 
 def test_register_same_type_is_a_no_op_and_another_type_raises(metrics):

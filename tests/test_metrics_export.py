@@ -187,3 +187,29 @@ def test_file_keeps_other_processes_series(metrics, pipeline, home):
     assert sorted(s["source"] for s in entry["series"])[0] == "other/1"
     assert entry["statistics"]["total"] == 8  # 3 here + 5 there
     jsonschema.validate(json.loads(path.read_text()), load_schema("metrics"))
+
+
+def test_names_that_spell_their_unit_are_shown_with_the_base_unit(metrics):
+    promtool = _promtool()
+    metrics.register_metric("kafka_processing_time_ms", "histogram", "Processing duration", "ms")
+    metrics.register_metric("spark_memory_used_mb", "gauge", "Memory usage", "MB")
+    metrics.register_metric("lakehouse_data_size_gb", "gauge", "Data volume", "GB")
+    metrics.register_metric("job_duration_ms", "summary", "Job duration", "ms")
+    metrics.observe_histogram("kafka_processing_time_ms", 12)
+    metrics.set_gauge("spark_memory_used_mb", 512)
+    metrics.set_gauge("lakehouse_data_size_gb", 2)
+    metrics.observe_summary("job_duration_ms", 1500)
+    assert metrics.prometheus_name("kafka_processing_time_ms") == "kafka_processing_time_seconds"
+    assert metrics.prometheus_name("spark_memory_used_mb") == "spark_memory_used_bytes"
+    text = metrics.export_prometheus_format()
+    families = _families(text)
+    assert families["kafka_processing_time_seconds"].type == "histogram"
+    samples = {s.name: s.value for s in families["kafka_processing_time_seconds"].samples if "le" not in s.labels}
+    assert samples == {"kafka_processing_time_seconds_count": 1.0, "kafka_processing_time_seconds_sum": 0.012}
+    assert families["spark_memory_used_bytes"].samples[0].value == 512e6
+    assert families["lakehouse_data_size_bytes"].samples[0].value == 2e9
+    assert families["job_duration_seconds"].type == "summary"
+    assert "_ms_" not in text and "_mb_" not in text and "_gb_" not in text
+    result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -3,7 +3,8 @@
 See ``docs/metrics.md``.
 """
 
-from ._collector import METER_NAME, MetricsCollector, UnknownMetricError, get_metrics_collector
+from ._collector import METER_NAME, MetricsCollector, UnknownMetricError
+from ._global import get_metrics_collector
 from ._names import MetricType
 from ._prometheus import PrometheusBridge
 

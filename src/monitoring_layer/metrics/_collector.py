@@ -33,20 +33,12 @@ from monitoring_layer import _selfmon, config
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings
 
-from ._names import (
-    MetricType,
-    base_unit,
-    check_label_name,
-    check_name,
-    parse_type,
-    prometheus_name,
-    ucum_unit,
-)
-from ._prometheus import PrometheusBridge, summary_family
+from ._names import MetricType, check_label_name, check_name, parse_type, ucum_unit
+from ._prometheus import PrometheusBridge, facade_view
 from ._state import OVERFLOW_ATTRIBUTES, OVERFLOW_KEY, OVERFLOW_LABELS, Metric, Series
-from ._stats import QUANTILES, quantile
+from ._values import checked_value
 
-__all__ = ["DRAIN_CHUNK", "METER_NAME", "PENDING_LIMIT", "MetricsCollector", "UnknownMetricError", "get_metrics_collector"]
+__all__ = ["DRAIN_CHUNK", "METER_NAME", "PENDING_LIMIT", "MetricsCollector", "UnknownMetricError"]
 
 #: Instrumentation scope of the facade's instruments (``otel_scope_name`` in Prometheus).
 METER_NAME = "monitoring_layer.metrics"
@@ -56,6 +48,7 @@ PENDING_LIMIT = 524_288  # about 16 MB of references and floats at most
 DRAIN_CHUNK = 1024
 _FAST_CACHE_LIMIT = 100_000  # (name, labels) -> series entries; cleared when reached
 _NUMBERS = frozenset({int, float})
+_COLLECTORS: weakref.WeakSet[MetricsCollector] = weakref.WeakSet()  # renewed after fork (see _global)
 _GOOD_LABELS: set[str] = set()  # label names already validated (bounded)
 _INF = math.inf
 _time_ns = time.time_ns
@@ -163,23 +156,19 @@ class MetricsCollector:
                     raise ValueError(f"metric {name!r} is already registered as a {metric.type.value}, "
                                      f"not a {kind.value}")
                 return metric
-            otel_unit, mul, div = base_unit(unit)
-            metric = Metric(name, kind, description, unit, prometheus_name(name, kind, otel_unit),
-                            self._max_points, otel_unit, mul, div)
-            # Prometheus shows an empty description as a missing HELP, which promtool refuses.
-            help_text = description or f"{kind.value} {name}" + (f" ({unit})" if unit else "")
+            metric = Metric(name, kind, description, unit, self._max_points)
+            otel = {"unit": metric.otel_unit, "description": metric.help_text}
             if kind is MetricType.COUNTER:
                 metric.instrument = self._meter.create_observable_counter(
-                    name, callbacks=[_totals_callback(metric)], unit=otel_unit, description=help_text)
+                    name, callbacks=[metric.observe_totals], **otel)
             elif kind is MetricType.GAUGE:
-                metric.instrument = self._meter.create_observable_gauge(
-                    name, callbacks=[_last_callback(metric)], unit=otel_unit, description=help_text)
+                metric.instrument = self._meter.create_observable_gauge(name, callbacks=[metric.observe_last], **otel)
             else:
                 bounds = None
-                if (mul, div) != (1, 1):  # OTel's default buckets, in the base unit
-                    bounds = [b * mul / div for b in _DEFAULT_BOUNDS]
+                if (metric.mul, metric.div) != (1, 1):  # OTel's default buckets, in the base unit
+                    bounds = [b * metric.mul / metric.div for b in _DEFAULT_BOUNDS]
                 metric.instrument = self._meter.create_histogram(
-                    name, unit=otel_unit, description=help_text, explicit_bucket_boundaries_advisory=bounds)
+                    name, explicit_bucket_boundaries_advisory=bounds, **otel)
                 self._buffered.append(metric)
             self._metrics[name] = metric
             return metric
@@ -274,7 +263,7 @@ class MetricsCollector:
                 "(the value was dropped)"), key=name)
             return
         series, cacheable = self._series_for(metric, labels)
-        number = _checked_value(kind, value, name)
+        number = checked_value(kind, value, name)
         if number is None:
             return
         if cacheable:
@@ -434,28 +423,15 @@ class MetricsCollector:
             entries[name] = metric.entry(self._source)
         return entries
 
-    def prometheus_summaries(self) -> list[Any]:
-        """Summary families for the Prometheus bridge (see ``_prometheus``)."""
-        families = []
-        scope = {"otel_scope_name": METER_NAME, "otel_scope_version": __version__, "otel_scope_schema_url": ""}
+    def prometheus_view(self) -> tuple[set[str], dict[str, str], list[Any]]:
+        """Hidden, renamed and added families for the Prometheus bridge (see ``_prometheus``)."""
         horizon = self._horizon_ns()
-        for metric in [m for m in list(self._metrics.values()) if m.type is MetricType.SUMMARY]:
-            metric.prune(horizon)
-            with metric.lock:
-                points = list(metric.points)
-            values: dict[int, list[float]] = {}
-            for _t, series, value in points:
-                values.setdefault(id(series), []).append(value)
-            rows = []
-            for series in list(metric.series.values()):
-                ordered = sorted(values.get(id(series), ()))
-                quantiles = {q: quantile(ordered, q) for q in QUANTILES}
-                quantiles = {q: None if v is None else metric.to_otel(v) for q, v in quantiles.items()}
-                rows.append(({**scope, **series.labels},
-                             (series.count, metric.to_otel(series.total), quantiles)))
-            help_text = metric.description or f"summary {metric.name}" + (f" ({metric.unit})" if metric.unit else "")
-            families.append(summary_family(metric.name, help_text, _prometheus_unit(metric.otel_unit), rows))
-        return families
+        metrics = list(self._metrics.values())
+        for metric in metrics:
+            if metric.type is MetricType.SUMMARY:
+                metric.prune(horizon)
+        scope = {"otel_scope_name": METER_NAME, "otel_scope_version": __version__, "otel_scope_schema_url": ""}
+        return facade_view(metrics, scope)
 
     # ------------------------------------------------------------------ helpers
 
@@ -485,54 +461,6 @@ def _ignore(*_args: Any, **_kwargs: Any) -> None:
     return None
 
 
-def _checked_value(kind: MetricType, value: Any, name: str) -> float | None:
-    """The value as a number, or None after a contained fault (raised under strict)."""
-    if isinstance(value, bool):
-        value = int(value)
-    if value.__class__ not in _NUMBERS:
-        try:
-            import numbers
-
-            if not isinstance(value, numbers.Real):
-                raise TypeError
-            value = float(value)
-        except (TypeError, ValueError):
-            _selfmon.fault("metric_value", TypeError(
-                f"{kind.value} {name!r} was given {value!r} ({type(value).__name__}), not a number "
-                "(the value was dropped)"), key=name)
-            return None
-    if not math.isfinite(value):
-        _selfmon.fault("metric_value", ValueError(
-            f"{kind.value} {name!r} was given {value!r}, not a finite number (the value was dropped)"), key=name)
-        return None
-    if kind is MetricType.COUNTER and value < 0:
-        _selfmon.fault("metric_value", ValueError(
-            f"counter {name!r} was given a negative increment {value!r}; counters only go up "
-            "(use a gauge for values that go down; the value was dropped)"), key=name)
-        return None
-    return value
-
-
-def _totals_callback(metric: Metric) -> Any:
-    def observe(_options: CallbackOptions) -> list[Observation]:
-        return [Observation(metric.to_otel(s.total), s.attributes)
-                for s in list(metric.series.values()) if s.count]
-    return observe
-
-
-def _last_callback(metric: Metric) -> Any:
-    def observe(_options: CallbackOptions) -> list[Observation]:
-        return [Observation(metric.to_otel(s.last), s.attributes)
-                for s in list(metric.series.values()) if s.last is not None]
-    return observe
-
-
-def _prometheus_unit(unit: str) -> str:
-    from opentelemetry.exporter.prometheus._mapping import map_unit
-
-    return map_unit(unit)
-
-
 def _pid() -> int:
     return os.getpid()
 
@@ -541,54 +469,3 @@ def _source_of(pipeline: Any) -> str:
     from monitoring_layer.exporters._encode import resource_service
 
     return f"{resource_service(getattr(pipeline, 'resource', None))}/{_pid()}"
-
-
-# --------------------------------------------------------------------------- process-wide
-
-_collector: MetricsCollector | None = None
-_collector_lock = threading.Lock()
-_COLLECTORS: weakref.WeakSet[MetricsCollector] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    # A lock held by another thread at fork time stays locked forever in the
-    # child: give every collector and metric new ones. Totals are kept (the
-    # child's cumulative counters continue, like OTel's); buffered histogram
-    # values are the parent's to export, so the child forgets them.
-    global _collector_lock
-    _collector_lock = threading.Lock()
-    for collector in list(_COLLECTORS):
-        collector._lock = threading.RLock()
-        collector._pending = 0
-        collector._source = collector._source.rsplit("/", 1)[0] + f"/{_pid()}"
-        for metric in list(collector._metrics.values()):
-            metric.lock = threading.Lock()
-            metric.pending = 0
-            for series in list(metric.series.values()):
-                series.pending = []
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def get_metrics_collector() -> MetricsCollector:
-    """The process-wide collector, on ``get_pipeline()`` (built on first use)."""
-    global _collector
-    collector = _collector
-    if collector is None:
-        from monitoring_layer.pipeline import get_pipeline
-
-        with _collector_lock:
-            if _collector is None:
-                _collector = MetricsCollector(pipeline=get_pipeline())
-            collector = _collector
-    return collector
-
-
-def _reset_for_tests() -> None:
-    global _collector
-    with _collector_lock:
-        if _collector is not None:
-            _collector.close()
-        _collector = None

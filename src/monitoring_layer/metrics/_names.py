@@ -16,8 +16,8 @@ import re
 
 from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_full_name
 
-__all__ = ["MetricType", "base_unit", "check_label_name", "check_name", "parse_type", "prometheus_name",
-           "ucum_unit"]
+__all__ = ["MetricType", "base_unit", "check_label_name", "check_name", "family_names", "parse_type",
+           "prometheus_name", "ucum_unit"]
 
 
 class MetricType(str, enum.Enum):
@@ -130,23 +130,57 @@ def base_unit(unit: str) -> tuple[str, int, int]:
     return _BASE_UNITS.get(unit, (unit, 1, 1))
 
 
+# How a name may already spell its unit (``kafka_processing_time_ms``): such a
+# suffix is replaced by the base unit's Prometheus word, not doubled.
+_NAME_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "ns": ("ns", "nanoseconds"), "us": ("us", "microseconds"), "ms": ("ms", "millis", "milliseconds"),
+    "s": ("s", "sec", "secs", "seconds"), "min": ("min", "mins", "minutes"), "h": ("h", "hours"),
+    "d": ("d", "days"), "By": ("b", "bytes"), "KBy": ("kb", "kilobytes"), "MBy": ("mb", "megabytes"),
+    "GBy": ("gb", "gigabytes"), "TBy": ("tb", "terabytes"), "KiBy": ("kib",), "MiBy": ("mib",),
+    "GiBy": ("gib",), "TiBy": ("tib",),
+}
+
+
+def family_names(name: str, metric_type: MetricType, unit: str) -> tuple[str, str]:
+    """``(otel_family, family)``: the Prometheus family name of a metric registered with ``unit``.
+
+    ``otel_family`` is what OTel's Prometheus exporter derives from the OTel
+    instrument (name plus the base unit's word); ``family`` is what we show:
+    the same, except that a name ending in its own unit's abbreviation has it
+    replaced. Counter family names have no ``_total`` (their samples do).
+
+    >>> family_names("request_latency", MetricType.HISTOGRAM, "ms")
+    ('request_latency_seconds', 'request_latency_seconds')
+    >>> family_names("kafka_processing_time_ms", MetricType.HISTOGRAM, "ms")
+    ('kafka_processing_time_ms_seconds', 'kafka_processing_time_seconds')
+    """
+    word = map_unit(base_unit(unit)[0])
+    otel_family = _with_unit(sanitize_full_name(name), metric_type, word)
+    base = name
+    for suffix in _NAME_SUFFIXES.get(unit, ()):
+        if base.lower().endswith("_" + suffix) and len(base) > len(suffix) + 1:
+            base = base[: -len(suffix) - 1]
+            break
+    return otel_family, _with_unit(sanitize_full_name(base), metric_type, word)
+
+
+def _with_unit(family: str, metric_type: MetricType, word: str) -> str:
+    if metric_type is MetricType.COUNTER and family.endswith("_total"):
+        family = family[:-6]
+    if word and not family.endswith("_" + word):
+        family += "_" + word
+    return family
+
+
 def prometheus_name(name: str, metric_type: MetricType, unit: str) -> str:
-    """The family name Prometheus shows for a metric, as OTel's Prometheus exporter builds it.
+    """The name Prometheus shows for a metric registered with ``unit`` (counters: their sample's).
 
-    ``unit`` is the OTel unit (after ``base_unit``). Its Prometheus word is appended unless the name already ends with
-    it; counters are exposed with a ``_total`` suffix on their sample.
-
-    >>> prometheus_name("request_latency", MetricType.HISTOGRAM, "s")
+    >>> prometheus_name("request_latency", MetricType.HISTOGRAM, "ms")
     'request_latency_seconds'
     >>> prometheus_name("request_count", MetricType.COUNTER, "")
     'request_count_total'
+    >>> prometheus_name("spark_memory_used_mb", MetricType.GAUGE, "MBy")
+    'spark_memory_used_bytes'
     """
-    family = sanitize_full_name(name)
-    if metric_type is MetricType.COUNTER and family.endswith("_total"):
-        family = family[:-6]
-    suffix = map_unit(unit)
-    if suffix and not family.endswith("_" + suffix):
-        family += "_" + suffix
-    if metric_type is MetricType.COUNTER:
-        family += "_total"
-    return family
+    family = family_names(name, metric_type, unit)[1]
+    return family + "_total" if metric_type is MetricType.COUNTER else family

@@ -18,10 +18,12 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from opentelemetry.metrics import Observation
+
 from monitoring_layer import _selfmon
 from monitoring_layer.exporters._encode import iso
 
-from ._names import MetricType
+from ._names import MetricType, base_unit, family_names, prometheus_name
 from ._stats import statistics
 
 __all__ = ["OVERFLOW_ATTRIBUTES", "OVERFLOW_LABELS", "Metric", "Series", "entry_statistics"]
@@ -52,20 +54,20 @@ class Series:
 class Metric:
     """A registered metric: type, description, unit, series, points, OTel instrument."""
 
-    __slots__ = ("name", "type", "description", "unit", "otel_unit", "mul", "div", "prometheus_name",
-                 "series", "points", "lock",
+    __slots__ = ("name", "type", "description", "help_text", "unit", "otel_unit", "mul", "div", "otel_family",
+                 "family", "prometheus_name", "series", "points", "lock",
                  "instrument", "pending", "dropped_age", "dropped_reported", "real_series", "overflowed")
 
-    def __init__(self, name: str, metric_type: MetricType, description: str, unit: str,
-                 prometheus_name: str, max_points: int, otel_unit: str = "", mul: int = 1, div: int = 1) -> None:
+    def __init__(self, name: str, metric_type: MetricType, description: str, unit: str, max_points: int) -> None:
         self.name = name
         self.type = metric_type
         self.description = description
-        self.unit = unit              # as registered (UCUM): what statistics and the file use
-        self.otel_unit = otel_unit or unit  # the base unit OTel readers see
-        self.mul = mul                # OTel value = value * mul / div
-        self.div = div
-        self.prometheus_name = prometheus_name
+        # Prometheus tools flag a missing HELP: OTel gets a generated one.
+        self.help_text = description or f"{metric_type.value} {name}" + (f" ({unit})" if unit else "")
+        self.unit = unit  # as registered (UCUM): what statistics and the file use
+        self.otel_unit, self.mul, self.div = base_unit(unit)  # OTel sees value * mul / div in otel_unit
+        self.otel_family, self.family = family_names(name, metric_type, unit)
+        self.prometheus_name = prometheus_name(name, metric_type, unit)
         self.series: dict[tuple[tuple[str, str], ...], Series] = {}
         self.points: collections.deque[tuple[int, Series, float]] = collections.deque(maxlen=max_points)
         self.lock = threading.Lock()
@@ -83,6 +85,15 @@ class Metric:
         if self.mul == 1 and self.div == 1:
             return value
         return value * self.mul / self.div
+
+    def observe_totals(self, _options: Any) -> list[Observation]:
+        """Observable-counter callback: each series' exact total."""
+        return [Observation(self.to_otel(s.total), s.attributes) for s in list(self.series.values()) if s.count]
+
+    def observe_last(self, _options: Any) -> list[Observation]:
+        """Observable-gauge callback: each series' last value."""
+        return [Observation(self.to_otel(s.last), s.attributes)
+                for s in list(self.series.values()) if s.last is not None]
 
     def prune(self, horizon_ns: int) -> None:
         """Drop points older than ``horizon_ns``; count what the bounds dropped."""
