@@ -416,3 +416,11 @@ def test_buffered_histogram_values_stay_bounded_without_collections(metrics, mon
 
     family = {f.name: f for f in text_string_to_metric_families(text)}["latency"]
     assert sum(s.value for s in family.samples if s.name == "latency_count") == 1000
+
+
+def test_label_order_does_not_make_a_new_series(metrics):
+    metrics.increment_counter("jobs", labels={"a": "1", "b": "2"})
+    metrics.increment_counter("jobs", labels={"b": "2", "a": "1"})
+    metrics.increment_counter("jobs", labels={"a": "1", "b": "2"})
+    entry = metrics.export_metrics()["metrics"]["jobs"]
+    assert [(s["labels"], s["sum"]) for s in entry["series"]] == [({"a": "1", "b": "2"}, 3)]

@@ -46,7 +46,10 @@ METER_NAME = "monitoring_layer.metrics"
 PENDING_LIMIT = 524_288  # about 16 MB of references and floats at most
 #: Values a recording call hands to OTel at most, once the limit is reached.
 DRAIN_CHUNK = 1024
-_FAST_CACHE_LIMIT = 100_000  # (name, labels) -> series entries; cleared when reached
+# The fast path's cache maps (name, labels as passed) to a series; a series has
+# one entry per label order its callers use. Cleared when it outgrows this
+# many entries per series (someone passes labels in ever new orders).
+_CACHE_ENTRIES_PER_SERIES = 4
 _NUMBERS = frozenset({int, float})
 _COLLECTORS: weakref.WeakSet[MetricsCollector] = weakref.WeakSet()  # renewed after fork (see _global)
 _GOOD_LABELS: set[str] = set()  # label names already validated (bounded)
@@ -101,6 +104,7 @@ class MetricsCollector:
         self._cardinality = self.settings.metrics_cardinality_limit
         self._source = f"{self.settings.service_name or 'unknown_service'}/{_pid()}"
         self._pending = 0  # histogram/summary values waiting for OTel, all metrics (approximate)
+        self._series_count = 0
         self._exporter = None
         self._own_reader = None
 
@@ -268,7 +272,7 @@ class MetricsCollector:
             return
         if cacheable:
             cache = self._caches[kind]
-            if len(cache) >= _FAST_CACHE_LIMIT:
+            if len(cache) >= _CACHE_ENTRIES_PER_SERIES * self._series_count + 1024:
                 cache.clear()
             cache[name, tuple(labels.items()) if labels else ()] = (metric, series)
         now = _time_ns()
@@ -315,6 +319,7 @@ class MetricsCollector:
             if metric.real_series < self._cardinality:
                 series = Series(key, dict(key), dict(key))
                 metric.real_series += 1
+                self._series_count += 1
                 metric.series[key] = series
                 return series, cacheable
             metric.overflowed += 1
