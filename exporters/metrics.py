@@ -155,8 +155,9 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
             }
         for name, metric in metrics.items():
             self._apply_retention(name, metric, horizon)
-        self._merge_sources(metrics)
-        doc["metrics"] = {name: m for name, m in sorted(metrics.items()) if m["series"]}
+        metrics = {name: m for name, m in metrics.items() if m["series"]}
+        self._merge_sources(metrics)  # a registered metric with no series yet is kept
+        doc["metrics"] = dict(sorted(metrics.items()))
         doc["updated"] = iso(now_ns())
         return doc
 

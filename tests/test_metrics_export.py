@@ -213,3 +213,12 @@ def test_names_that_spell_their_unit_are_shown_with_the_base_unit(metrics):
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_registered_metric_without_points_is_in_the_file_too(metrics, pipeline, home):
+    metrics.register_metric("request_latency", "histogram", "Request latency", "ms")
+    assert pipeline.flush()
+    document = json.loads((home / "metrics" / "metrics_registry.json").read_text())
+    assert document["metrics"]["request_latency"] == metrics.export_metrics()["metrics"]["request_latency"]
+    assert document["metrics"]["request_latency"]["series"] == []
+    jsonschema.validate(document, load_schema("metrics"))

@@ -11,7 +11,8 @@ What a pipeline adds, per signal:
 * traces: a ``BatchSpanProcessor`` into ``JsonFileSpanExporter``;
 * metrics: a ``PeriodicExportingMetricReader`` into ``JsonFileMetricExporter``,
   and a ``PrometheusMetricReader`` on a private prometheus_client registry
-  (served on ``/metrics`` when ``prometheus_port`` is set);
+  (served on ``/metrics`` when ``prometheus_port`` is set), through a
+  ``PrometheusBridge`` that adds the metrics facade's summaries;
 * logs: a ``BatchLogRecordProcessor`` into ``JsonFileLogExporter``;
 * OTLP processors/readers beside them when an ``OTEL_EXPORTER_OTLP_*ENDPOINT`` is set;
 * the self-metrics ``monitoring_layer_errors_total`` and ``monitoring_layer_dropped_total``.
