@@ -424,3 +424,24 @@ def test_label_order_does_not_make_a_new_series(metrics):
     metrics.increment_counter("jobs", labels={"a": "1", "b": "2"})
     entry = metrics.export_metrics()["metrics"]["jobs"]
     assert [(s["labels"], s["sum"]) for s in entry["series"]] == [({"a": "1", "b": "2"}, 3)]
+
+
+def test_two_collectors_on_one_provider_both_reach_otel(pipeline):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    first = MetricsCollector(pipeline=pipeline)
+    second = MetricsCollector(pipeline=pipeline)
+    try:
+        first.increment_counter("jobs", 2, labels={"app": "one"})
+        second.increment_counter("jobs", 5, labels={"app": "two"})
+        second.observe_histogram("latency", 3)
+        second.observe_summary("size", 4)
+        text = first.export_prometheus_format()
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        jobs = {s.labels["app"]: s.value for s in families["jobs"].samples}
+        assert jobs == {"one": 2.0, "two": 5.0}
+        assert [s.value for s in families["latency"].samples if s.name == "latency_count"] == [1.0]
+        assert families["size"].type == "summary"
+    finally:
+        first.close()
+        second.close()

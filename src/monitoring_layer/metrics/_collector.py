@@ -27,6 +27,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry.exporter.prometheus._mapping import sanitize_attribute
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from monitoring_layer import _selfmon, config
@@ -91,7 +92,11 @@ class MetricsCollector:
                             "(get_metrics_collector() gives the process-wide one)")
         self.settings = settings or config.get_settings()
         self.meter_provider = meter_provider
-        self._meter = meter_provider.get_meter(METER_NAME, __version__)
+        # A second collector on the same provider gets its own meter (scope
+        # attribute monitoring_layer.collector=<n>): in a shared meter its
+        # instruments would be refused as duplicates and their callbacks lost.
+        self._scope_attributes = _scope_attributes(meter_provider)
+        self._meter = meter_provider.get_meter(METER_NAME, __version__, attributes=self._scope_attributes or None)
         self._lock = threading.RLock()
         self._metrics: dict[str, Metric] = {}
         self._buffered: list[Metric] = []  # histogram and summary metrics
@@ -435,7 +440,8 @@ class MetricsCollector:
         for metric in metrics:
             if metric.type is MetricType.SUMMARY:
                 metric.prune(horizon)
-        scope = {"otel_scope_name": METER_NAME, "otel_scope_version": __version__, "otel_scope_schema_url": ""}
+        scope = {"otel_scope_name": METER_NAME, "otel_scope_version": __version__, "otel_scope_schema_url": "",
+                 **{"otel_scope_" + sanitize_attribute(k): str(v) for k, v in self._scope_attributes.items()}}
         return facade_view(metrics, scope)
 
     # ------------------------------------------------------------------ helpers
@@ -460,6 +466,20 @@ class MetricsCollector:
             with _selfmon.contained("shutdown", key="metrics prometheus reader"):
                 self.meter_provider.remove_metric_reader(self._own_reader)  # also shuts it down
             self._own_reader = None
+
+
+_PROVIDER_COLLECTORS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+_PROVIDER_LOCK = threading.Lock()
+
+
+def _scope_attributes(meter_provider: Any) -> dict[str, Any]:
+    with _PROVIDER_LOCK:
+        try:
+            earlier = _PROVIDER_COLLECTORS.get(meter_provider, 0)
+            _PROVIDER_COLLECTORS[meter_provider] = earlier + 1
+        except TypeError:  # not weak-referenceable: assume the first
+            earlier = 0
+    return {"monitoring_layer.collector": earlier} if earlier else {}
 
 
 def _ignore(*_args: Any, **_kwargs: Any) -> None:
