@@ -146,8 +146,9 @@ class MetricsCollector:
                         unit: str = "") -> None:
         """Declare a metric. Same name and type again: no-op; another type: ``ValueError``.
 
-        ``unit`` is stored in OTel/UCUM spelling (``MB`` becomes ``MBy``);
-        Prometheus shows it as a name suffix (see ``prometheus_name``).
+        ``unit`` is stored in OTel/UCUM spelling (``MB`` becomes ``MBy``); OTel
+        readers see the base unit (``s``, ``By``) and Prometheus shows it as a
+        name suffix (see ``prometheus_name``).
 
         >>> metrics.register_metric("request_latency", "histogram", "Request latency", "ms")  # doctest: +SKIP
         """
@@ -384,10 +385,12 @@ class MetricsCollector:
         return sorted(self._metrics)
 
     def prometheus_name(self, name: str) -> str:
-        """The family name under which Prometheus shows metric ``name``.
+        """The name under which Prometheus shows metric ``name`` (a counter's: its sample's).
 
-        OTel's Prometheus exporter appends the unit (``ms`` -> ``_milliseconds``,
-        ``MBy`` -> ``_megabytes``) and counters get ``_total``.
+        The base unit's word is appended (``ms`` -> ``_seconds``, ``MB`` ->
+        ``_bytes``; a name ending in its unit's abbreviation has it replaced)
+        and counters get ``_total``: ``request_latency`` in ms is
+        ``request_latency_seconds``, ``request_count`` is ``request_count_total``.
         """
         return self._metric(name).prometheus_name
 
