@@ -40,7 +40,9 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
     dropped is counted in ``monitoring_layer_dropped_total{signal="metrics"}``.
 
     Sources (the metrics facade) render their own metrics: ``add_source(s)``
-    where ``s.owns(name) -> bool`` and ``s.file_entries() -> {name: entry}``.
+    where ``s.owns(name) -> bool``, ``s.file_entries() -> {name: entry}`` and
+    ``s.version()`` (a value that changes when the entries would; the file is
+    not rewritten while it stays the same).
     OTel points of an owned metric are skipped; at each write the entry's
     series from this process are replaced by the source's (its retained raw
     points, lifetime ``count``/``sum``), series of other processes are kept,
@@ -65,6 +67,7 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
         self._pending: dict[str, dict[str, Any]] = {}
         self._last: dict[tuple[str, str], Any] = {}
         self._sources: list[Any] = []
+        self._sources_version: tuple[Any, ...] = ()
         self._init_writer(JsonFileStore(home / METRICS_FILE, "metrics"),
                           export_interval_s or settings.export_interval_s)
 
@@ -121,12 +124,17 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
                             _selfmon.dropped("metrics", "retention_count", 1)
 
     def _take_pending(self) -> Any:
-        if not self._pending and not self._sources:
-            return None
+        if not self._pending:
+            # Sources' metrics change without OTel points: ask them.
+            version = tuple(source.version() for source in self._sources)
+            if not self._sources or version == self._sources_version:
+                return None
+            self._sources_version = version
         pending, self._pending = self._pending, {}
         return pending
 
     def _restore_pending(self, pending: Any) -> None:
+        self._sources_version = ()  # the write failed: the sources' entries are due again
         for name, entry in pending.items():
             target = self._pending.setdefault(name, {**entry, "series": {}})
             for key, series in entry["series"].items():
@@ -135,6 +143,7 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
 
     def _reset_pending(self) -> None:
         self._pending = {}
+        self._sources_version = ()
         self._last = {}
 
     def _merge(self, doc: dict[str, Any], pending: Any) -> dict[str, Any]:
@@ -171,9 +180,10 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
                     mine = {s["source"] for s in entry["series"]}
                     others = [s for s in current.get("series", []) if isinstance(s, dict)
                               and s.get("source") not in mine and "count" in s]
-                    merged = {**entry, "series": others + entry["series"]}
-                    merged["statistics"] = entry_statistics(merged)
-                    metrics[name] = merged
+                    if others:
+                        entry = {**entry, "series": others + entry["series"]}
+                        entry["statistics"] = entry_statistics(entry)
+                    metrics[name] = entry
 
     def _apply_retention(self, name: str, metric: dict[str, Any], horizon: int) -> None:
         times: list[int] = []

@@ -222,3 +222,16 @@ def test_a_registered_metric_without_points_is_in_the_file_too(metrics, pipeline
     assert document["metrics"]["request_latency"] == metrics.export_metrics()["metrics"]["request_latency"]
     assert document["metrics"]["request_latency"]["series"] == []
     jsonschema.validate(document, load_schema("metrics"))
+
+
+def test_the_file_is_rewritten_only_when_the_metrics_changed(metrics, pipeline, home):
+    path = home / "metrics" / "metrics_registry.json"
+    metrics.increment_counter("jobs")
+    assert pipeline.flush()
+    first = path.stat().st_ino
+    assert pipeline.flush()
+    assert path.stat().st_ino == first  # nothing new: no rewrite (writes go to a new file, renamed)
+    metrics.increment_counter("jobs")
+    assert pipeline.flush()
+    assert path.stat().st_ino != first
+    assert json.loads(path.read_text())["metrics"]["jobs"]["statistics"]["total"] == 2

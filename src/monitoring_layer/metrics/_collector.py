@@ -426,6 +426,11 @@ class MetricsCollector:
         """True for metrics this collector renders itself into the JSON file (exporter hook)."""
         return name in self._metrics or name == "monitoring_layer_metrics_drain"
 
+    def version(self) -> tuple[int, int, int]:
+        """Changes when ``file_entries()`` would (exporter hook): metrics, recordings, minute."""
+        recorded = sum(s.count for m in list(self._metrics.values()) for s in list(m.series.values()))
+        return len(self._metrics), recorded, _time_ns() // 60_000_000_000
+
     def file_entries(self) -> dict[str, Any]:
         """``{name: entry}`` of every metric, pruned to retention (exporter hook)."""
         horizon = self._horizon_ns()

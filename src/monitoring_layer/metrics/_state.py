@@ -134,7 +134,9 @@ class Metric:
 
     def statistics(self, labels: Mapping[str, Any] | None) -> dict[str, Any]:
         series = self.matching(labels)
-        points = self.points_of(series)
+        return self._statistics(series, self.points_of(series))
+
+    def _statistics(self, series: list[Series], points: list[tuple[int, Series, float]]) -> dict[str, Any]:
         result: dict[str, Any] = statistics([p[2] for p in points])
         _add_totals(result, self.type.value,
                     [s.count for s in series], [s.total for s in series],
@@ -164,7 +166,7 @@ class Metric:
             "type": self.type.value, "description": self.description, "unit": self.unit,
             "prometheus_name": self.prometheus_name, "series": encoded, "dropped_points": dropped,
         }
-        entry["statistics"] = entry_statistics(entry)
+        entry["statistics"] = self._statistics(series_list, points)  # == entry_statistics(entry), faster
         return entry
 
 
