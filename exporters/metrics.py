@@ -38,6 +38,15 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
     sharing a home never mix their cumulative totals. Per metric it keeps the
     newest ``max_points`` points from the last ``retention_days``; what is
     dropped is counted in ``monitoring_layer_dropped_total{signal="metrics"}``.
+
+    Sources (the metrics facade) render their own metrics: ``add_source(s)``
+    where ``s.owns(name) -> bool``, ``s.file_entries() -> {name: entry}`` and
+    ``s.version()`` (a value that changes when the entries would; the file is
+    not rewritten while it stays the same).
+    OTel points of an owned metric are skipped; at each write the entry's
+    series from this process are replaced by the source's (its retained raw
+    points, lifetime ``count``/``sum``), series of other processes are kept,
+    and ``statistics`` is recomputed over all of them.
     """
 
     signal = "metrics"
@@ -57,8 +66,21 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
         self.retention_days = retention_days or settings.metrics_retention_days
         self._pending: dict[str, dict[str, Any]] = {}
         self._last: dict[tuple[str, str], Any] = {}
+        self._sources: list[Any] = []
+        self._sources_version: tuple[Any, ...] = ()
         self._init_writer(JsonFileStore(home / METRICS_FILE, "metrics"),
                           export_interval_s or settings.export_interval_s)
+
+    def add_source(self, source: Any) -> None:
+        """Let ``source`` render the metrics it owns (see the class docstring)."""
+        with self._buffer_lock:
+            if source not in self._sources:
+                self._sources.append(source)
+
+    def remove_source(self, source: Any) -> None:
+        with self._buffer_lock:
+            if source in self._sources:
+                self._sources.remove(source)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **_: Any) -> MetricExportResult:
         if self._stopped:
@@ -69,7 +91,7 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
         except Exception as exc:  # noqa: BLE001
             _selfmon.fault("export", exc, key="metrics encode")
             return MetricExportResult.FAILURE
-        if self._pending:
+        if self._pending or self._sources:
             self._mark_dirty()
         return MetricExportResult.SUCCESS
 
@@ -80,7 +102,7 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
             for scope_metrics in resource_metrics.scope_metrics:
                 for metric in scope_metrics.metrics:
                     kind = _kind(metric.data)
-                    if kind is None:
+                    if kind is None or any(s.owns(metric.name) for s in self._sources):
                         continue
                     entry = self._pending.setdefault(metric.name, {
                         "type": kind, "description": metric.description or "",
@@ -105,11 +127,16 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
 
     def _take_pending(self) -> Any:
         if not self._pending:
-            return None
+            # Sources' metrics change without OTel points: ask them.
+            version = tuple(source.version() for source in self._sources)
+            if not self._sources or version == self._sources_version:
+                return None
+            self._sources_version = version
         pending, self._pending = self._pending, {}
         return pending
 
     def _restore_pending(self, pending: Any) -> None:
+        self._sources_version = ()  # the write failed: the sources' entries are due again
         for name, entry in pending.items():
             target = self._pending.setdefault(name, {**entry, "series": {}})
             for key, series in entry["series"].items():
@@ -118,6 +145,7 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
 
     def _reset_pending(self) -> None:
         self._pending = {}
+        self._sources_version = ()
         self._last = {}
 
     def _merge(self, doc: dict[str, Any], pending: Any) -> dict[str, Any]:
@@ -138,9 +166,26 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
             }
         for name, metric in metrics.items():
             self._apply_retention(name, metric, horizon)
-        doc["metrics"] = {name: m for name, m in sorted(metrics.items()) if m["series"]}
+        metrics = {name: m for name, m in metrics.items() if m["series"]}
+        self._merge_sources(metrics)  # a registered metric with no series yet is kept
+        doc["metrics"] = dict(sorted(metrics.items()))
         doc["updated"] = iso(now_ns())
         return doc
+
+    def _merge_sources(self, metrics: dict[str, Any]) -> None:
+        from monitoring_layer.metrics._state import entry_statistics
+
+        for source in list(self._sources):
+            with _selfmon.contained("export", key="metrics source"):
+                for name, entry in source.file_entries().items():
+                    current = metrics.get(name) if isinstance(metrics.get(name), dict) else {}
+                    mine = {s["source"] for s in entry["series"]}
+                    others = [s for s in current.get("series", []) if isinstance(s, dict)
+                              and s.get("source") not in mine and "count" in s]
+                    if others:
+                        entry = {**entry, "series": others + entry["series"]}
+                        entry["statistics"] = entry_statistics(entry)
+                    metrics[name] = entry
 
     def _apply_retention(self, name: str, metric: dict[str, Any], horizon: int) -> None:
         times: list[int] = []

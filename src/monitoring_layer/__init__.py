@@ -15,6 +15,7 @@ from monitoring_layer.exporters import (
     JsonFileSpanExporter,
 )
 from monitoring_layer.logging import LogAggregator, get_log_aggregator
+from monitoring_layer.metrics import MetricsCollector, MetricType, get_metrics_collector
 from monitoring_layer.pipeline import Pipeline, flush, get_pipeline, shutdown
 from monitoring_layer.tracing import TracingCollector, extract, get_tracing_collector, inject
 
@@ -24,6 +25,8 @@ __all__ = [
     "JsonFileMetricExporter",
     "JsonFileSpanExporter",
     "LogAggregator",
+    "MetricType",
+    "MetricsCollector",
     "Pipeline",
     "Settings",
     "TracingCollector",
@@ -32,6 +35,7 @@ __all__ = [
     "extract",
     "flush",
     "get_log_aggregator",
+    "get_metrics_collector",
     "get_pipeline",
     "get_settings",
     "get_tracing_collector",

@@ -11,7 +11,8 @@ What a pipeline adds, per signal:
 * traces: a ``BatchSpanProcessor`` into ``JsonFileSpanExporter``;
 * metrics: a ``PeriodicExportingMetricReader`` into ``JsonFileMetricExporter``,
   and a ``PrometheusMetricReader`` on a private prometheus_client registry
-  (served on ``/metrics`` when ``prometheus_port`` is set);
+  (served on ``/metrics`` when ``prometheus_port`` is set), through a
+  ``PrometheusBridge`` that adds the metrics facade's summaries;
 * logs: a ``BatchLogRecordProcessor`` into ``JsonFileLogExporter``;
 * OTLP processors/readers beside them when an ``OTEL_EXPORTER_OTLP_*ENDPOINT`` is set;
 * the self-metrics ``monitoring_layer_errors_total`` and ``monitoring_layer_dropped_total``.
@@ -83,6 +84,7 @@ class Pipeline:
         self._components: list[Any] = []   # processors/readers we added to others' providers
         self.exporters: dict[str, Any] = {}
         self.prometheus_registry: Any = None
+        self.prometheus_bridge: Any = None
         self.prometheus_reader: MetricReader | None = None
         self.prometheus_address: tuple[str, int] | None = None
         self._prometheus_server: Any = None
@@ -191,11 +193,15 @@ class Pipeline:
 
     def _prometheus_reader(self) -> MetricReader:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader
-        from prometheus_client import CollectorRegistry
 
-        # A private registry: never clashes with the host's prometheus_client metrics.
-        self.prometheus_registry = CollectorRegistry(auto_describe=True)
-        self.prometheus_reader = PrometheusMetricReader(registry=self.prometheus_registry)
+        from monitoring_layer.metrics._prometheus import PrometheusBridge
+
+        # Private registries: never clash with the host's prometheus_client
+        # metrics. The bridge's public registry shows OTel's families plus the
+        # summaries that the metrics facade supplies (OTel has none).
+        self.prometheus_bridge = PrometheusBridge()
+        self.prometheus_registry = self.prometheus_bridge.registry
+        self.prometheus_reader = PrometheusMetricReader(registry=self.prometheus_bridge.otel_registry)
         return self.prometheus_reader
 
     def _serve_prometheus(self) -> None:
@@ -287,8 +293,11 @@ class Pipeline:
         for component in self._components:
             with _selfmon.contained("shutdown", key=type(component).__name__):
                 if isinstance(component, MetricReader):
+                    # remove_metric_reader() shuts the reader down itself, and
+                    # PrometheusMetricReader.shutdown() is not safe twice.
                     self.meter_provider.remove_metric_reader(component)
-                component.shutdown()
+                else:
+                    component.shutdown()
         for provider in self._owned:
             with _selfmon.contained("shutdown", key=type(provider).__name__):
                 provider.shutdown()

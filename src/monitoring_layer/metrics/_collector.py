@@ -1,0 +1,504 @@
+"""``MetricsCollector``: the spec's metrics API as a thin facade over OTel instruments.
+
+Hot path: a record call is one dict lookup keyed by ``(name, tuple(labels.items()))``
+(label values that are already strings), a type check, and an update of the
+series under the metric's lock, plus one point appended to the metric's
+bounded deque. Nothing calls into the OTel SDK there:
+
+* counters and gauges are OTel *observable* instruments whose callbacks
+  report each series' exact total / last value when a reader collects;
+* histograms and summaries are OTel histograms; their values wait in a
+  per-series buffer and are recorded into the histogram when any reader
+  collects (a drain callback runs before the SDK aggregates). Every reader on
+  the MeterProvider (Prometheus, the JSON file, OTLP, a user's own) therefore
+  sees every value. The buffer is bounded: once about ``PENDING_LIMIT`` values
+  wait in the collector (no reader collected for a while), each further call
+  hands up to ``DRAIN_CHUNK`` values of its own series to OTel itself, so the
+  caller pays what a raw ``Histogram.record`` costs, never a long pause.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.exporter.prometheus._mapping import sanitize_attribute
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from monitoring_layer import _selfmon, config
+from monitoring_layer._version import __version__
+from monitoring_layer.config import Settings
+
+from ._names import MetricType, check_label_name, check_name, parse_type, ucum_unit
+from ._prometheus import PrometheusBridge, facade_view
+from ._state import OVERFLOW_ATTRIBUTES, OVERFLOW_KEY, OVERFLOW_LABELS, Metric, Series
+from ._values import checked_value
+
+__all__ = ["DRAIN_CHUNK", "METER_NAME", "PENDING_LIMIT", "MetricsCollector", "UnknownMetricError"]
+
+#: Instrumentation scope of the facade's instruments (``otel_scope_name`` in Prometheus).
+METER_NAME = "monitoring_layer.metrics"
+#: Histogram/summary values buffered per metric before the recording thread hands them to OTel.
+PENDING_LIMIT = 524_288  # about 16 MB of references and floats at most
+#: Values a recording call hands to OTel at most, once the limit is reached.
+DRAIN_CHUNK = 1024
+# The fast path's cache maps (name, labels as passed) to a series; a series has
+# one entry per label order its callers use. Cleared when it outgrows this
+# many entries per series (someone passes labels in ever new orders).
+_CACHE_ENTRIES_PER_SERIES = 4
+_NUMBERS = frozenset({int, float})
+_COLLECTORS: weakref.WeakSet[MetricsCollector] = weakref.WeakSet()  # renewed after fork (see _global)
+_GOOD_LABELS: set[str] = set()  # label names already validated (bounded)
+_INF = math.inf
+_time_ns = time.time_ns
+_NS_PER_DAY = 86_400 * 1_000_000_000
+# OTel's default explicit bucket boundaries (the SDK's, repeated: it keeps them private).
+_DEFAULT_BOUNDS = (0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0,
+                   7500.0, 10000.0)
+
+
+class UnknownMetricError(KeyError):
+    """Raised by queries for a metric name that was never registered nor recorded."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown metric"
+
+
+class MetricsCollector:
+    """Counters, gauges, histograms and summaries on an OTel ``MeterProvider``.
+
+    Build it on a ``Pipeline`` (``MetricsCollector(pipeline=p)``: its provider,
+    settings, Prometheus registry and JSON file) or on any ``MeterProvider``
+    (``MetricsCollector(provider)``: it then attaches its own
+    ``PrometheusMetricReader`` on a private registry for
+    ``export_prometheus_format()`` and writes no file). ``get_metrics_collector()``
+    returns the process-wide one on ``get_pipeline()``.
+
+    >>> metrics = get_metrics_collector()  # doctest: +SKIP
+    >>> metrics.increment_counter("request_count", labels={"method": "GET"})  # doctest: +SKIP
+    """
+
+    def __init__(self, meter_provider: Any = None, *, pipeline: Any = None, settings: Settings | None = None) -> None:
+        if pipeline is not None:
+            meter_provider = meter_provider or pipeline.meter_provider
+            settings = settings or pipeline.settings
+        if meter_provider is None:
+            raise TypeError("MetricsCollector needs a meter_provider or a pipeline "
+                            "(get_metrics_collector() gives the process-wide one)")
+        self.settings = settings or config.get_settings()
+        self.meter_provider = meter_provider
+        # A second collector on the same provider gets its own meter (scope
+        # attribute monitoring_layer.collector=<n>): in a shared meter its
+        # instruments would be refused as duplicates and their callbacks lost.
+        self._scope_attributes = _scope_attributes(meter_provider)
+        self._meter = meter_provider.get_meter(METER_NAME, __version__, attributes=self._scope_attributes or None)
+        self._lock = threading.RLock()
+        self._metrics: dict[str, Metric] = {}
+        self._buffered: list[Metric] = []  # histogram and summary metrics
+        self._caches: dict[MetricType, dict[tuple[Any, ...], tuple[Metric, Series]]] = {t: {} for t in MetricType}
+        self._counters = self._caches[MetricType.COUNTER]
+        self._gauges = self._caches[MetricType.GAUGE]
+        self._histograms = self._caches[MetricType.HISTOGRAM]
+        self._summaries = self._caches[MetricType.SUMMARY]
+        self._max_points = self.settings.metrics_max_points
+        self._cardinality = self.settings.metrics_cardinality_limit
+        self._source = f"{self.settings.service_name or 'unknown_service'}/{_pid()}"
+        self._pending = 0  # histogram/summary values waiting for OTel, all metrics (approximate)
+        self._series_count = 0
+        self._exporter = None
+        self._own_reader = None
+
+        self.enabled = bool(getattr(pipeline, "enabled", True)) and not self.settings.sdk_disabled
+        if not self.enabled:
+            # OTEL_SDK_DISABLED: record nothing; queries answer, empty.
+            self.increment_counter = self.set_gauge = _ignore  # type: ignore[method-assign]
+            self.observe_histogram = self.observe_summary = _ignore  # type: ignore[method-assign]
+
+        if pipeline is not None and getattr(pipeline, "prometheus_bridge", None) is not None:
+            self._bridge: PrometheusBridge = pipeline.prometheus_bridge
+            self._exporter = pipeline.exporters.get("metrics")
+            self._source = _source_of(pipeline)
+        else:
+            self._bridge = PrometheusBridge()
+            if self.enabled and hasattr(meter_provider, "add_metric_reader"):
+                from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+                self._own_reader = PrometheusMetricReader(registry=self._bridge.otel_registry)
+                meter_provider.add_metric_reader(self._own_reader)
+        self._bridge.add_source(self)
+        _COLLECTORS.add(self)
+        if self._exporter is not None and hasattr(self._exporter, "add_source"):
+            self._exporter.add_source(self)
+        # Hands buffered histogram values to OTel at every collection, before
+        # the SDK aggregates (it runs the callbacks first). Reports nothing.
+        self._meter.create_observable_gauge(
+            "monitoring_layer_metrics_drain", callbacks=[self._drain_callback],
+            description="Internal: hands buffered histogram values to OTel; has no points.")
+
+    # ------------------------------------------------------------------ registration
+
+    def register_metric(self, name: str, metric_type: MetricType | str, description: str = "",
+                        unit: str = "") -> None:
+        """Declare a metric. Same name and type again: no-op; another type: ``ValueError``.
+
+        ``unit`` is stored in OTel/UCUM spelling (``MB`` becomes ``MBy``); OTel
+        readers see the base unit (``s``, ``By``) and Prometheus shows it as a
+        name suffix (see ``prometheus_name``).
+
+        >>> metrics.register_metric("request_latency", "histogram", "Request latency", "ms")  # doctest: +SKIP
+        """
+        kind = parse_type(metric_type)
+        self._register(check_name(name), kind, description, unit)
+
+    def _register(self, name: str, kind: MetricType, description: Any, unit: Any) -> Metric:
+        if not isinstance(description, str):
+            raise TypeError(f"description must be a string, got {type(description).__name__}")
+        unit = ucum_unit(unit)
+        with self._lock:
+            metric = self._metrics.get(name)
+            if metric is not None:
+                if metric.type is not kind:
+                    raise ValueError(f"metric {name!r} is already registered as a {metric.type.value}, "
+                                     f"not a {kind.value}")
+                return metric
+            metric = Metric(name, kind, description, unit, self._max_points)
+            otel = {"unit": metric.otel_unit, "description": metric.help_text}
+            if kind is MetricType.COUNTER:
+                metric.instrument = self._meter.create_observable_counter(
+                    name, callbacks=[metric.observe_totals], **otel)
+            elif kind is MetricType.GAUGE:
+                metric.instrument = self._meter.create_observable_gauge(name, callbacks=[metric.observe_last], **otel)
+            else:
+                bounds = None
+                if (metric.mul, metric.div) != (1, 1):  # OTel's default buckets, in the base unit
+                    bounds = [b * metric.mul / metric.div for b in _DEFAULT_BOUNDS]
+                metric.instrument = self._meter.create_histogram(
+                    name, explicit_bucket_boundaries_advisory=bounds, **otel)
+                self._buffered.append(metric)
+            self._metrics[name] = metric
+            return metric
+
+    # ------------------------------------------------------------------ recording (hot paths)
+
+    def increment_counter(self, name: str, value: float = 1, labels: Mapping[str, Any] | None = None) -> None:
+        """Add ``value`` (>= 0) to the counter ``name`` for ``labels``.
+
+        >>> metrics.increment_counter("request_count", labels={"method": "GET"})  # doctest: +SKIP
+        """
+        try:
+            metric, series = self._counters[name, tuple(labels.items()) if labels else ()]
+            if value.__class__ in _NUMBERS and 0 <= value < _INF:
+                now = _time_ns()
+                with metric.lock:
+                    series.total += value
+                    series.count += 1
+                    metric.points.append((now, series, value))
+                return
+        except (KeyError, TypeError, AttributeError):
+            pass
+        self._record_slow(MetricType.COUNTER, name, value, labels)
+
+    def set_gauge(self, name: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
+        """Set the gauge ``name`` for ``labels`` to ``value``."""
+        try:
+            metric, series = self._gauges[name, tuple(labels.items()) if labels else ()]
+            if value.__class__ in _NUMBERS and -_INF < value < _INF:
+                now = _time_ns()
+                with metric.lock:
+                    series.last = value
+                    series.total += value
+                    series.count += 1
+                    metric.points.append((now, series, value))
+                return
+        except (KeyError, TypeError, AttributeError):
+            pass
+        self._record_slow(MetricType.GAUGE, name, value, labels)
+
+    def observe_histogram(self, name: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
+        """Record ``value`` in the histogram ``name`` for ``labels``."""
+        try:
+            metric, series = self._histograms[name, tuple(labels.items()) if labels else ()]
+            if value.__class__ in _NUMBERS and -_INF < value < _INF:
+                now = _time_ns()
+                with metric.lock:
+                    series.total += value
+                    series.count += 1
+                    metric.points.append((now, series, value))
+                    series.pending.append(value)
+                    metric.pending += 1
+                self._pending += 1  # unlocked: approximate, only decides when to drain early
+                if self._pending >= PENDING_LIMIT:
+                    self._drain_series(metric, series)
+                return
+        except (KeyError, TypeError, AttributeError):
+            pass
+        self._record_slow(MetricType.HISTOGRAM, name, value, labels)
+
+    def observe_summary(self, name: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
+        """Record ``value`` in the summary ``name`` for ``labels`` (quantiles 0.5, 0.95, 0.99)."""
+        try:
+            metric, series = self._summaries[name, tuple(labels.items()) if labels else ()]
+            if value.__class__ in _NUMBERS and -_INF < value < _INF:
+                now = _time_ns()
+                with metric.lock:
+                    series.total += value
+                    series.count += 1
+                    metric.points.append((now, series, value))
+                    series.pending.append(value)
+                    metric.pending += 1
+                self._pending += 1  # unlocked: approximate, only decides when to drain early
+                if self._pending >= PENDING_LIMIT:
+                    self._drain_series(metric, series)
+                return
+        except (KeyError, TypeError, AttributeError):
+            pass
+        self._record_slow(MetricType.SUMMARY, name, value, labels)
+
+    # ------------------------------------------------------------------ recording (first use, faults)
+
+    def _record_slow(self, kind: MetricType, name: str, value: Any, labels: Mapping[str, Any] | None) -> None:
+        metric = self._metrics.get(name) if isinstance(name, str) else None
+        if metric is None:
+            # Recording to an unknown name registers it with the implied type;
+            # a bad name is misuse and raises ValueError here, strict or not.
+            metric = self._register(check_name(name), kind, "", "")
+        if metric.type is not kind:
+            _selfmon.fault("metric_type", ValueError(
+                f"metric {name!r} is a {metric.type.value}; a {kind.value} call cannot record to it "
+                "(the value was dropped)"), key=name)
+            return
+        series, cacheable = self._series_for(metric, labels)
+        number = checked_value(kind, value, name)
+        if number is None:
+            return
+        if cacheable:
+            cache = self._caches[kind]
+            if len(cache) >= _CACHE_ENTRIES_PER_SERIES * self._series_count + 1024:
+                cache.clear()
+            cache[name, tuple(labels.items()) if labels else ()] = (metric, series)
+        now = _time_ns()
+        with metric.lock:
+            series.count += 1
+            series.total += number
+            metric.points.append((now, series, number))
+            if kind is MetricType.GAUGE:
+                series.last = number
+            elif kind is not MetricType.COUNTER:
+                series.pending.append(number)
+                metric.pending += 1
+                self._pending += 1
+        if self._pending >= PENDING_LIMIT:
+            self._drain_series(metric, series)
+
+    def _series_for(self, metric: Metric, labels: Mapping[str, Any] | None) -> tuple[Series, bool]:
+        if not labels:
+            items: list[tuple[str, str]] = []
+            cacheable = True
+        elif labels.__class__ is not dict and not isinstance(labels, Mapping):
+            raise TypeError(f"labels of metric {metric.name!r} must be a dict, got {type(labels).__name__}")
+        else:
+            items = []
+            cacheable = True
+            good = _GOOD_LABELS
+            for label, value in labels.items():
+                if label not in good:
+                    check_label_name(label, metric.name)
+                    if len(good) < 10_000:
+                        good.add(label)
+                if value.__class__ is not str:
+                    cacheable = False  # 1 == 1.0 == True: only exact strings are safe cache keys
+                    value = str(value)
+                items.append((label, value))
+        key = tuple(sorted(items))
+        series = metric.series.get(key)
+        if series is not None:
+            return series, cacheable
+        with self._lock:
+            series = metric.series.get(key)
+            if series is not None:
+                return series, cacheable
+            if metric.real_series < self._cardinality:
+                series = Series(key, dict(key), dict(key))
+                metric.real_series += 1
+                self._series_count += 1
+                metric.series[key] = series
+                return series, cacheable
+            metric.overflowed += 1
+            overflow = metric.series.get(OVERFLOW_KEY)
+            if overflow is None:
+                overflow = Series(OVERFLOW_KEY, dict(OVERFLOW_LABELS), dict(OVERFLOW_ATTRIBUTES))
+                metric.series[OVERFLOW_KEY] = overflow
+                _selfmon.logger.warning(
+                    "metric %r reached its cardinality limit of %d label sets "
+                    "(MONITORING_METRICS_CARDINALITY_LIMIT); further label sets go to the series "
+                    "otel_metric_overflow=\"true\", counted in "
+                    "monitoring_layer_dropped_total{signal=\"metrics\",reason=\"cardinality_overflow\"}",
+                    metric.name, self._cardinality)
+        _selfmon.dropped("metrics", "cardinality_overflow", 1)
+        return overflow, False
+
+    # ------------------------------------------------------------------ handing values to OTel
+
+    def _drain_series(self, metric: Metric, series: Series) -> None:
+        """Hand the oldest ``DRAIN_CHUNK`` buffered values of ``series`` to OTel (buffer full)."""
+        with metric.lock:
+            values = series.pending[:DRAIN_CHUNK]
+            del series.pending[:DRAIN_CHUNK]
+            metric.pending -= len(values)
+        self._pending -= len(values)
+        self._record(metric, [(series.attributes, values)])
+
+    def _drain(self, metric: Metric) -> None:
+        with metric.lock:
+            batches = [(s.attributes, s.pending) for s in metric.series.values() if s.pending]
+            for series in metric.series.values():
+                if series.pending:
+                    series.pending = []
+            metric.pending = 0
+        self._record(metric, batches)
+
+    def _record(self, metric: Metric, batches: list[tuple[Any, list[float]]]) -> None:
+        record = metric.instrument.record
+        scaled = (metric.mul, metric.div) != (1, 1)
+        mul, div = metric.mul, metric.div
+        with _selfmon.contained("export", key=f"histogram {metric.name}"):
+            for attributes, values in batches:
+                for value in values:
+                    record(value * mul / div if scaled else value, attributes)
+
+    def _drain_callback(self, _options: CallbackOptions) -> list[Observation]:
+        for metric in list(self._buffered):
+            if metric.pending:
+                self._drain(metric)
+        self._pending = 0  # resets the drift of the unlocked count
+        return []
+
+    # ------------------------------------------------------------------ queries
+
+    def metric_names(self) -> list[str]:
+        """Names of all metrics known to this collector, sorted."""
+        return sorted(self._metrics)
+
+    def prometheus_name(self, name: str) -> str:
+        """The name under which Prometheus shows metric ``name`` (a counter's: its sample's).
+
+        The base unit's word is appended (``ms`` -> ``_seconds``, ``MB`` ->
+        ``_bytes``; a name ending in its unit's abbreviation has it replaced)
+        and counters get ``_total``: ``request_latency`` in ms is
+        ``request_latency_seconds``, ``request_count`` is ``request_count_total``.
+        """
+        return self._metric(name).prometheus_name
+
+    def get_metric_statistics(self, name: str, labels: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``count, sum, mean, min, max, p50, p95, p99`` over the retained points of ``name``.
+
+        ``labels`` keeps the series that carry all the given pairs (``None`` or
+        ``{}``: every series). Percentiles are exact with linear interpolation
+        (NumPy's default). Also ``total_count``/``total_sum`` (lifetime, not
+        limited by retention), ``total`` for counters (exact), ``last`` for
+        gauges and ``series`` (how many matched). Unknown name: ``KeyError``.
+        """
+        metric = self._metric(name)
+        metric.prune(self._horizon_ns())
+        return metric.statistics(labels)
+
+    def export_metrics(self) -> dict[str, Any]:
+        """Every metric as a JSON-serializable document shaped like ``metrics/metrics_registry.json``."""
+        from monitoring_layer.exporters._encode import iso, now_ns
+
+        return {"schema_version": 1, "kind": "metrics", "updated": iso(now_ns()),
+                "metrics": self.file_entries()}
+
+    def export_prometheus_format(self) -> str:
+        """Prometheus text exposition (0.0.4) of the MeterProvider, rendered by prometheus_client."""
+        from prometheus_client import generate_latest
+
+        return generate_latest(self._bridge.registry).decode("utf-8")
+
+    # ------------------------------------------------------------------ hooks for exporters
+
+    def owns(self, name: str) -> bool:
+        """True for metrics this collector renders itself into the JSON file (exporter hook)."""
+        return name in self._metrics or name == "monitoring_layer_metrics_drain"
+
+    def version(self) -> tuple[int, int, int]:
+        """Changes when ``file_entries()`` would (exporter hook): metrics, recordings, minute."""
+        recorded = sum(s.count for m in list(self._metrics.values()) for s in list(m.series.values()))
+        return len(self._metrics), recorded, _time_ns() // 60_000_000_000
+
+    def file_entries(self) -> dict[str, Any]:
+        """``{name: entry}`` of every metric, pruned to retention (exporter hook)."""
+        horizon = self._horizon_ns()
+        entries = {}
+        for name in sorted(self._metrics):
+            metric = self._metrics[name]
+            metric.prune(horizon)
+            entries[name] = metric.entry(self._source)
+        return entries
+
+    def prometheus_view(self) -> tuple[set[str], dict[str, str], list[Any]]:
+        """Hidden, renamed and added families for the Prometheus bridge (see ``_prometheus``)."""
+        horizon = self._horizon_ns()
+        metrics = list(self._metrics.values())
+        for metric in metrics:
+            if metric.type is MetricType.SUMMARY:
+                metric.prune(horizon)
+        scope = {"otel_scope_name": METER_NAME, "otel_scope_version": __version__, "otel_scope_schema_url": "",
+                 **{"otel_scope_" + sanitize_attribute(k): str(v) for k, v in self._scope_attributes.items()}}
+        return facade_view(metrics, scope)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _metric(self, name: str) -> Metric:
+        metric = self._metrics.get(name) if isinstance(name, str) else None
+        if metric is None:
+            known = ", ".join(sorted(self._metrics)[:20]) or "none yet"
+            raise UnknownMetricError(f"unknown metric {name!r}: register_metric() it or record to it first "
+                                     f"(known: {known})")
+        return metric
+
+    def _horizon_ns(self) -> int:
+        return _time_ns() - int(self.settings.metrics_retention_days * _NS_PER_DAY)
+
+    def close(self) -> None:
+        """Detach from the Prometheus registry and the JSON exporter (tests, several apps)."""
+        self._bridge.remove_source(self)
+        if self._exporter is not None and hasattr(self._exporter, "remove_source"):
+            self._exporter.remove_source(self)
+        if self._own_reader is not None:
+            with _selfmon.contained("shutdown", key="metrics prometheus reader"):
+                self.meter_provider.remove_metric_reader(self._own_reader)  # also shuts it down
+            self._own_reader = None
+
+
+_PROVIDER_COLLECTORS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+_PROVIDER_LOCK = threading.Lock()
+
+
+def _scope_attributes(meter_provider: Any) -> dict[str, Any]:
+    with _PROVIDER_LOCK:
+        try:
+            earlier = _PROVIDER_COLLECTORS.get(meter_provider, 0)
+            _PROVIDER_COLLECTORS[meter_provider] = earlier + 1
+        except TypeError:  # not weak-referenceable: assume the first
+            earlier = 0
+    return {"monitoring_layer.collector": earlier} if earlier else {}
+
+
+def _ignore(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def _source_of(pipeline: Any) -> str:
+    from monitoring_layer.exporters._encode import resource_service
+
+    return f"{resource_service(getattr(pipeline, 'resource', None))}/{_pid()}"

@@ -1,0 +1,57 @@
+"""The process-wide collector, and what a forked child must renew."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from ._collector import _COLLECTORS, MetricsCollector, _pid
+
+__all__ = ["get_metrics_collector"]
+
+_collector: MetricsCollector | None = None
+_collector_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by another thread at fork time stays locked forever in the
+    # child: give every collector and metric new ones. Totals are kept (the
+    # child's cumulative counters continue, like OTel's); buffered histogram
+    # values are the parent's to export, so the child forgets them.
+    global _collector_lock
+    _collector_lock = threading.Lock()
+    for collector in list(_COLLECTORS):
+        collector._lock = threading.RLock()
+        collector._pending = 0
+        collector._source = collector._source.rsplit("/", 1)[0] + f"/{_pid()}"
+        for metric in list(collector._metrics.values()):
+            metric.lock = threading.Lock()
+            metric.pending = 0
+            for series in list(metric.series.values()):
+                series.pending = []
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def get_metrics_collector() -> MetricsCollector:
+    """The process-wide collector, on ``get_pipeline()`` (built on first use)."""
+    global _collector
+    collector = _collector
+    if collector is None:
+        from monitoring_layer.pipeline import get_pipeline
+
+        with _collector_lock:
+            if _collector is None:
+                _collector = MetricsCollector(pipeline=get_pipeline())
+            collector = _collector
+    return collector
+
+
+def _reset_for_tests() -> None:
+    global _collector
+    with _collector_lock:
+        if _collector is not None:
+            _collector.close()
+        _collector = None

@@ -1,0 +1,186 @@
+"""Metric types, name and label validation, units, and the Prometheus name of a metric.
+
+Names follow Prometheus rules *and* OTel instrument-name rules, because every
+metric is an OTel instrument exposed to Prometheus: ``[a-zA-Z][a-zA-Z0-9_]*``,
+at most 255 characters. That is Prometheus' ``[a-zA-Z_:][a-zA-Z0-9_:]*`` minus
+what OTel refuses (a leading ``_``, and ``:``, which Prometheus reserves for
+recording rules anyway). Label names follow ``[a-zA-Z_][a-zA-Z0-9_]*`` without
+the reserved ``__`` prefix and without the names the exposition itself uses
+(``le``, ``quantile``, ``otel_scope_*``, ``otel_metric_overflow``).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_full_name
+
+__all__ = ["MetricType", "base_unit", "check_label_name", "check_name", "family_names", "parse_type",
+           "prometheus_name", "ucum_unit"]
+
+
+class MetricType(str, enum.Enum):
+    """The four metric types of the spec; ``register_metric`` also takes their names as strings."""
+
+    COUNTER = "counter"
+    GAUGE = "gauge"
+    HISTOGRAM = "histogram"
+    SUMMARY = "summary"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]{0,254}")
+_PROMETHEUS_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+#: Label names the Prometheus exposition of a metric already uses.
+RESERVED_LABELS = frozenset({
+    "le", "quantile", "otel_metric_overflow",
+    "otel_scope_name", "otel_scope_version", "otel_scope_schema_url",
+})
+
+
+def parse_type(metric_type: object) -> MetricType:
+    """``MetricType`` from an enum member or its name (case-insensitive); ``ValueError`` otherwise."""
+    if isinstance(metric_type, MetricType):
+        return metric_type
+    if isinstance(metric_type, str):
+        try:
+            return MetricType(metric_type.strip().lower())
+        except ValueError:
+            pass
+    choices = ", ".join(repr(t.value) for t in MetricType)
+    raise ValueError(f"metric_type={metric_type!r} is not one of {choices} (or a MetricType)")
+
+
+def check_name(name: object) -> str:
+    """The metric name, or ``ValueError`` naming the argument and the rule it breaks."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {type(name).__name__}")
+    if _NAME.fullmatch(name):
+        return name
+    if name.startswith("__"):
+        reason = "names starting with '__' are reserved by Prometheus"
+    elif _PROMETHEUS_NAME.fullmatch(name):
+        reason = ("a leading '_' or a ':' is not allowed (OTel instrument names refuse them; "
+                  "Prometheus keeps ':' for recording rules)")
+    else:
+        reason = "it must match [a-zA-Z][a-zA-Z0-9_]* (at most 255 characters)"
+    raise ValueError(f"name={name!r} is not a valid metric name: {reason}")
+
+
+def check_label_name(label: object, metric: str) -> str:
+    """The label name, or ``ValueError`` naming the metric and the rule it breaks."""
+    if not isinstance(label, str) or not _LABEL.fullmatch(label):
+        raise ValueError(f"label name {label!r} of metric {metric!r} must match [a-zA-Z_][a-zA-Z0-9_]*")
+    if label.startswith("__"):
+        raise ValueError(f"label name {label!r} of metric {metric!r}: names starting with '__' are reserved")
+    if label in RESERVED_LABELS:
+        raise ValueError(f"label name {label!r} of metric {metric!r} is reserved by the Prometheus exposition")
+    return label
+
+
+# Spec-style units and their UCUM spelling (what OTel expects; the Prometheus
+# exporter then maps e.g. "MBy" to the "_megabytes" suffix).
+_UCUM = {
+    "b": "By", "byte": "By", "bytes": "By",
+    "kb": "KBy", "mb": "MBy", "gb": "GBy", "tb": "TBy",
+    "kib": "KiBy", "mib": "MiBy", "gib": "GiBy", "tib": "TiBy",
+    "sec": "s", "second": "s", "seconds": "s",
+    "millisecond": "ms", "milliseconds": "ms",
+    "microsecond": "us", "microseconds": "us",
+    "nanosecond": "ns", "nanoseconds": "ns",
+    "percent": "%",
+}
+
+
+def ucum_unit(unit: object) -> str:
+    """``unit`` in OTel/UCUM spelling: ``MB`` -> ``MBy``, ``GB`` -> ``GBy``, ``ms`` stays ``ms``."""
+    if unit is None:
+        return ""
+    if not isinstance(unit, str):
+        raise TypeError(f"unit must be a string, got {type(unit).__name__}")
+    text = unit.strip()
+    if len(text) > 63 or not text.isascii():
+        raise ValueError(f"unit={unit!r} must be at most 63 ASCII characters")
+    return _UCUM.get(text.lower(), text)
+
+
+# OTel and Prometheus both prefer base units (seconds, bytes); promtool's lint
+# refuses "_milliseconds" or "_megabytes". What OTel readers see is scaled to
+# the base unit: (base unit, multiply by, divide by).
+_BASE_UNITS: dict[str, tuple[str, int, int]] = {
+    "ns": ("s", 1, 1_000_000_000), "us": ("s", 1, 1_000_000), "ms": ("s", 1, 1000),
+    "min": ("s", 60, 1), "h": ("s", 3600, 1), "d": ("s", 86_400, 1),
+    "KBy": ("By", 10**3, 1), "MBy": ("By", 10**6, 1), "GBy": ("By", 10**9, 1), "TBy": ("By", 10**12, 1),
+    "KiBy": ("By", 2**10, 1), "MiBy": ("By", 2**20, 1), "GiBy": ("By", 2**30, 1), "TiBy": ("By", 2**40, 1),
+}
+
+
+def base_unit(unit: str) -> tuple[str, int, int]:
+    """``(otel_unit, mul, div)``: OTel readers see ``value * mul / div`` in ``otel_unit``.
+
+    >>> base_unit("ms")
+    ('s', 1, 1000)
+    >>> base_unit("1")
+    ('1', 1, 1)
+    """
+    return _BASE_UNITS.get(unit, (unit, 1, 1))
+
+
+# How a name may already spell its unit (``kafka_processing_time_ms``): such a
+# suffix is replaced by the base unit's Prometheus word, not doubled.
+_NAME_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "ns": ("ns", "nanoseconds"), "us": ("us", "microseconds"), "ms": ("ms", "millis", "milliseconds"),
+    "s": ("s", "sec", "secs", "seconds"), "min": ("min", "mins", "minutes"), "h": ("h", "hours"),
+    "d": ("d", "days"), "By": ("b", "bytes"), "KBy": ("kb", "kilobytes"), "MBy": ("mb", "megabytes"),
+    "GBy": ("gb", "gigabytes"), "TBy": ("tb", "terabytes"), "KiBy": ("kib",), "MiBy": ("mib",),
+    "GiBy": ("gib",), "TiBy": ("tib",),
+}
+
+
+def family_names(name: str, metric_type: MetricType, unit: str) -> tuple[str, str]:
+    """``(otel_family, family)``: the Prometheus family name of a metric registered with ``unit``.
+
+    ``otel_family`` is what OTel's Prometheus exporter derives from the OTel
+    instrument (name plus the base unit's word); ``family`` is what we show:
+    the same, except that a name ending in its own unit's abbreviation has it
+    replaced. Counter family names have no ``_total`` (their samples do).
+
+    >>> family_names("request_latency", MetricType.HISTOGRAM, "ms")
+    ('request_latency_seconds', 'request_latency_seconds')
+    >>> family_names("kafka_processing_time_ms", MetricType.HISTOGRAM, "ms")
+    ('kafka_processing_time_ms_seconds', 'kafka_processing_time_seconds')
+    """
+    word = map_unit(base_unit(unit)[0])
+    otel_family = _with_unit(sanitize_full_name(name), metric_type, word)
+    base = name
+    for suffix in _NAME_SUFFIXES.get(unit, ()):
+        if base.lower().endswith("_" + suffix) and len(base) > len(suffix) + 1:
+            base = base[: -len(suffix) - 1]
+            break
+    return otel_family, _with_unit(sanitize_full_name(base), metric_type, word)
+
+
+def _with_unit(family: str, metric_type: MetricType, word: str) -> str:
+    if metric_type is MetricType.COUNTER and family.endswith("_total"):
+        family = family[:-6]
+    if word and not family.endswith("_" + word):
+        family += "_" + word
+    return family
+
+
+def prometheus_name(name: str, metric_type: MetricType, unit: str) -> str:
+    """The name Prometheus shows for a metric registered with ``unit`` (counters: their sample's).
+
+    >>> prometheus_name("request_latency", MetricType.HISTOGRAM, "ms")
+    'request_latency_seconds'
+    >>> prometheus_name("request_count", MetricType.COUNTER, "")
+    'request_count_total'
+    >>> prometheus_name("spark_memory_used_mb", MetricType.GAUGE, "MBy")
+    'spark_memory_used_bytes'
+    """
+    family = family_names(name, metric_type, unit)[1]
+    return family + "_total" if metric_type is MetricType.COUNTER else family

@@ -1,0 +1,141 @@
+"""The Prometheus registry a pipeline serves: OTel's families, with summaries added.
+
+OTel has no summary instrument: the facade records a ``summary`` metric as an
+OTel histogram (so OTLP and the JSON exporter see it) and supplies the
+Prometheus ``summary`` itself, with ``quantile="0.5"|"0.95"|"0.99"`` samples
+computed over its retained points and exact lifetime ``_sum``/``_count``.
+
+``PrometheusBridge`` owns two prometheus_client registries:
+
+* ``otel_registry`` is private: OTel's ``PrometheusMetricReader`` registers its
+  collector there;
+* ``registry`` is the public one (rendered by ``generate_latest``, served on
+  ``/metrics``): one collector that yields the OTel families, minus the
+  histogram family of each summary metric, plus the summary families; and a
+  metric whose name already spells its unit (``kafka_processing_time_ms``) is
+  shown under its clean name (``kafka_processing_time_seconds``).
+
+Only public prometheus_client APIs are used (``CollectorRegistry.collect``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+from opentelemetry.exporter.prometheus._mapping import map_unit
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
+
+from monitoring_layer import _selfmon
+
+from ._stats import QUANTILES, quantile
+
+__all__ = ["PrometheusBridge", "PrometheusSource", "facade_view", "summary_family"]
+
+
+class PrometheusSource(Protocol):
+    """What the bridge asks a metrics collector for at each scrape."""
+
+    def prometheus_view(self) -> tuple[set[str], dict[str, str], list[Metric]]:
+        """``(hidden, renames, families)``: OTel family names to hide, OTel family names to
+        rename (old -> new), and families to add (the summaries)."""
+
+
+class PrometheusBridge:
+    """OTel's Prometheus families plus the summaries that facades add (see module docstring)."""
+
+    def __init__(self) -> None:
+        self.otel_registry = CollectorRegistry(auto_describe=False)
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._sources: list[PrometheusSource] = []
+        self._lock = threading.Lock()
+        self.registry.register(self)  # type: ignore[arg-type]
+
+    def add_source(self, source: PrometheusSource) -> None:
+        with self._lock:
+            if source not in self._sources:
+                self._sources.append(source)
+
+    def remove_source(self, source: PrometheusSource) -> None:
+        with self._lock:
+            if source in self._sources:
+                self._sources.remove(source)
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # names are dynamic; registering must not trigger a collection
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            sources = list(self._sources)
+        hidden: set[str] = set()
+        renames: dict[str, str] = {}
+        added: list[Metric] = []
+        for source in sources:
+            with _selfmon.contained("export", key="prometheus view"):
+                source_hidden, source_renames, families = source.prometheus_view()
+                hidden |= source_hidden
+                renames.update(source_renames)
+                added.extend(families)
+        # The OTel collector first: it runs the reader's collection, which
+        # also hands the facades' buffered observations to OTel.
+        for family in self.otel_registry.collect():
+            if family.name in hidden:
+                continue
+            new_name = renames.get(family.name)
+            yield family if new_name is None else _renamed(family, new_name)
+        yield from added
+
+
+def _renamed(family: Metric, name: str) -> Metric:
+    """``family`` under another name (its samples' suffixes, ``_bucket``, ``_total``..., kept)."""
+    copy = Metric(name, family.documentation, family.type, family.unit)
+    old = family.name
+    copy.samples = [s._replace(name=name + s.name[len(old):]) if s.name.startswith(old) else s
+                    for s in family.samples]
+    return copy
+
+
+def summary_family(name: str, documentation: str, unit: str, rows: list[tuple[dict[str, str], Any]]) -> Metric:
+    """A Prometheus summary family: ``rows`` are ``(labels, (count, sum, {quantile: value}))``."""
+    family = Metric(name, documentation, "summary", unit)
+    for labels, (count, total, quantiles) in rows:
+        for q, value in quantiles.items():
+            if value is not None:
+                family.add_sample(family.name, {**labels, "quantile": repr(float(q))}, float(value))
+        family.add_sample(family.name + "_sum", labels, float(total))
+        family.add_sample(family.name + "_count", labels, float(count))
+    return family
+
+
+def facade_view(metrics: Iterable[Any], scope: dict[str, str]) -> tuple[set[str], dict[str, str], list[Metric]]:
+    """The bridge's view of a collector's metrics (already pruned to retention).
+
+    Summaries: their OTel histogram family is hidden and a summary family is
+    added, quantiles over the retained points of each series, exact lifetime
+    ``_sum``/``_count``, values in the base unit OTel readers see. Metrics whose
+    name spells their unit get their OTel family renamed.
+    """
+    hidden: set[str] = set()
+    renames: dict[str, str] = {}
+    families: list[Metric] = []
+    for metric in metrics:
+        if metric.type.value != "summary":
+            if metric.family != metric.otel_family:
+                renames[metric.otel_family] = metric.family
+            continue
+        hidden.add(metric.otel_family)
+        with metric.lock:
+            points = list(metric.points)
+        values: dict[int, list[float]] = {}
+        for _time, series, value in points:
+            values.setdefault(id(series), []).append(value)
+        rows = []
+        for series in list(metric.series.values()):
+            ordered = sorted(values.get(id(series), ()))
+            quantiles = {q: None if v is None else metric.to_otel(v)
+                         for q, v in ((q, quantile(ordered, q)) for q in QUANTILES)}
+            rows.append(({**scope, **series.labels}, (series.count, metric.to_otel(series.total), quantiles)))
+        families.append(summary_family(metric.family, metric.help_text, map_unit(metric.otel_unit), rows))
+    return hidden, renames, families
