@@ -14,19 +14,46 @@ from monitoring_layer.exporters import (
     JsonFileMetricExporter,
     JsonFileSpanExporter,
 )
+from monitoring_layer.integration import MonitoringIntegration, get_monitoring_integration
 from monitoring_layer.pipeline import Pipeline, flush, get_pipeline, shutdown
+from monitoring_layer.utils import (
+    CountCalls,
+    LogFunction,
+    TraceFunction,
+    TrackErrors,
+    TrackExecution,
+    TrackTiming,
+    count_operation,
+    make_log_message,
+    make_metric_name,
+    measure_time,
+    retry_with_tracking,
+)
 
 __all__ = [
     "ConfigError",
+    "CountCalls",
     "JsonFileLogExporter",
     "JsonFileMetricExporter",
     "JsonFileSpanExporter",
+    "LogFunction",
+    "MonitoringIntegration",
     "Pipeline",
     "Settings",
+    "TraceFunction",
+    "TrackErrors",
+    "TrackExecution",
+    "TrackTiming",
     "__version__",
     "configure",
+    "count_operation",
     "flush",
+    "get_monitoring_integration",
     "get_pipeline",
     "get_settings",
+    "make_log_message",
+    "make_metric_name",
+    "measure_time",
+    "retry_with_tracking",
     "shutdown",
 ]
