@@ -375,3 +375,28 @@ def test_a_broken_collector_never_changes_result_or_exception(lenient):
         assert caught.value is err
         assert asyncio.run(decorate(aok)()) == "async"
     assert _selfmon.counts()["errors"]["instrumentation"] >= len(decorators) * 3
+
+
+def test_concurrent_calls_are_all_counted(metrics):
+    import threading
+
+    threads_n, calls_n = 8, 200
+    barrier = threading.Barrier(threads_n)
+
+    @TrackExecution(component="api", metrics_collector=metrics)
+    def handler(i):
+        return i
+
+    def worker():
+        barrier.wait()
+        for i in range(calls_n):
+            handler(i)
+
+    threads = [threading.Thread(target=worker) for _ in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert metrics.total("function_calls_total", status="success") == threads_n * calls_n
+    assert len(metrics.values("function_duration_ms")) == threads_n * calls_n
+    assert metrics.registrations.count("function_calls_total") == 1
