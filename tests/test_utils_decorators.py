@@ -400,3 +400,10 @@ def test_concurrent_calls_are_all_counted(metrics):
     assert metrics.total("function_calls_total", status="success") == threads_n * calls_n
     assert len(metrics.values("function_duration_ms")) == threads_n * calls_n
     assert metrics.registrations.count("function_calls_total") == 1
+
+
+def test_bare_decorator_use_is_explained():
+    with pytest.raises(TypeError, match=r"@TrackExecution\(component="):
+        @TrackExecution
+        def handler():
+            pass

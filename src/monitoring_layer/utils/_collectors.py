@@ -58,6 +58,9 @@ def check_collector(value: Any, argument: str, kind: str) -> Any:
 
 def check_text(value: Any, argument: str) -> str:
     """A non-empty string argument (component, operation, ...), stripped."""
+    if callable(value) and argument == "component":
+        raise TypeError("component must be a str: these decorators take arguments, "
+                        "e.g. @TrackExecution(component=\"api\"), not a bare @TrackExecution")
     if not isinstance(value, str):
         raise TypeError(f"{argument} must be a str, got {type(value).__name__}")
     if not value.strip():
@@ -70,6 +73,9 @@ def check_text(value: Any, argument: str) -> str:
 _registered: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 _registered_strong: dict[int, tuple[Any, set[str]]] = {}  # collectors that refuse weak references
 _lock = threading.RLock()
+# families -> the last collector they were all registered on: the lock-free fast path of
+# context managers and retries, which look their collector up on every use.
+_complete: dict[tuple[str, ...], Any] = {}
 
 
 def ensure_registered(collector: Any, names: tuple[str, ...],
@@ -80,6 +86,8 @@ def ensure_registered(collector: Any, names: tuple[str, ...],
     (callers on a hot path contain them); a name whose registration failed is
     tried again next time.
     """
+    if _complete.get(names) is collector:
+        return []
     with _lock:
         try:
             done = _registered.setdefault(collector, set())
@@ -93,6 +101,7 @@ def ensure_registered(collector: Any, names: tuple[str, ...],
             collector.register_metric(name, metric_type, description=description, unit=unit)
             done.add(name)
             new.append(name)
+        _complete[names] = collector
         return new
 
 
