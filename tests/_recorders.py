@@ -39,13 +39,13 @@ class FakeMetrics:
         self._record("histogram", name, value, labels)
 
     def values(self, name: str, **labels: str) -> list[float]:
-        return [v for _, n, v, l in self.records if n == name and all(l.get(k) == x for k, x in labels.items())]
+        return [v for _, n, v, lab in self.records if n == name and all(lab.get(k) == x for k, x in labels.items())]
 
     def total(self, name: str, **labels: str) -> float:
         return sum(self.values(name, **labels))
 
     def label_sets(self, name: str) -> list[dict[str, str]]:
-        return [l for _, n, _, l in self.records if n == name]
+        return [lab for _, n, _, lab in self.records if n == name]
 
 
 class FakeLogs:

@@ -65,7 +65,7 @@ def test_one_metric_family_for_all_functions_with_labels(metrics):
     query("select 1")
     names = {name for _, name, _, _ in metrics.records}
     assert names == {"function_calls_total"}
-    assert {(l["component"], l["function"]) for l in metrics.label_sets("function_calls_total")} == {
+    assert {(lab["component"], lab["function"]) for lab in metrics.label_sets("function_calls_total")} == {
         ("cache", get_from_cache.__qualname__), ("db", query.__qualname__)}
     # registered once per collector, however many functions use the family
     assert metrics.registrations.count("function_calls_total") == 1
@@ -214,7 +214,7 @@ def test_methods_static_and_class_methods(metrics):
 
     service = Service.make()
     assert service.scale(2) == 6 and Service.helper(1) == -1 and service.helper(2) == -2
-    functions = {l["function"] for l in metrics.label_sets("function_calls_total")}
+    functions = {lab["function"] for lab in metrics.label_sets("function_calls_total")}
     assert functions == {f"{Service.__qualname__}.{n}" for n in ("scale", "make", "helper")}
 
 
