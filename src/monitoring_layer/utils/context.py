@@ -89,7 +89,7 @@ class measure_time(_Block):  # noqa: N801 - the spec's name
     """
 
     __slots__ = ()
-    _families = (OPERATION_DURATION,)
+    _families: tuple[str, ...] = (OPERATION_DURATION,)
 
     def _record(self, metrics: Any, elapsed_ms: float, exc: BaseException | None) -> None:
         metrics.observe_histogram(OPERATION_DURATION, elapsed_ms, self._labels_for(outcome(exc)))
@@ -103,7 +103,7 @@ class count_operation(_Block):  # noqa: N801 - the spec's name
     """
 
     __slots__ = ()
-    _families = (OPERATIONS,)
+    _families: tuple[str, ...] = (OPERATIONS,)
 
     def _record(self, metrics: Any, elapsed_ms: float, exc: BaseException | None) -> None:
         metrics.increment_counter(OPERATIONS, 1, self._labels_for(outcome(exc)))
