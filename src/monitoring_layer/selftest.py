@@ -103,8 +103,6 @@ def print_report(results: Sequence[dict[str, Any]], stream: TextIO | None = None
             print(line, file=stream)
         except UnicodeEncodeError:  # a terminal that cannot show ✓/✗/—
             print(line.replace("✓", "+").replace("✗", "x").replace("—", "-"), file=stream)
-    passed = sum(1 for r in results if r["ok"])
-    print(f"{passed}/{len(results)} areas passed", file=stream)
 
 
 # --------------------------------------------------------------------------- child side
