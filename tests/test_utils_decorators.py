@@ -407,3 +407,15 @@ def test_bare_decorator_use_is_explained():
         @TrackExecution
         def handler():
             pass
+
+
+def test_callable_objects_with_an_async_call_are_awaited(metrics):
+    class Handler:
+        async def __call__(self, x):
+            await asyncio.sleep(0)
+            return x * 2
+
+    wrapped = TrackExecution(component="api", metrics_collector=metrics, name="handler")(Handler())
+    assert inspect.iscoroutinefunction(wrapped)
+    assert asyncio.run(wrapped(4)) == 8
+    assert metrics.total("function_calls_total", function="handler", status="success") == 1

@@ -26,7 +26,15 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["instrument"]
+__all__ = ["instrument", "is_async"]
+
+
+def is_async(func: Any) -> bool:
+    """``async def`` functions, and callable objects whose ``__call__`` is one."""
+    if inspect.iscoroutinefunction(func):
+        return True
+    call = getattr(func, "__call__", None)  # noqa: B004 - looking for an async __call__
+    return not inspect.isroutine(func) and call is not None and inspect.iscoroutinefunction(call)
 
 
 def instrument(func: Callable[..., Any], start: Callable[[], Any],
@@ -36,7 +44,7 @@ def instrument(func: Callable[..., Any], start: Callable[[], Any],
         return type(func)(instrument(func.__func__, start, finish))
     if not callable(func):
         raise TypeError(f"can only decorate a callable, got {type(func).__name__}")
-    if inspect.iscoroutinefunction(func):
+    if is_async(func):
         return _async(func, start, finish)
     if inspect.isasyncgenfunction(func):
         return _async_gen(func, start, finish)

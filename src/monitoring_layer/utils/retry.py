@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ._collectors import check_collector, check_text, default, ensure_registered, fault
+from ._wrap import is_async
 
 __all__ = ["retry_with_tracking"]
 
@@ -102,7 +103,7 @@ def retry_with_tracking(max_retries: int = 3, base_delay: float = 0.1, max_delay
             except Exception as problem:  # noqa: BLE001
                 fault(problem, function)
 
-        if inspect.iscoroutinefunction(func):
+        if is_async(func):
             pause = sleep or asyncio.sleep
 
             @functools.wraps(func)
