@@ -14,31 +14,58 @@ from monitoring_layer.exporters import (
     JsonFileMetricExporter,
     JsonFileSpanExporter,
 )
+from monitoring_layer.integration import MonitoringIntegration, get_monitoring_integration
 from monitoring_layer.logging import LogAggregator, get_log_aggregator
 from monitoring_layer.metrics import MetricsCollector, MetricType, get_metrics_collector
 from monitoring_layer.pipeline import Pipeline, flush, get_pipeline, shutdown
 from monitoring_layer.tracing import TracingCollector, extract, get_tracing_collector, inject
+from monitoring_layer.utils import (
+    CountCalls,
+    LogFunction,
+    TraceFunction,
+    TrackErrors,
+    TrackExecution,
+    TrackTiming,
+    count_operation,
+    make_log_message,
+    make_metric_name,
+    measure_time,
+    retry_with_tracking,
+)
 
 __all__ = [
     "ConfigError",
+    "CountCalls",
     "JsonFileLogExporter",
     "JsonFileMetricExporter",
     "JsonFileSpanExporter",
     "LogAggregator",
+    "LogFunction",
     "MetricType",
     "MetricsCollector",
+    "MonitoringIntegration",
     "Pipeline",
     "Settings",
+    "TraceFunction",
     "TracingCollector",
+    "TrackErrors",
+    "TrackExecution",
+    "TrackTiming",
     "__version__",
     "configure",
+    "count_operation",
     "extract",
     "flush",
     "get_log_aggregator",
     "get_metrics_collector",
+    "get_monitoring_integration",
     "get_pipeline",
     "get_settings",
     "get_tracing_collector",
     "inject",
+    "make_log_message",
+    "make_metric_name",
+    "measure_time",
+    "retry_with_tracking",
     "shutdown",
 ]

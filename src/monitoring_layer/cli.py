@@ -7,6 +7,9 @@ Subcommands:
   the problems. Exit status 1 when a file is invalid. Read-only.
 * ``bench [--quick] [--json PATH]``: the facades against raw OpenTelemetry and
   prometheus_client in one interleaved run (docs/benchmarks.md).
+* ``selftest``: check each of the spec's eight areas end to end in a temporary
+  home; print ``✓ PASS: <area>`` or ``✗ FAIL: <area> — <reason>``. Exit status 1
+  when an area failed (docs/integration.md).
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench.add_argument("--quick", action="store_true", help="a smoke run: small counts, seconds not minutes")
     bench.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the report as JSON")
 
+    commands.add_parser(
+        "selftest", help="check every area end to end in a temporary home",
+        description="Run a check of each of the spec's eight areas, each in a fresh interpreter on its own "
+                    "temporary MONITORING_HOME. Exit status 1 when an area failed.")
+
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -72,6 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json is not None:
             args.json.write_text(json.dumps(report, indent=2) + "\n")
         return 0
+    if args.command == "selftest":
+        from monitoring_layer.selftest import print_report, run_selftest
+
+        results = run_selftest()
+        print_report(results)
+        return 0 if all(r["ok"] for r in results) else 1
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

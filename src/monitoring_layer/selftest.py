@@ -1,0 +1,392 @@
+"""``monitoring-layer selftest``: check each of the spec's eight areas end to end.
+
+Each area runs in a fresh interpreter (``python -m monitoring_layer.selftest
+AREA``) on its own new ``MONITORING_HOME`` inside one temporary folder, with
+strict mode on, no ``OTEL_*``/``MONITORING_*`` variables of the caller and a
+one-hour export interval (so files are written by ``flush()`` only). A fresh
+process is the only honest isolation: the process-wide pipeline fixes its
+settings and providers on first use. Each check uses the real component
+through the public API, then verifies the outcome through its query methods
+and in the JSON files it wrote.
+
+The report uses the spec's lines::
+
+    ✓ PASS: Metrics Collection
+    ✗ FAIL: Health Checks — not implemented
+
+An area whose component does not exist (its ``get_*`` name is missing from
+``monitoring_layer``) fails with "not implemented", never passes. The exit
+status is 1 when any area failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = ["AREAS", "render", "run_selftest"]
+
+#: (area key, the spec's title), in the spec's order.
+AREAS: tuple[tuple[str, str], ...] = (
+    ("metrics", "Metrics Collection"),
+    ("logs", "Logging System"),
+    ("traces", "Tracing System"),
+    ("health", "Health Checks"),
+    ("alerts", "Alert System"),
+    ("dashboard", "Dashboard"),
+    ("integration", "Platform Integration"),
+    ("decorators", "Decorators"),
+)
+_TITLES = dict(AREAS)
+
+
+class NotImplementedArea(Exception):
+    """The component an area needs does not exist in this build."""
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def run_selftest(areas: Sequence[str] | None = None, *, timeout_s: float = 120.0,
+                 workers: int = 2) -> list[dict[str, Any]]:
+    """Run the checks, each in its own interpreter and home; ``[{area, title, ok, reason}]`` in order."""
+    keys = list(areas) if areas is not None else [key for key, _ in AREAS]
+    unknown = [key for key in keys if key not in _TITLES]
+    if unknown:
+        raise ValueError(f"unknown selftest area {unknown[0]!r}; areas: {', '.join(_TITLES)}")
+    with tempfile.TemporaryDirectory(prefix="monitoring-selftest-") as tmp:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            return list(pool.map(lambda key: _run_area(key, Path(tmp) / key, timeout_s), keys))
+
+
+def _run_area(key: str, home: Path, timeout_s: float) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MONITORING_"))}
+    env.update(MONITORING_HOME=str(home), MONITORING_STRICT="1", MONITORING_EXPORT_INTERVAL="3600",
+               PYTHONIOENCODING="utf-8")
+    result = {"area": key, "title": _TITLES[key], "ok": False, "reason": ""}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "monitoring_layer.selftest", key], env=env,
+                              capture_output=True, text=True, timeout=timeout_s, encoding="utf-8")
+    except subprocess.TimeoutExpired:
+        result["reason"] = f"timed out after {timeout_s:g}s"
+        return result
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("{"):
+            try:
+                verdict = json.loads(line)
+            except ValueError:
+                continue
+            result.update(ok=bool(verdict.get("ok")), reason=str(verdict.get("reason", "")))
+            return result
+    tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+    result["reason"] = f"the check crashed: {tail}"
+    return result
+
+
+def render(results: Sequence[dict[str, Any]]) -> list[str]:
+    """The report lines, one per area."""
+    return [f"✓ PASS: {r['title']}" if r["ok"] else f"✗ FAIL: {r['title']} — {r['reason'] or 'failed'}"
+            for r in results]
+
+
+def print_report(results: Sequence[dict[str, Any]], stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
+    for line in render(results):
+        try:
+            print(line, file=stream)
+        except UnicodeEncodeError:  # a terminal that cannot show ✓/✗/—
+            print(line.replace("✓", "+").replace("✗", "x").replace("—", "-"), file=stream)
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def _need(*names: str) -> list[Any]:
+    """The named public functions, or ``NotImplementedArea`` naming the first that is missing."""
+    import monitoring_layer
+
+    found = []
+    for name in names:
+        value = getattr(monitoring_layer, name, None)
+        if value is None:
+            raise NotImplementedArea(f"not implemented (monitoring_layer.{name} does not exist)")
+        found.append(value)
+    return found
+
+
+def _check(condition: Any, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+def _home() -> Path:
+    from monitoring_layer.config import get_settings
+
+    return get_settings().home
+
+
+def _load(relative: str) -> dict[str, Any]:
+    import monitoring_layer
+
+    _check(monitoring_layer.flush(), "monitoring_layer.flush() did not finish")
+    path = _home() / relative
+    _check(path.is_file(), f"{relative} was not written")
+    return json.loads(path.read_text())
+
+
+def _file_metric(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    metrics = doc.get("metrics", {})
+    for candidate in (name, name.removesuffix("_total")):
+        if candidate in metrics:
+            return metrics[candidate]
+    raise AssertionError(f"metric {name} is not in metrics/metrics_registry.json (has {sorted(metrics)[:10]})")
+
+
+def _file_series(metric: dict[str, Any], **labels: str) -> dict[str, Any]:
+    """The series with these labels. Its ``count``/``sum`` are running totals (a counter's ``sum`` is
+    its value); its ``points`` are the recorded values (a counter's increments, a gauge's settings)."""
+    for series in metric["series"]:
+        if all(series.get("labels", {}).get(k) == v for k, v in labels.items()) and series["points"]:
+            return series
+    raise AssertionError(f"no series with labels {labels} in the metrics file")
+
+
+def _stat(stats: Any, key: str) -> Any:
+    _check(isinstance(stats, dict), f"get_metric_statistics returned {stats!r}")
+    return stats.get(key)
+
+
+def _mentions(records: Any, text: str) -> bool:
+    return any(text in json.dumps(r, default=str) for r in (records or []))
+
+
+def check_metrics() -> str:
+    (get_metrics_collector,) = _need("get_metrics_collector")
+    metrics = get_metrics_collector()
+    metrics.register_metric("selftest_requests", "counter", description="selftest requests")
+    metrics.register_metric("selftest_latency_ms", "histogram", description="selftest latency", unit="ms")
+    metrics.register_metric("selftest_active", "gauge", description="selftest gauge")
+    for _ in range(3):
+        metrics.increment_counter("selftest_requests", labels={"method": "GET"})
+    metrics.set_gauge("selftest_active", 42, labels={"service": "selftest"})
+    for value in (10.0, 20.0, 30.0):
+        metrics.observe_histogram("selftest_latency_ms", value)
+    stats = metrics.get_metric_statistics("selftest_latency_ms", labels={})
+    _check(_stat(stats, "count") == 3 and _stat(stats, "sum") == 60 and _stat(stats, "min") == 10
+           and _stat(stats, "max") == 30, f"histogram statistics are wrong: {stats}")
+    text = metrics.export_prometheus_format()
+    _check(metrics.prometheus_name("selftest_requests") in text
+           and metrics.prometheus_name("selftest_latency_ms") in text,
+           "export_prometheus_format() lacks the selftest metrics")
+    doc = _load("metrics/metrics_registry.json")
+    histogram = _file_series(_file_metric(doc, "selftest_latency_ms"))
+    _check(histogram.get("count") == 3 and histogram.get("sum") == 60,
+           f"histogram series in the file is {histogram}")
+    counter = _file_series(_file_metric(doc, "selftest_requests"), method="GET")
+    _check(counter.get("sum") == 3, f"counter series in the file is {counter}")
+    gauge = _file_series(_file_metric(doc, "selftest_active"), service="selftest")
+    _check(gauge["points"][-1].get("value") == 42, f"gauge series in the file is {gauge}")
+    return "3 metric types recorded, queried and written"
+
+
+def check_logs() -> str:
+    (get_log_aggregator,) = _need("get_log_aggregator")
+    logs = get_log_aggregator()
+    logs.info("selftest", "selftest info record", trace_id="trace_selftest")
+    logs.error("selftest", "selftest failure record", exception="TimeoutError")
+    got = logs.get_logs(component="selftest", level="INFO", limit=100)
+    _check(_mentions(got, "selftest info record"), f"get_logs(component='selftest', level='INFO') returned {got}")
+    _check(_mentions(logs.search_logs("failure", component="selftest"), "selftest failure record"),
+           "search_logs('failure') did not find the error record")
+    summary = logs.get_error_summary()
+    _check(isinstance(summary, dict) and summary.get("TimeoutError", 0) >= 1,
+           f"get_error_summary() is {summary}")
+    records = _load("logs/logs.json")["records"]
+    messages = {(r.get("component"), r.get("level"), r.get("message")) for r in records}
+    _check(("selftest", "INFO", "selftest info record") in messages
+           and ("selftest", "ERROR", "selftest failure record") in messages,
+           f"logs/logs.json lacks the selftest records (has {len(records)} records)")
+    return "records logged, queried and written"
+
+
+def check_traces() -> str:
+    (get_tracing_collector,) = _need("get_tracing_collector")
+    traces = get_tracing_collector()
+    trace_id = traces.start_trace(service="selftest-service", request_id="req_selftest")
+    span = traces.start_span(operation_name="selftest-authenticate", component="selftest")
+    traces.add_event(span, "user_logged_in", {"user_id": "123"})
+    traces.add_tag(span, "user_role", "admin")
+    traces.end_span(span, "SUCCESS")
+    traces.end_trace(trace_id)
+    trace = traces.get_trace(trace_id)
+    _check(trace is not None and _mentions([trace], "selftest-authenticate"),
+           f"get_trace({trace_id!r}) is {trace}")
+    stats = traces.get_tracing_statistics()
+    _check(isinstance(stats, dict) and stats, f"get_tracing_statistics() is {stats}")
+    written = [t for t in _load("traces/traces.json")["traces"] if t["trace_id"] == str(trace_id)]
+    _check(written, f"trace {trace_id} is not in traces/traces.json")
+    spans = {s["name"]: s for s in written[0]["spans"]}
+    _check("selftest-authenticate" in spans and spans["selftest-authenticate"]["parent_span_id"],
+           f"the span is missing or has no parent in traces/traces.json: {sorted(spans)}")
+    return "trace and child span recorded, queried and written"
+
+
+def _absent(getter: str) -> str:
+    _need(getter)
+    raise AssertionError(f"monitoring_layer.{getter} exists but the selftest has no check for it yet")
+
+
+def check_health() -> str:
+    return _absent("get_health_check_manager")
+
+
+def check_alerts() -> str:
+    return _absent("get_alert_manager")
+
+
+def check_dashboard() -> str:
+    return _absent("get_observability_dashboard")
+
+
+def _collectors() -> tuple[Any, Any, Any]:
+    getters = _need("get_metrics_collector", "get_log_aggregator", "get_tracing_collector")
+    return tuple(get() for get in getters)  # type: ignore[return-value]
+
+
+def check_integration() -> str:
+    from monitoring_layer import get_monitoring_integration
+
+    metrics, logs, traces = _collectors()
+    integration = get_monitoring_integration(metrics, logs, traces)
+    integration.register_component("kafka", "streaming")
+    registered = integration.integrate_kafka_metrics()
+    expected = ["kafka_messages_in", "kafka_messages_out", "kafka_lag", "kafka_processing_time_ms"]
+    _check(list(registered) == expected, f"integrate_kafka_metrics() returned {list(registered)}")
+    _check(integration.integrate_kafka_metrics() == registered, "a second integrate_kafka_metrics() differs")
+    metrics.increment_counter("kafka_messages_in", 5)
+
+    @integration.monitored_function(component="kafka", operation="publish")
+    def publish(topic: str, message: str) -> int:
+        if not message:
+            raise ValueError("empty message")
+        return len(message)
+
+    _check(publish("events", "hello") == 5, "the monitored function's result changed")
+    try:
+        publish("events", "")
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("the monitored function's exception was swallowed")
+    with integration.create_timer("kafka", "flush"):
+        pass
+    labels = {"component": "kafka", "operation": "publish"}
+    stats = metrics.get_metric_statistics("operation_duration_ms", labels={**labels, "status": "success"})
+    _check(_stat(stats, "count") == 1, f"operation_duration_ms statistics are {stats}")
+    _check(_mentions(logs.get_logs(component="kafka", limit=100), "[KAFKA] publish - success"),
+           "no completion log record for the monitored function")
+    component = integration.get_component("kafka")
+    _check(component and component["last_activity"], f"component activity not tracked: {component}")
+    doc = _load("metrics/metrics_registry.json")
+    _check(_file_series(_file_metric(doc, "kafka_messages_in")).get("sum") == 5, "kafka_messages_in not written")
+    _check(_file_series(_file_metric(doc, "operations_total"), status="error", **labels).get("sum") == 1,
+           "the failed call is not counted in operations_total")
+    spans = [s for t in _load("traces/traces.json")["traces"] for s in t["spans"] if s["name"] == "publish"]
+    _check(len(spans) == 2, f"expected 2 'publish' spans in traces/traces.json, found {len(spans)}")
+    return "component, kafka metrics, monitored function and timer"
+
+
+def check_decorators() -> str:
+    from monitoring_layer import (
+        LogFunction,
+        TraceFunction,
+        TrackExecution,
+        count_operation,
+        make_log_message,
+        make_metric_name,
+        measure_time,
+        retry_with_tracking,
+    )
+
+    metrics, logs, traces = _collectors()
+    _check(make_metric_name("kafka", "messages_in", "total") == "kafka_messages_in_total", "make_metric_name")
+    _check(make_log_message("spark", "processing", "success", duration_ms=1234.56)
+           == "[SPARK] processing - success (1234.56ms)", "make_log_message")
+
+    @TrackExecution(component="selftest", metrics_collector=metrics)
+    @LogFunction(component="selftest", log_aggregator=logs)
+    @TraceFunction(component="selftest", tracing_collector=traces)
+    def api_handler(request: str) -> str:
+        return request.upper()
+
+    _check(api_handler("a") == "A" and api_handler("b") == "B", "the decorated function's result changed")
+    attempts: list[int] = []
+
+    @retry_with_tracking(max_retries=2, base_delay=0.001, max_delay=0.002, metrics_collector=metrics)
+    def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise ConnectionError("first attempt fails")
+        return "ok"
+
+    _check(flaky() == "ok" and len(attempts) == 2, "retry_with_tracking did not retry once")
+    with measure_time("selftest", "block", metrics), count_operation("selftest", "block", metrics):
+        pass
+    function = api_handler.__qualname__
+    stats = metrics.get_metric_statistics(
+        "function_duration_ms", labels={"component": "selftest", "function": function, "status": "success"})
+    _check(_stat(stats, "count") == 2, f"function_duration_ms statistics are {stats}")
+    _check(_mentions(logs.get_logs(component="selftest", limit=100), f"[SELFTEST] {function} - success"),
+           "LogFunction's completion record is missing")
+    doc = _load("metrics/metrics_registry.json")
+    calls = _file_series(_file_metric(doc, "function_calls_total"), function=function, status="success")
+    _check(calls.get("sum") == 2, f"function_calls_total in the file is {calls}")
+    _check(_file_series(_file_metric(doc, "retry_retries_total")).get("sum") == 1, "retries not counted")
+    _check(_file_series(_file_metric(doc, "operations_total"), operation="block").get("sum") == 1,
+           "count_operation not written")
+    spans = [s for t in _load("traces/traces.json")["traces"] for s in t["spans"] if s["name"] == function]
+    _check(len(spans) == 2, f"expected 2 spans named {function} in traces/traces.json, found {len(spans)}")
+    return "stacked decorators, retry, context managers and helpers"
+
+
+CHECKS: dict[str, Callable[[], str]] = {
+    "metrics": check_metrics,
+    "logs": check_logs,
+    "traces": check_traces,
+    "health": check_health,
+    "alerts": check_alerts,
+    "dashboard": check_dashboard,
+    "integration": check_integration,
+    "decorators": check_decorators,
+}
+
+
+def run_check(key: str) -> dict[str, Any]:
+    """Run one area's check in this process; ``{"ok", "reason"}`` (never raises)."""
+    try:
+        detail = CHECKS[key]()
+    except NotImplementedArea as exc:
+        return {"ok": False, "reason": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - a failing check is a result
+        return {"ok": False, "reason": f"{type(exc).__name__}: {exc}"}
+    return {"ok": True, "reason": detail}
+
+
+def _main(argv: Sequence[str]) -> int:
+    if len(argv) != 1 or argv[0] not in CHECKS:
+        print(f"usage: python -m monitoring_layer.selftest {{{','.join(CHECKS)}}}", file=sys.stderr)
+        return 2
+    verdict = run_check(argv[0])
+    print(json.dumps({"area": argv[0], **verdict}))
+    return 0 if verdict["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
