@@ -26,7 +26,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["instrument", "is_async"]
+__all__ = ["instrument", "is_async", "is_plain_function"]
 
 
 def is_async(func: Any) -> bool:
@@ -35,6 +35,12 @@ def is_async(func: Any) -> bool:
         return True
     call = getattr(func, "__call__", None)  # noqa: B004 - looking for an async __call__
     return not inspect.isroutine(func) and call is not None and inspect.iscoroutinefunction(call)
+
+
+def is_plain_function(func: Any) -> bool:
+    """A function or method that neither is async nor a generator: ``instrument`` would use ``_sync``."""
+    return (callable(func) and not isinstance(func, (staticmethod, classmethod)) and not is_async(func)
+            and not inspect.isasyncgenfunction(func) and not inspect.isgeneratorfunction(func))
 
 
 def instrument(func: Callable[..., Any], start: Callable[[], Any],
