@@ -1,4 +1,4 @@
-"""Quick start: record a few metrics, logs and traces, write the files, and show where they are.
+"""Quick start: record metrics, logs and traces with the facades, write the files, show where they are.
 
     python examples/quickstart.py
 
@@ -11,38 +11,40 @@ from __future__ import annotations
 import random
 import time
 
-from opentelemetry._logs import LogRecord, SeverityNumber
-
 import monitoring_layer
+from monitoring_layer import get_log_aggregator, get_metrics_collector, get_tracing_collector
 from monitoring_layer.cli import check_home
 
 
 def main() -> None:
-    pipeline = monitoring_layer.get_pipeline()
-    tracer = pipeline.tracer_provider.get_tracer("quickstart")
-    meter = pipeline.meter_provider.get_meter("quickstart")
-    logger = pipeline.logger_provider.get_logger("quickstart")
-
-    rows = meter.create_counter("rows_loaded", description="Rows loaded into the lakehouse")
-    latency = meter.create_histogram("batch_duration", unit="ms", description="Batch processing time")
+    metrics = get_metrics_collector()
+    logs = get_log_aggregator()
+    traces = get_tracing_collector()
+    metrics.register_metric("rows_loaded", "counter", description="Rows loaded into the lakehouse")
+    metrics.register_metric("batch_duration_ms", "histogram", description="Batch processing time", unit="ms")
 
     for batch in range(5):
-        with tracer.start_as_current_span("process_batch", attributes={"batch": batch}):
-            started = time.perf_counter()
-            with tracer.start_as_current_span("write_parquet"):
-                time.sleep(random.uniform(0.001, 0.005))
-            count = random.randint(100, 1000)
-            rows.add(count, {"table": "orders"})
-            latency.record((time.perf_counter() - started) * 1000, {"table": "orders"})
-            logger.emit(LogRecord(body=f"batch {batch} loaded {count} rows",
-                                  severity_number=SeverityNumber.INFO, attributes={"component": "etl"}))
+        trace_id = traces.start_trace("etl", request_id=f"batch-{batch}")
+        started = time.perf_counter()
+        span = traces.start_span("write_parquet", component="lakehouse")
+        time.sleep(random.uniform(0.001, 0.005))
+        traces.end_span(span, "SUCCESS")
+        count = random.randint(100, 1000)
+        metrics.increment_counter("rows_loaded", count, labels={"table": "orders"})
+        metrics.observe_histogram("batch_duration_ms", (time.perf_counter() - started) * 1000,
+                                  labels={"table": "orders"})
+        logs.info("etl", f"batch {batch} loaded {count} rows", table="orders")
+        traces.end_trace(trace_id)
 
+    stats = metrics.get_metric_statistics("batch_duration_ms")
     monitoring_layer.flush()
     report = check_home(monitoring_layer.get_settings().home)
     print(f"monitoring-layer {monitoring_layer.__version__}: wrote to {report['home']}")
     for entry in report["files"]:
         counts = ", ".join(f"{n} {what}" for what, n in entry.get("counts", {}).items())
         print(f"  {entry['path']}  [{entry['status']}] {counts}")
+    print(f"batch_duration_ms: p50 {stats['p50']:.2f} ms, p95 {stats['p95']:.2f} ms over {stats['count']} batches")
+    print("validate any time with: monitoring-layer check")
 
 
 if __name__ == "__main__":
