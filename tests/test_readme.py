@@ -29,3 +29,10 @@ def test_main_job_script_exists():
     main_command, _ = _quick_start_commands()
     script = re.search(r"python (\S+\.py)", main_command).group(1)
     assert (ROOT / script).is_file()
+
+
+def test_usage_snippet_runs_as_written(run_python):
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", readme.split("## Using it", 1)[1], re.S).group(1)
+    proc = run_python(code + "\nprint(logs.get_error_summary(), len(traces.get_trace(trace_id)['spans']))\n")
+    assert proc.stdout.strip() == "{'TimeoutError': 1} 2"
