@@ -307,12 +307,10 @@ def test_exc_info_keyword_takes_the_current_exception(logs):
     assert "exc_info" not in attributes
 
 
-def test_get_log_aggregator_is_one_instance_on_the_pipeline(pipeline, monkeypatch):
-    from monitoring_layer import get_log_aggregator, pipeline as pipeline_module
-    from monitoring_layer.logging import log_aggregator
+def test_get_log_aggregator_is_one_instance_on_the_pipeline(process_wide):
+    from monitoring_layer import get_log_aggregator
 
-    monkeypatch.setattr(pipeline_module, "_pipeline", pipeline)
-    monkeypatch.setattr(log_aggregator, "_aggregator", None)
+    pipeline = process_wide
     barrier = threading.Barrier(4)
     found = []
 

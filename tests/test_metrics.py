@@ -19,32 +19,25 @@ def metrics(pipeline):
     collector.close()
 
 
-def test_spec_section_1_calls_work_as_written(pipeline, monkeypatch):
+def test_spec_section_1_calls_work_as_written(process_wide):
     from monitoring_layer import get_metrics_collector
-    from monitoring_layer import pipeline as pipeline_module
-    from monitoring_layer.metrics import _global
 
     # The process-wide collector, built on this test's private pipeline (not installed globally).
-    monkeypatch.setattr(pipeline_module, "get_pipeline", lambda: pipeline)
-    monkeypatch.setattr(_global, "_collector", None)
-    try:
-        metrics = get_metrics_collector()
-        assert metrics is get_metrics_collector()
-        metrics.register_metric(name="request_latency", metric_type="histogram",
-                                description="Request latency", unit="ms")
-        metrics.increment_counter("request_count", labels={"method": "GET"})
-        metrics.set_gauge("active_connections", 42, labels={"service": "api"})
-        metrics.observe_histogram("request_latency", 123.45)
-        stats = metrics.get_metric_statistics("request_latency", labels={})
-        assert {"count", "sum", "mean", "min", "max", "p50", "p95", "p99"} <= set(stats)
-        assert stats["count"] == 1 and stats["p99"] == 123.45
-        prometheus_text = metrics.export_prometheus_format()
-        assert 'request_count_total{method="GET"' in prometheus_text
-        json_export = metrics.export_metrics()
-        json.dumps(json_export)
-        assert set(json_export["metrics"]) == {"request_latency", "request_count", "active_connections"}
-    finally:
-        _global._reset_for_tests()
+    metrics = get_metrics_collector()
+    assert metrics is get_metrics_collector()
+    metrics.register_metric(name="request_latency", metric_type="histogram",
+                            description="Request latency", unit="ms")
+    metrics.increment_counter("request_count", labels={"method": "GET"})
+    metrics.set_gauge("active_connections", 42, labels={"service": "api"})
+    metrics.observe_histogram("request_latency", 123.45)
+    stats = metrics.get_metric_statistics("request_latency", labels={})
+    assert {"count", "sum", "mean", "min", "max", "p50", "p95", "p99"} <= set(stats)
+    assert stats["count"] == 1 and stats["p99"] == 123.45
+    prometheus_text = metrics.export_prometheus_format()
+    assert 'request_count_total{method="GET"' in prometheus_text
+    json_export = metrics.export_metrics()
+    json.dumps(json_export)
+    assert set(json_export["metrics"]) == {"request_latency", "request_count", "active_connections"}
 
 
 def test_register_same_type_is_a_no_op_and_another_type_raises(metrics):

@@ -39,6 +39,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from monitoring_layer import _selfmon, config
+from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._version import __version__
 from monitoring_layer.config import ConfigError, Settings
 
@@ -337,22 +338,19 @@ def _resource(settings: Settings) -> Resource:
 
 # --------------------------------------------------------------------------- process-wide
 
-_pipeline: Pipeline | None = None
-_pipeline_lock = threading.Lock()
+def _build_process_pipeline() -> Pipeline:
+    settings = config._freeze("get_pipeline() was called")  # noqa: SLF001
+    pipeline = Pipeline(settings, install_global=True)
+    atexit.register(_flush_at_exit)
+    return pipeline
+
+
+_PIPELINE: ProcessWide[Pipeline] = ProcessWide(_build_process_pipeline)
 
 
 def get_pipeline() -> Pipeline:
     """The process-wide pipeline, built on first use (settings are fixed from then on)."""
-    global _pipeline
-    pipeline = _pipeline
-    if pipeline is None:
-        with _pipeline_lock:
-            if _pipeline is None:
-                settings = config._freeze("get_pipeline() was called")  # noqa: SLF001
-                _pipeline = Pipeline(settings, install_global=True)
-                atexit.register(_flush_at_exit)
-            pipeline = _pipeline
-    return pipeline
+    return _PIPELINE.get()
 
 
 def flush(timeout_s: float = 10.0) -> bool:
@@ -360,13 +358,13 @@ def flush(timeout_s: float = 10.0) -> bool:
 
     Does not start the pipeline: with nothing recorded there is nothing to write.
     """
-    pipeline = _pipeline
+    pipeline = _PIPELINE.peek()
     return True if pipeline is None else pipeline.flush(timeout_s)
 
 
 def shutdown(timeout_s: float = 10.0) -> None:
     """Flush and stop the process-wide pipeline. Safe to call twice."""
-    pipeline = _pipeline
+    pipeline = _PIPELINE.peek()
     if pipeline is not None:
         pipeline.shutdown(timeout_s)
 

@@ -26,6 +26,7 @@ from opentelemetry._logs import LogRecord
 from opentelemetry.sdk._logs import LogRecordLimits, ReadWriteLogRecord
 
 from monitoring_layer import _selfmon
+from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings, get_settings
 
@@ -404,20 +405,16 @@ def _since_ns(since: Any) -> int | None:
 
 # --------------------------------------------------------------------------- process-wide
 
-_aggregator: LogAggregator | None = None
-_aggregator_lock = threading.Lock()
+def _build() -> LogAggregator:
+    from monitoring_layer.pipeline import get_pipeline
+
+    pipeline = get_pipeline()
+    return LogAggregator(pipeline.logger_provider, settings=pipeline.settings)
+
+
+_AGGREGATOR: ProcessWide[LogAggregator] = ProcessWide(_build)
 
 
 def get_log_aggregator() -> LogAggregator:
     """The process-wide log aggregator, on ``get_pipeline()``'s logger provider."""
-    global _aggregator
-    aggregator = _aggregator
-    if aggregator is None:
-        with _aggregator_lock:
-            if _aggregator is None:
-                from monitoring_layer.pipeline import get_pipeline
-
-                pipeline = get_pipeline()
-                _aggregator = LogAggregator(pipeline.logger_provider, settings=pipeline.settings)
-            aggregator = _aggregator
-    return aggregator
+    return _AGGREGATOR.get()

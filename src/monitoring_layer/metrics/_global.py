@@ -5,12 +5,20 @@ from __future__ import annotations
 import os
 import threading
 
+from monitoring_layer._process_wide import ProcessWide
+
 from ._collector import _COLLECTORS, MetricsCollector, _pid
 
 __all__ = ["get_metrics_collector"]
 
-_collector: MetricsCollector | None = None
-_collector_lock = threading.Lock()
+_COLLECTOR: ProcessWide[MetricsCollector] = ProcessWide(
+    lambda: MetricsCollector(pipeline=_get_pipeline()), close=lambda collector: collector.close())
+
+
+def _get_pipeline():  # type: ignore[no-untyped-def]
+    from monitoring_layer.pipeline import get_pipeline
+
+    return get_pipeline()
 
 
 def _after_fork_in_child() -> None:
@@ -18,8 +26,6 @@ def _after_fork_in_child() -> None:
     # child: give every collector and metric new ones. Totals are kept (the
     # child's cumulative counters continue, like OTel's); buffered histogram
     # values are the parent's to export, so the child forgets them.
-    global _collector_lock
-    _collector_lock = threading.Lock()
     for collector in list(_COLLECTORS):
         collector._lock = threading.RLock()
         collector._pending = 0
@@ -37,21 +43,4 @@ if hasattr(os, "register_at_fork"):
 
 def get_metrics_collector() -> MetricsCollector:
     """The process-wide collector, on ``get_pipeline()`` (built on first use)."""
-    global _collector
-    collector = _collector
-    if collector is None:
-        from monitoring_layer.pipeline import get_pipeline
-
-        with _collector_lock:
-            if _collector is None:
-                _collector = MetricsCollector(pipeline=get_pipeline())
-            collector = _collector
-    return collector
-
-
-def _reset_for_tests() -> None:
-    global _collector
-    with _collector_lock:
-        if _collector is not None:
-            _collector.close()
-        _collector = None
+    return _COLLECTOR.get()

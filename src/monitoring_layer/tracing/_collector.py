@@ -27,6 +27,7 @@ from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.trace import Status, StatusCode, format_span_id, format_trace_id, set_span_in_context
 
 from monitoring_layer import _selfmon
+from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings, get_settings
 
@@ -462,20 +463,16 @@ def _check_limit(limit: Any) -> None:
 
 # --------------------------------------------------------------------------- process-wide
 
-_collector: TracingCollector | None = None
-_collector_lock = threading.Lock()
+def _build() -> TracingCollector:
+    from monitoring_layer.pipeline import get_pipeline
+
+    pipeline = get_pipeline()
+    return TracingCollector(pipeline.tracer_provider, settings=pipeline.settings)
+
+
+_COLLECTOR: ProcessWide[TracingCollector] = ProcessWide(_build)
 
 
 def get_tracing_collector() -> TracingCollector:
     """The process-wide collector, on the global pipeline's TracerProvider."""
-    global _collector
-    collector = _collector
-    if collector is None:
-        with _collector_lock:
-            if _collector is None:
-                from monitoring_layer.pipeline import get_pipeline
-
-                pipeline = get_pipeline()
-                _collector = TracingCollector(pipeline.tracer_provider, settings=pipeline.settings)
-            collector = _collector
-    return collector
+    return _COLLECTOR.get()
