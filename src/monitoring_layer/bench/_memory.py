@@ -17,11 +17,18 @@ import monitoring_layer
 monitoring_layer.configure(export_interval_s=3600)
 N = int(sys.argv[1])
 """
+# Linux keeps ru_maxrss across fork+exec (a child of a big parent reports the parent's peak), so read
+# the peak of this process's own address space (VmHWM) where /proc has it.
 _EPILOGUE = """
 monitoring_layer.flush()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+try:
+    with open("/proc/self/status") as status:
+        print(next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")))
+except (OSError, StopIteration):
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
-_BASELINE = "\nimport opentelemetry.sdk.trace, opentelemetry.sdk.metrics, opentelemetry.sdk._logs\n"
+_BASELINE = "\nmonitoring_layer.get_metrics_collector(); monitoring_layer.get_log_aggregator()\n" \
+            "monitoring_layer.get_tracing_collector()\n"
 
 
 def peak_rss_rows(scenarios: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
@@ -42,4 +49,4 @@ def _run(code: str, n: int) -> int:
         script = _PRELUDE + textwrap.dedent(code) + _EPILOGUE
         out = subprocess.run([sys.executable, "-c", script, str(n)], env=env, capture_output=True,
                              text=True, check=True, timeout=900).stdout
-        return int(out.strip().splitlines()[-1])  # ru_maxrss is in KiB on Linux
+        return int(out.strip().splitlines()[-1])  # KiB

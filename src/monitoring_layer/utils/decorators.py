@@ -67,6 +67,11 @@ class _MetricsBinding:
         self._families = families
         self._bound: Any = None
 
+    @property
+    def is_fixed(self) -> bool:
+        """True when a collector was given at decoration time (it never changes)."""
+        return self._fixed is not None
+
     def get(self) -> Any:
         collector = self._fixed if self._fixed is not None else default("metrics")
         if collector is not self._bound:
@@ -140,10 +145,13 @@ class TrackExecution(_MetricDecorator):
 
     def _fast_sync(self, func, binding, function, labels):  # type: ignore[no-untyped-def]
         # The common case, a plain function that returns: one wrapper frame and the two
-        # facade calls, no per-call closure calls (the decorator-overhead target).
+        # facade calls, whose bound methods are kept while the collector stays the same
+        # (the decorator-overhead target: at most 1.2x the two calls over the bare call).
         ok = labels[SUCCESS]
         get = binding.get
         _, finish = self._probe(binding, function, labels)
+        bound: list[Any] = [None, None, None]  # collector, its increment_counter, its observe_histogram
+        fixed = binding.is_fixed
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -154,9 +162,12 @@ class TrackExecution(_MetricDecorator):
                 finish(start, exc)
                 raise
             try:
-                metrics = get()
-                metrics.increment_counter(CALLS, 1, ok)
-                metrics.observe_histogram(DURATION, (_perf() - start) / 1e6, ok)
+                if bound[0] is None or not fixed:  # a given collector never changes: look it up once
+                    metrics = get()
+                    if metrics is not bound[0]:
+                        bound[:] = metrics, metrics.increment_counter, metrics.observe_histogram
+                bound[1](CALLS, 1, ok)
+                bound[2](DURATION, (_perf() - start) / 1e6, ok)
             except Exception as problem:  # noqa: BLE001 - never hurt the caller
                 fault(problem, function)
             return result
