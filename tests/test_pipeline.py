@@ -113,3 +113,39 @@ def test_self_metrics_reach_prometheus(pipeline):
     assert 'monitoring_layer_dropped_total{otel_scope_name="monitoring_layer"' in text
     assert 'reason="queue_full"' in text and 'kind="export"' in text
     assert "# TYPE monitoring_layer_errors_total counter" in text
+
+
+def test_span_queue_drops_are_counted(pipeline):
+    import threading
+
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from monitoring_layer import _selfmon
+
+    class Blocking(SpanExporter):
+        def __init__(self):
+            self.entered, self.release, self.exported = threading.Event(), threading.Event(), 0
+
+        def export(self, spans):
+            self.entered.set()
+            self.release.wait(30)
+            self.exported += len(spans)
+            return SpanExportResult.SUCCESS
+
+    blocking = Blocking()
+    pipeline.add_exporter("traces", blocking)
+    assert pipeline.outputs["traces"] == ["JsonFileSpanExporter", "Blocking"]
+    tracer = pipeline.tracer_provider.get_tracer("burst")
+    for _ in range(512):  # one full batch wakes the worker, which blocks in export()
+        tracer.start_span("s").end()
+    assert blocking.entered.wait(10)
+    total = 512 + 5_000
+    for _ in range(5_000):  # the queue (2,048) fills while the worker is blocked
+        tracer.start_span("s").end()
+    blocking.release.set()
+    assert pipeline.flush()
+    dropped = _selfmon.counts()["dropped"][("traces", "queue_full")]
+    in_file = len(json.loads((pipeline.settings.home / "traces" / "traces.json").read_text())["traces"])
+    assert total - blocking.exported > 0
+    # every span either reached each exporter or is counted as dropped by that exporter's processor
+    assert dropped == (total - blocking.exported) + (total - in_file)

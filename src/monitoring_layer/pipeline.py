@@ -40,6 +40,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from monitoring_layer import _selfmon, config
 from monitoring_layer._process_wide import ProcessWide
+from monitoring_layer._sdk_drops import count_drops
 from monitoring_layer._version import __version__
 from monitoring_layer.config import ConfigError, Settings
 
@@ -127,6 +128,7 @@ class Pipeline:
         for exporter in span_exporters:
             self.outputs["traces"].append(type(exporter).__name__)
             processor = BatchSpanProcessor(exporter, schedule_delay_millis=interval_ms)
+            count_drops(processor, "traces")
             self.tracer_provider.add_span_processor(processor)
             self._components.append(processor)
 
@@ -144,6 +146,7 @@ class Pipeline:
         for exporter in [self.exporters["logs"], *self._otlp("logs")]:
             self.outputs["logs"].append(type(exporter).__name__)
             processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=interval_ms)
+            count_drops(processor, "logs")
             self.logger_provider.add_log_record_processor(processor)
             self._components.append(processor)
 
@@ -246,9 +249,11 @@ class Pipeline:
         interval_ms = self.settings.export_interval_s * 1000
         if signal == "traces":
             component: Any = BatchSpanProcessor(exporter, schedule_delay_millis=interval_ms)
+            count_drops(component, "traces")
             self.tracer_provider.add_span_processor(component)
         elif signal == "logs":
             component = BatchLogRecordProcessor(exporter, schedule_delay_millis=interval_ms)
+            count_drops(component, "logs")
             self.logger_provider.add_log_record_processor(component)
         elif signal == "metrics":
             component = exporter if isinstance(exporter, MetricReader) else PeriodicExportingMetricReader(
