@@ -113,18 +113,36 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def dumps_document(doc: dict[str, Any]) -> str:
-    """Serialise a document with one top-level key, and one record, per line."""
+def dumps_document(doc: dict[str, Any], memo: dict[int, tuple[Any, str]] | None = None) -> str:
+    """Serialise a document with one top-level key, and one record, per line.
+
+    With ``memo`` (``id(record) -> (record, text)``), a record that is the very
+    object serialised last time reuses its text; ``memo`` is refilled with this
+    document's records. Only for stores whose records are never changed in place.
+    """
+    seen: dict[int, tuple[Any, str]] | None = {} if memo is not None else None
+
+    def record_text(item: Any) -> str:
+        if seen is None:
+            return _compact(item)
+        hit = memo.get(id(item)) if memo is not None else None
+        text = hit[1] if hit is not None and hit[0] is item else _compact(item)
+        seen[id(item)] = (item, text)
+        return text
+
     parts = []
     for key, value in doc.items():
         if isinstance(value, list) and value:
-            body = ",\n  ".join(_compact(item) for item in value)
+            body = ",\n  ".join(record_text(item) for item in value)
             parts.append(f"{json.dumps(key)}: [\n  {body}\n ]")
         elif isinstance(value, dict) and value and key != "resource":
             body = ",\n  ".join(f"{json.dumps(k)}: {_compact(v)}" for k, v in value.items())
             parts.append(f"{json.dumps(key)}: {{\n  {body}\n }}")
         else:
             parts.append(f"{json.dumps(key)}: {_compact(value)}")
+    if memo is not None and seen is not None:
+        memo.clear()
+        memo.update(seen)
     return "{\n " + ",\n ".join(parts) + "\n}\n"
 
 
@@ -135,9 +153,16 @@ def _compact(value: Any) -> str:
 class JsonFileStore:
     """One JSON document on disk, updated by read-merge-write under a process lock."""
 
-    def __init__(self, path: Path, kind: str) -> None:
+    def __init__(self, path: Path, kind: str, *, records_immutable: bool = False) -> None:
         self.path = Path(path)
         self.kind = kind
+        # What this store wrote last, while the file on disk is still that write: the next
+        # update merges into it instead of parsing the file again (another process's write,
+        # or any other change, shows in the file's identity and makes us read it).
+        self._cache: tuple[tuple[int, int, int], dict[str, Any]] | None = None
+        # With records_immutable (merges never change a kept record in place), the text of
+        # every record written last time, reused for the records that are kept as they were.
+        self._memo: dict[int, tuple[Any, str]] | None = {} if records_immutable else None
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._thread_lock = threading.Lock()
         _STORES.add(self)
@@ -153,11 +178,19 @@ class JsonFileStore:
     def update(self, merge: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         """Apply ``merge(current) -> new`` and write the result atomically."""
         with self._locked():
-            current = self._load()
+            current = self._cached()
+            self._cache = None  # the merge may change it: valid again only after a good write
+            if current is None:
+                current = self._load()
+                if self._memo is not None:
+                    self._memo.clear()
             new = merge(current)
             new["schema_version"] = SCHEMA_VERSION
             new["kind"] = self.kind
             self._write(new)
+            identity = self._identity()
+            if identity is not None:
+                self._cache = (identity, new)
             return new
 
     # -- internals -----------------------------------------------------------
@@ -174,6 +207,19 @@ class JsonFileStore:
                 yield
             finally:
                 os.close(fd)  # closing releases the lock
+
+    def _identity(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _cached(self) -> dict[str, Any] | None:
+        cache = self._cache
+        if cache is not None and cache[0] == self._identity():
+            return cache[1]
+        return None
 
     def _load(self) -> dict[str, Any]:
         try:
@@ -209,7 +255,7 @@ class JsonFileStore:
         )
 
     def _write(self, doc: dict[str, Any]) -> None:
-        text = dumps_document(doc).encode("utf-8")
+        text = dumps_document(doc, self._memo).encode("utf-8")
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), _FILE_MODE)
         try:

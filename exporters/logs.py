@@ -62,7 +62,7 @@ class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
         self.max_records = max_records or settings.logs_max_records
         self.retention_days = retention_days or settings.logs_retention_days
         self._pending: deque[dict[str, Any]] = deque()
-        self._init_writer(JsonFileStore(home / LOGS_FILE, "logs"),
+        self._init_writer(JsonFileStore(home / LOGS_FILE, "logs", records_immutable=True),
                           export_interval_s or settings.export_interval_s)
 
     def export(self, batch: Sequence[Any]) -> Any:

@@ -50,7 +50,7 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         self.retention_days = retention_days or settings.traces_retention_days
         self.max_spans_per_trace = max_spans_per_trace or settings.traces_max_spans_per_trace
         self._pending: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._init_writer(JsonFileStore(home / TRACES_FILE, "traces"),
+        self._init_writer(JsonFileStore(home / TRACES_FILE, "traces", records_immutable=True),
                           export_interval_s or settings.export_interval_s)
 
     # -- OTel SpanExporter --------------------------------------------------------

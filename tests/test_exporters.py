@@ -257,3 +257,22 @@ def _log_provider(exporter):
     provider = LoggerProvider()
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     return provider
+
+
+def test_a_write_by_someone_else_is_read_not_overwritten_from_cache(home):
+    exporter = JsonFileLogExporter(home, export_interval_s=3600)
+    provider = _log_provider(exporter)
+    logger = provider.get_logger("t")
+    logger.emit(LogRecord(body="mine-1", severity_number=SeverityNumber.INFO))
+    provider.force_flush()
+    exporter.write_now()
+    path = home / "logs" / "logs.json"
+    doc = json.loads(path.read_text())
+    theirs = dict(doc["records"][0], message="theirs", time_unix_nano=doc["records"][0]["time_unix_nano"] + 1)
+    doc["records"].insert(0, theirs)
+    JsonFileStore(path, "logs").update(lambda _: doc)  # another writer, as another process would
+    logger.emit(LogRecord(body="mine-2", severity_number=SeverityNumber.INFO))
+    provider.force_flush()
+    exporter.write_now()
+    assert [r["message"] for r in _read(home, "logs/logs.json")["records"]] == ["mine-2", "theirs", "mine-1"]
+    provider.shutdown()
