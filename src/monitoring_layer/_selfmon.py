@@ -19,10 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
-
 from monitoring_layer import config
 
 __all__ = ["contained", "counts", "dropped", "fault", "logger", "reset"]
@@ -35,9 +33,6 @@ _lock = threading.Lock()
 _errors: dict[str, int] = {}
 _drops: dict[tuple[str, str], int] = {}
 _reported: set[tuple[str, str]] = set()
-
-_T = TypeVar("_T")
-
 
 def fault(kind: str, exc: BaseException | str, *, key: str = "", strict: bool | None = None) -> None:
     """Count a contained fault and log it the first time ``(kind, key)`` is seen.
@@ -80,26 +75,6 @@ def contained(kind: str, *, key: str = "") -> Iterator[None]:
         yield
     except Exception as exc:  # noqa: BLE001 - containing is the point
         fault(kind, exc, key=key)
-
-
-def guard(kind: str, default: _T) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
-    """Decorator form of ``contained`` that returns ``default`` on a fault."""
-
-    def decorate(func: Callable[..., _T]) -> Callable[..., _T]:
-        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-            try:
-                return func(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001
-                fault(kind, exc, key=getattr(func, "__qualname__", ""))
-                return default
-
-        wrapper.__wrapped__ = func  # type: ignore[attr-defined]
-        wrapper.__name__ = getattr(func, "__name__", "wrapper")
-        wrapper.__qualname__ = getattr(func, "__qualname__", "wrapper")
-        wrapper.__doc__ = func.__doc__
-        return wrapper
-
-    return decorate
 
 
 def counts() -> dict[str, dict]:
