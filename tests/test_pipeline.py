@@ -149,3 +149,16 @@ def test_span_queue_drops_are_counted(pipeline):
     assert total - blocking.exported > 0
     # every span either reached each exporter or is counted as dropped by that exporter's processor
     assert dropped == (total - blocking.exported) + (total - in_file)
+
+
+def test_fault_reports_stay_bounded(monkeypatch, caplog):
+    from monitoring_layer import _selfmon
+
+    monkeypatch.setattr(_selfmon, "MAX_REPORTED", 5)
+    with caplog.at_level("WARNING", logger="monitoring_layer"):
+        for n in range(50):  # e.g. a generated metric name per call, each one bad
+            _selfmon.fault("metric_value", "bad value", key=f"metric_{n}", strict=False)
+    assert _selfmon.counts()["errors"]["metric_value"] == 50
+    assert len(_selfmon._reported) == 5
+    assert caplog.text.count("contained a metric_value fault") == 5
+    assert "new ones are only counted" in caplog.text

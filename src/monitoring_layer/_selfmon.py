@@ -33,6 +33,10 @@ _lock = threading.Lock()
 _errors: dict[str, int] = {}
 _drops: dict[tuple[str, str], int] = {}
 _reported: set[tuple[str, str]] = set()
+#: Distinct (kind, key) pairs logged at most; past it new ones are only counted
+#: (keys can come from user input, e.g. metric names: the set must stay bounded).
+MAX_REPORTED = 1_000
+
 
 def fault(kind: str, exc: BaseException | str, *, key: str = "", strict: bool | None = None) -> None:
     """Count a contained fault and log it the first time ``(kind, key)`` is seen.
@@ -41,11 +45,18 @@ def fault(kind: str, exc: BaseException | str, *, key: str = "", strict: bool | 
     """
     with _lock:
         _errors[kind] = _errors.get(kind, 0) + 1
-        first = (kind, key) not in _reported
+        first = (kind, key) not in _reported and len(_reported) < MAX_REPORTED
         if first:
             _reported.add((kind, key))
+        full = first and len(_reported) == MAX_REPORTED
+    if full:  # logged outside the lock: a handler may record (and fault) in turn
+        logger.warning("monitoring_layer has logged %d distinct faults; new ones are only counted "
+                       "in monitoring_layer_errors_total", MAX_REPORTED)
     if strict is None:
-        strict = config.get_settings().strict
+        try:
+            strict = config.get_settings().strict
+        except ValueError:  # bad settings are reported at setup, never from a record-time fault
+            strict = False
     if strict:
         if isinstance(exc, BaseException):
             raise exc

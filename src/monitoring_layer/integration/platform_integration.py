@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from monitoring_layer import _selfmon
 from monitoring_layer.utils._collectors import check_collector, check_text, default, ensure_registered, fault
-from monitoring_layer.utils._names import ERROR, SUCCESS, make_log_message, outcome
+from monitoring_layer.utils._names import ERROR, STATUSES, SUCCESS, end_span_for, make_log_message, outcome
 from monitoring_layer.utils._wrap import instrument
 from monitoring_layer.utils.context import OPERATION_DURATION, OPERATION_ERRORS, OPERATIONS, measure_time
 
@@ -36,7 +36,6 @@ __all__ = ["MonitoringIntegration", "get_monitoring_integration"]
 _F = TypeVar("_F", bound=Callable[..., Any])
 _perf = time.perf_counter_ns
 _FAMILIES = (OPERATIONS, OPERATION_ERRORS, OPERATION_DURATION)
-_SPAN_STATUS = {"success": "SUCCESS", "error": "ERROR", "cancelled": "CANCELLED"}
 
 #: Components one integration remembers; more are refused at registration.
 MAX_COMPONENTS = 1_000
@@ -155,7 +154,7 @@ class MonitoringIntegration:
         component = check_text(component, "component")
         operation = check_text(operation, "operation")
         labels = {status: {"component": component, "operation": operation, "status": status}
-                  for status in _SPAN_STATUS}
+                  for status in STATUSES}
         started = make_log_message(component, operation, "started")
         where = f"{component}.{operation}"
         bound: list[Any] = [None]
@@ -209,10 +208,7 @@ class MonitoringIntegration:
                 fault(problem, where)
             if span_id is not None:
                 try:
-                    if status == ERROR:
-                        traces.end_span(span_id, "ERROR", error=exc)
-                    else:
-                        traces.end_span(span_id, _SPAN_STATUS[status])
+                    end_span_for(traces, span_id, exc)
                 except Exception as problem:  # noqa: BLE001
                     fault(problem, where)
 

@@ -50,6 +50,18 @@ def outcome(exc: BaseException | None) -> str:
     return ERROR if isinstance(exc, Exception) else CANCELLED
 
 
+_SPAN_STATUS = {SUCCESS: "SUCCESS", ERROR: "ERROR", CANCELLED: "CANCELLED"}
+
+
+def end_span_for(traces: Any, span_id: str, exc: BaseException | None) -> None:
+    """End ``span_id`` with the tracing status of the call's outcome (``error=exc`` on an error)."""
+    status = outcome(exc)
+    if status == ERROR:
+        traces.end_span(span_id, "ERROR", error=exc)
+    else:
+        traces.end_span(span_id, _SPAN_STATUS[status])
+
+
 def make_metric_name(component: str, name: str, suffix: str | None = None) -> str:
     """A Prometheus-style metric name from its parts, lower-case, joined by ``_``.
 

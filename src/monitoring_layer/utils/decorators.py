@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ._collectors import check_collector, check_text, default, ensure_registered, fault
-from ._names import CANCELLED, ERROR, SUCCESS, make_log_message, outcome
+from ._names import CANCELLED, ERROR, SUCCESS, end_span_for, make_log_message, outcome
 from ._wrap import instrument, is_plain_function
 
 __all__ = ["CountCalls", "LogFunction", "TrackErrors", "TrackExecution", "TrackTiming", "TraceFunction"]
@@ -297,7 +297,6 @@ class LogFunction:
         return f"LogFunction(component={self.component!r})"
 
 
-_SPAN_STATUS = {SUCCESS: "SUCCESS", ERROR: "ERROR", CANCELLED: "CANCELLED"}
 
 
 class TraceFunction:
@@ -334,11 +333,7 @@ class TraceFunction:
             if span_id is None:
                 return
             try:
-                status = outcome(exc)
-                if status == ERROR:
-                    traces.end_span(span_id, "ERROR", error=exc)
-                else:
-                    traces.end_span(span_id, _SPAN_STATUS[status])
+                end_span_for(traces, span_id, exc)
             except Exception as problem:  # noqa: BLE001
                 fault(problem, function)
 
