@@ -124,6 +124,10 @@ def _fmt(value: Any) -> str:
     return f"{value:.6g}"
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def run(args: argparse.Namespace, out: Output) -> int:
     home = resolve_home(args.home)
     doc = load_document(home, "metrics")
@@ -132,7 +136,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
         return _list(args, out, home, doc, metrics)
     found = find_metric(metrics, args.name)
     if found is None:
-        out.note(f"no metric {args.name!r} in {home / FILES['metrics']}")
+        out.note(f"no metrics: {home / FILES['metrics']} does not exist yet" if doc is None
+                 else f"no metric {args.name!r} in {home / FILES['metrics']}")
         return EXIT_NOTHING
     name, entry = found
     wanted: dict[str, str] = {}
@@ -182,10 +187,10 @@ def _print_show(out: Output, name: str, entry: dict[str, Any], views: list[dict[
     out.line(title)
     for view in views:
         labels = ",".join(f"{k}={v}" for k, v in view["labels"].items()) or "(no labels)"
-        out.line(f"  series {labels}  source {view['source']}  {view['points']} points")
+        out.line(f"  series {labels}  source {view['source']}  {_plural(view['points'], 'point')}")
         out.line("    " + "  ".join(f"{k} {_fmt(view['statistics'].get(k))}" for k in _STATS))
         if "lifetime" in view:
             out.line(f"    lifetime count {_fmt(view['lifetime']['count'])}  sum {_fmt(view['lifetime']['sum'])}")
         if view["recent"]:
             out.line(f"    recent {out.paint(sparkline(view['recent']), 'bar')}  "
-                     f"({len(view['recent'])} points, {_fmt(min(view['recent']))} .. {_fmt(max(view['recent']))})")
+                     f"({_plural(len(view['recent']), 'point')}, {_fmt(min(view['recent']))} .. {_fmt(max(view['recent']))})")

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     doc = load_document(home, "traces")
     traces = doc.get("traces", []) if doc else []
     if args.verb == "show":
-        return _show(args, out, home, traces)
+        return _show(args, out, home, traces, absent=doc is None)
     found = filter_traces(traces, service=args.service, status=args.status, slow_ms=args.slow,
                           since_s=args.since, now_ns=out.clock(), limit=args.limit)
     if args.json:
@@ -142,10 +142,11 @@ def _row(cells: tuple[str, ...], widths: list[int], *, right: set[int]) -> str:
                      for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
 
-def _show(args: argparse.Namespace, out: Output, home: Path, traces: list[dict[str, Any]]) -> int:
+def _show(args: argparse.Namespace, out: Output, home: Path, traces: list[dict[str, Any]], *, absent: bool) -> int:
     trace = find_trace(traces, args.trace_id)
     if trace is None:
-        out.note(f"no trace {args.trace_id} in {home / 'traces/traces.json'}")
+        out.note(f"no traces: {home / 'traces/traces.json'} does not exist yet" if absent
+                 else f"no trace {args.trace_id} in {home / 'traces/traces.json'}")
         return EXIT_NOTHING
     if args.json:
         out.line(json.dumps({"home": str(home), "trace": trace}, indent=2))
@@ -207,7 +208,8 @@ def render_waterfall(trace: dict[str, Any], out: Output | None = None) -> list[s
     comp_width = max([len("COMPONENT"), *map(len, components)])
     durations = [format_ms(span["duration_ms"]) for _, span in tree]
     dur_width = max([len("DURATION"), *map(len, durations)])
-    scale = f"0 {'─' * (BAR_WIDTH - 4 - len(format_ms(total / 1e6)))} {format_ms(total / 1e6)}"
+    end_label = format_ms(total / 1e6)
+    scale = f"0 {'─' * (BAR_WIDTH - 1 - len(end_label))} {end_label}"  # as wide as ▏bar▏
     lines.append("")
     lines.append(f"{'SPAN'.ljust(name_width)}  {'COMPONENT'.ljust(comp_width)}  STATUS  "
                  f"{'DURATION'.rjust(dur_width)}  {scale}")
