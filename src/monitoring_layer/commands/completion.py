@@ -77,10 +77,12 @@ def _body(parser: argparse.ArgumentParser) -> str:
             else:
                 action = "COMPREPLY=()"
             value_cases.append(f"        {pattern}) {action}; return 0 ;;")
-        word_cases.append(f"        {shlex.quote(path)}) words={shlex.quote(' '.join(words))} ;;")
+        options = " ".join(w for w in words if w.startswith("-"))
+        others = " ".join(w for w in words if not w.startswith("-"))
+        word_cases.append(f"        {shlex.quote(path)}) options={shlex.quote(options)}; words={shlex.quote(others)} ;;")
     known = "|".join(shlex.quote(p) for p in paths)
     return f"""{_FUNCTION}() {{
-    local cur prev path="" word words="" i
+    local cur prev path="" word words="" options="" i
     cur="${{COMP_WORDS[COMP_CWORD]}}"
     prev="${{COMP_WORDS[COMP_CWORD-1]}}"
     # Follow the subcommand (and verb) typed so far.
@@ -97,6 +99,10 @@ def _body(parser: argparse.ArgumentParser) -> str:
     case "$path" in
 {chr(10).join(word_cases)}
     esac
+    # Options when the word starts with a dash (or nothing else fits), else subcommands and choices.
+    if [[ "$cur" == -* || -z "$words" ]]; then
+        words="$options"
+    fi
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
     return 0
 }}
