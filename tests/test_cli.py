@@ -219,6 +219,11 @@ def test_zsh_completion_loads(capsys, tmp_path):
     main(["completion", "zsh"])
     script = tmp_path / "_monitoring_layer"
     script.write_text(capsys.readouterr().out)
-    proc = subprocess.run(["zsh", "-f", "-c", f"source {script} && whence -w _monitoring_layer_complete"],
+    # zsh calls the function through bashcompinit, in sh emulation (0-based arrays), as done here.
+    program = (f"source {script} && whence -w _monitoring_layer_complete && t() {{ emulate -L sh; "
+               "COMP_WORDS=(monitoring-layer traces list --status ''); COMP_CWORD=4; "
+               "_monitoring_layer_complete; echo \"${COMPREPLY[@]}\"; }; t")
+    proc = subprocess.run(["zsh", "-f", "-c", program],
                           capture_output=True, text=True, timeout=30, env={**os.environ, "HOME": str(tmp_path)})
-    assert proc.returncode == 0 and "function" in proc.stdout, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["_monitoring_layer_complete: function", "OK ERROR"]
