@@ -250,3 +250,23 @@ def test_readers_take_no_lock(seeded):
         assert cli("logs", "--home", str(seeded))[0] == 0
     finally:
         os.close(fd)
+
+
+def test_readme_examples_are_the_real_output(seeded):
+    import re
+    import shlex
+
+    readme = (TESTS.parent / "README.md").read_text()
+    section = readme.split("## Reading the files", 1)[1].split("\n## ", 1)[0]
+    examples = []
+    for block in re.findall(r"```console\n(.*?)```", section, re.S):
+        for chunk in block.split("$ monitoring-layer ")[1:]:
+            command, _, output = chunk.partition("\n")
+            examples.append((shlex.split(command), output))
+    assert {" ".join(argv[:2]) for argv, _ in examples} >= {"traces list", "traces show", "metrics list",
+                                                            "metrics show", "check"}
+    assert any(argv[0] == "logs" for argv, _ in examples)
+    for argv, expected in examples:
+        status, out, _ = cli(*argv, "--home", str(seeded))
+        assert status == 0, argv
+        assert out == expected.replace("/tmp/monitoring-demo", str(seeded)), argv
