@@ -206,16 +206,14 @@ class Pipeline:
         return [exporter_class(endpoint=settings.otlp_endpoint.rstrip("/") + path)]  # type: ignore[union-attr]
 
     def _prometheus_reader(self) -> MetricReader:
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
-
-        from monitoring_layer.metrics._prometheus import PrometheusBridge
+        from monitoring_layer.metrics._prometheus import PrometheusBridge, PullPrometheusReader
 
         # Private registries: never clash with the host's prometheus_client
         # metrics. The bridge's public registry shows OTel's families plus the
         # summaries that the metrics facade supplies (OTel has none).
         self.prometheus_bridge = PrometheusBridge()
         self.prometheus_registry = self.prometheus_bridge.registry
-        self.prometheus_reader = PrometheusMetricReader(registry=self.prometheus_bridge.otel_registry)
+        self.prometheus_reader = PullPrometheusReader(registry=self.prometheus_bridge.otel_registry)
         return self.prometheus_reader
 
     def _serve_prometheus(self) -> None:
@@ -238,11 +236,11 @@ class Pipeline:
         meter = self.meter_provider.get_meter("monitoring_layer", __version__)
 
         def errors(_options: CallbackOptions) -> list[Observation]:
-            return [Observation(n, {"kind": kind}) for kind, n in _selfmon.counts()["errors"].items()]
+            return [Observation(n, {"kind": kind}) for kind, n in _selfmon.counts_with_known()["errors"].items()]
 
         def drops(_options: CallbackOptions) -> list[Observation]:
             return [Observation(n, {"signal": signal, "reason": reason})
-                    for (signal, reason), n in _selfmon.counts()["dropped"].items()]
+                    for (signal, reason), n in _selfmon.counts_with_known()["dropped"].items()]
 
         meter.create_observable_counter(
             "monitoring_layer_errors", callbacks=[errors],

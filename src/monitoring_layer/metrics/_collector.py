@@ -36,7 +36,7 @@ from monitoring_layer.config import Settings
 from monitoring_layer.readings import MetricReading
 
 from ._names import MetricType, check_label_name, check_name, parse_type, ucum_unit
-from ._prometheus import PrometheusBridge, facade_view
+from ._prometheus import PrometheusBridge, PullPrometheusReader, facade_view
 from ._state import OVERFLOW_ATTRIBUTES, OVERFLOW_KEY, OVERFLOW_LABELS, Metric, Series
 from ._values import checked_value
 
@@ -128,9 +128,7 @@ class MetricsCollector:
         else:
             self._bridge = PrometheusBridge()
             if self.enabled and hasattr(meter_provider, "add_metric_reader"):
-                from opentelemetry.exporter.prometheus import PrometheusMetricReader
-
-                self._own_reader = PrometheusMetricReader(registry=self._bridge.otel_registry)
+                self._own_reader = PullPrometheusReader(registry=self._bridge.otel_registry)
                 meter_provider.add_metric_reader(self._own_reader)
         self._bridge.add_source(self)
         _COLLECTORS.add(self)
