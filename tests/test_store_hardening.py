@@ -116,3 +116,4 @@ def test_update_gives_up_on_another_process_lock_at_its_deadline(home: Path) -> 
         os.close(fd)
     store.update(lambda doc: {**doc, "records": []}, timeout_s=5)
     assert json.loads((home / "logs" / "logs.json").read_text())["records"] == []
+
