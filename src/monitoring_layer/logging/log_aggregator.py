@@ -354,15 +354,15 @@ class LogAggregator:
         return self._store
 
 
-_STANDARD_RECORD_KEYS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName",
-}
+_BARE_RECORD_KEYS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+# What a formatter adds ("message", "asctime"), and what newer Pythons set ("taskName", 3.12).
+_STANDARD_RECORD_KEYS = _BARE_RECORD_KEYS | {"message", "asctime", "taskName"}
 
 
 def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     """Fields given through ``extra=`` (not the standard ``LogRecord`` ones)."""
     values = vars(record)
-    if len(values) <= len(_STANDARD_RECORD_KEYS) - 2:
+    if len(values) <= len(_BARE_RECORD_KEYS):  # the fast path: a plain record has no extra
         return {}
     return {k: v for k, v in values.items() if k not in _STANDARD_RECORD_KEYS and not k.startswith("_")}
 
