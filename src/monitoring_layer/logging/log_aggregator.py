@@ -399,7 +399,10 @@ def _since_ns(since: Any) -> int | None:
             since = since.replace(tzinfo=timezone.utc)
         return int(since.timestamp() * 1e9)
     if isinstance(since, (int, float)) and not isinstance(since, bool):
-        return int(since * 1e9)
+        try:
+            return int(since * 1e9)
+        except (OverflowError, ValueError):  # inf, nan, 10**400
+            raise ValueError(f"since must be finite epoch seconds, got {since!r}") from None
     raise TypeError(f"since must be a datetime, timedelta or epoch seconds, got {type(since).__name__}")
 
 

@@ -403,6 +403,8 @@ class MetricsCollector:
         limited by retention), ``total`` for counters (exact), ``last`` for
         gauges and ``series`` (how many matched). Unknown name: ``KeyError``.
         """
+        if labels is not None and not isinstance(labels, Mapping):
+            raise TypeError(f"labels must be a mapping of label names to values, got {type(labels).__name__}")
         metric = self._metric(name)
         metric.prune(self._horizon_ns())
         return metric.statistics(labels)
