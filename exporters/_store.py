@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from monitoring_layer import _selfmon
+from monitoring_layer._safe import safe_text
 from monitoring_layer.config import ConfigError
 
 try:  # POSIX; elsewhere processes are not serialised (documented).
@@ -296,7 +297,7 @@ class JsonFileStore:
         )
 
     def _write(self, doc: dict[str, Any]) -> None:
-        text = dumps_document(doc, self._memo).encode("utf-8")
+        text = _encode(dumps_document(doc, self._memo), self.path)
         # A fresh, unguessable name created exclusively and never through a symlink: a
         # planted link or file at a predictable name cannot redirect the write.
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
@@ -337,6 +338,20 @@ def _flock(fd: int, deadline: float | None, path: Path) -> None:
         if time.monotonic() >= deadline:
             raise TimeoutError(f"another process held {path}'s lock past the deadline")
         time.sleep(_LOCK_POLL_S)
+
+
+def _encode(text: str, path: Path) -> bytes:
+    """UTF-8 bytes of a document; a lone surrogate (from any instrumentation) becomes U+FFFD.
+
+    Without this, one such string would make every later write of the file fail
+    until retention pushed its record out.
+    """
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        _selfmon.fault("encode", f"{path.name}: text with lone surrogates was written with U+FFFD in "
+                       "their place", key=str(path), strict=False)
+        return safe_text(text).encode("utf-8")
 
 
 def _alive(pid: int) -> bool:
