@@ -52,6 +52,7 @@ _lock = threading.Lock()
 _errors: dict[str, int] = {}
 _drops: dict[tuple[str, str], int] = {}
 _reported: set[tuple[str, str]] = set()
+_kinds_reported: set[str] = set()
 #: Distinct (kind, key) pairs logged at most; past it new ones are only counted
 #: (keys can come from user input, e.g. metric names: the set must stay bounded).
 MAX_REPORTED = 1_000
@@ -64,9 +65,13 @@ def fault(kind: str, exc: BaseException | str, *, key: str = "", strict: bool | 
     """
     with _lock:
         _errors[kind] = _errors.get(kind, 0) + 1
-        first = (kind, key) not in _reported and len(_reported) < MAX_REPORTED
+        # The first fault of each kind is always logged, whatever the cap: an operator must
+        # see that exports started failing even after a flood of other faults.
+        new_kind = kind not in _kinds_reported
+        first = (kind, key) not in _reported and (len(_reported) < MAX_REPORTED or new_kind)
         if first:
             _reported.add((kind, key))
+            _kinds_reported.add(kind)
         full = first and len(_reported) == MAX_REPORTED
     if full:  # logged outside the lock: a handler may record (and fault) in turn
         logger.warning("monitoring_layer has logged %d distinct faults; new ones are only counted "
@@ -129,6 +134,7 @@ def reset() -> None:
         _errors.clear()
         _drops.clear()
         _reported.clear()
+        _kinds_reported.clear()
 
 
 def _after_fork_in_child() -> None:

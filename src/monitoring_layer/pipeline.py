@@ -22,7 +22,6 @@ What a pipeline adds, per signal:
 
 from __future__ import annotations
 
-import atexit
 import importlib
 import threading
 import time
@@ -40,7 +39,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from monitoring_layer import _selfmon, config
+from monitoring_layer import _lifecycle, _selfmon, config
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._readings_export import ReadingsExporter
 from monitoring_layer._sdk_drops import count_drops
@@ -62,6 +61,9 @@ _OTLP_MODULES = {
         "logs": ("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter", ""),
     },
 }
+
+
+_MAX_BATCH_DELAY_MS = 1000
 
 
 class Pipeline:
@@ -119,6 +121,10 @@ class Pipeline:
         prepare_home(settings.home, "metrics", "logs", "traces")
         self.resource = _resource(settings)
         interval_ms = settings.export_interval_s * 1000
+        # The batch processors hand records to the exporters at least every second: our
+        # JSON exporters only buffer them and write once per interval, so the first write
+        # comes one interval after the first record, not two (a stopped process loses less).
+        batch_delay_ms = min(interval_ms, _MAX_BATCH_DELAY_MS)
 
         # -- traces
         self.tracer_provider = tracer_provider or (_global_sdk(otel_trace.get_tracer_provider(), TracerProvider)
@@ -134,7 +140,7 @@ class Pipeline:
         span_exporters = [self.exporters["traces"], *self._otlp("traces")]
         for exporter in span_exporters:
             self.outputs["traces"].append(type(exporter).__name__)
-            processor = BatchSpanProcessor(exporter, schedule_delay_millis=interval_ms)
+            processor = BatchSpanProcessor(exporter, schedule_delay_millis=batch_delay_ms)
             count_drops(processor, "traces")
             self.tracer_provider.add_span_processor(processor)
             self._components.append(processor)
@@ -152,7 +158,7 @@ class Pipeline:
             export_interval_s=settings.export_interval_s)
         for exporter in [self.exporters["logs"], *self._otlp("logs")]:
             self.outputs["logs"].append(type(exporter).__name__)
-            processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=interval_ms)
+            processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=batch_delay_ms)
             count_drops(processor, "logs")
             self.logger_provider.add_log_record_processor(processor)
             self._components.append(processor)
@@ -354,7 +360,8 @@ def _resource(settings: Settings) -> Resource:
 def _build_process_pipeline() -> Pipeline:
     settings = config._freeze("get_pipeline() was called")  # noqa: SLF001
     pipeline = Pipeline(settings, install_global=True)
-    atexit.register(_flush_at_exit)
+    # At exit, on SIGTERM and at the end of multiprocessing workers (which skip atexit).
+    _lifecycle.install_exit_flush(_flush_at_exit)
     return pipeline
 
 

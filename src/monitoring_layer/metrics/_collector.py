@@ -31,6 +31,7 @@ from opentelemetry.exporter.prometheus._mapping import sanitize_attribute
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from monitoring_layer import _selfmon, config
+from monitoring_layer._safe import safe_text
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings
 from monitoring_layer.readings import MetricReading
@@ -317,6 +318,8 @@ class MetricsCollector:
                 if value.__class__ is not str:
                     cacheable = False  # 1 == 1.0 == True: only exact strings are safe cache keys
                     value = str(value)
+                if not value.isascii():
+                    value = safe_text(value)  # a lone surrogate would break every scrape
                 items.append((label, value))
         key = tuple(sorted(items))
         series = metric.series.get(key)
@@ -407,6 +410,8 @@ class MetricsCollector:
         limited by retention), ``total`` for counters (exact), ``last`` for
         gauges and ``series`` (how many matched). Unknown name: ``KeyError``.
         """
+        if labels is not None and not isinstance(labels, Mapping):
+            raise TypeError(f"labels must be a mapping of label names to values, got {type(labels).__name__}")
         metric = self._metric(name)
         metric.prune(self._horizon_ns())
         return metric.statistics(labels)
