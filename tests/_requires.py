@@ -1,4 +1,4 @@
-"""Skip a test whose system package or optional extra is missing, except in CI, where it fails."""
+"""``require(module_or_binary, reason)``: skip a test when something optional is missing, fail under CI=true."""
 
 from __future__ import annotations
 
@@ -8,12 +8,22 @@ import shutil
 
 import pytest
 
+__all__ = ["require"]
 
-def require(name: str, reason: str) -> None:
-    """Skip (or, with ``CI=true``, fail) unless ``name`` is an importable module or a binary on PATH."""
-    if shutil.which(name) or importlib.util.find_spec(name) is not None:
-        return
-    message = f"{name} is not installed: {reason}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{message} (CI=true: this test must run)")
-    pytest.skip(message)
+
+def require(name: str, reason: str) -> str:
+    """The path of binary ``name`` (or the module name when ``name`` is importable).
+
+    Missing: the test skips with ``reason``, or fails when ``CI=true`` (CI installs it).
+    """
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    try:
+        if importlib.util.find_spec(name) is not None:
+            return name
+    except (ImportError, ValueError):
+        pass
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} is missing and CI=true: {reason}")
+    pytest.skip(f"{name} is missing: {reason}")
