@@ -219,7 +219,7 @@ def render_waterfall(trace: dict[str, Any], out: Output | None = None) -> list[s
         bar = _bar(span["start_unix_nano"], span["end_unix_nano"], t0, total)
         lines.append(f"{name.ljust(name_width)}  {component.ljust(comp_width)}  "
                      f"{paint(span['status'].ljust(6), span['status'])}  {duration.rjust(dur_width)}  "
-                     f"▏{paint(bar, 'bar')}▏")
+                     f"▏{paint(bar, 'ERROR' if span['status'] == 'ERROR' else 'bar')}▏")
         pad = "  " * depth + "    "
         if span.get("status_message"):
             lines.append(f"{pad}status: {span['status_message']}")
