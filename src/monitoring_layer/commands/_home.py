@@ -20,11 +20,15 @@ from monitoring_layer.config import ConfigError, resolve_setting
 
 __all__ = ["FileState", "file_state", "load_document", "resolve_home"]
 
-#: The documented file of each signal, relative to the home.
+#: The documented file of each document ``kind``, relative to the home.
 FILES = {
     "traces": "traces/traces.json",
     "logs": "logs/logs.json",
     "metrics": "metrics/metrics_registry.json",
+    "health_status": "health/health_status.json",
+    "health_history": "health/health_history.json",
+    "alert_rules": "alerts/rules.json",
+    "alert_incidents": "alerts/incidents.json",
 }
 
 
@@ -63,7 +67,7 @@ def file_state(path: Path) -> FileState | None:
 
 
 def load_document(home: Path, signal: str) -> dict[str, Any] | None:
-    """The signal's document, or None when the file does not exist yet.
+    """The document of kind ``signal`` (a key of ``FILES``), or None when the file does not exist yet.
 
     An unreadable or non-JSON file raises ``CommandError`` (exit 2); the file is
     left as it is (``monitoring-layer check`` explains what is wrong with it).

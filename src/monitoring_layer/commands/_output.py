@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 __all__ = ["EXIT_NOTHING", "EXIT_OK", "EXIT_USAGE", "CommandError", "Output", "add_common", "format_ms",
-           "parse_duration", "short_time"]
+           "isatty", "parse_duration", "parse_iso", "short_time"]
 
 EXIT_OK = 0        # printed results
 EXIT_NOTHING = 1   # nothing matched (or, for check/selftest, something failed)
@@ -43,11 +43,15 @@ def add_common(parser: argparse.ArgumentParser, *, json_help: str = "print one J
 
 # SGR colours per level; only used when the stream is a terminal and NO_COLOR is unset.
 _COLOURS = {"DEBUG": "2", "TRACE": "2", "INFO": "32", "WARNING": "33", "ERROR": "31", "CRITICAL": "1;31",
-            "OK": "32", "UNSET": "2", "bar": "36", "dim": "2", "bold": "1"}
+            "OK": "32", "UNSET": "2", "bar": "36", "dim": "2", "bold": "1",
+            # health statuses, alert states and severities (lower case: never a log level)
+            "healthy": "32", "degraded": "33", "unhealthy": "31", "unknown": "2",
+            "pending": "33", "triggered": "31", "acknowledged": "36", "suppressed": "2", "resolved": "32",
+            "low": "2", "medium": "33", "high": "31", "critical": "1;31"}
 # Stand-ins for a stream whose encoding cannot show the drawing characters.
 _ASCII = str.maketrans({"█": "#", "▏": "|", "─": "-", "└": "`", "├": "|", "│": "|", "…": "...", "—": "-",
                         "✓": "+", "✗": "x", "▁": "_", "▂": "_", "▃": "-", "▄": "-", "▅": "=", "▆": "=",
-                        "▇": "#", "µ": "u"})
+                        "▇": "#", "µ": "u", "·": "."})
 
 
 class Output:
@@ -58,7 +62,7 @@ class Output:
         self.stream = stream if stream is not None else sys.stdout
         self.err = err if err is not None else sys.stderr
         if colour is None:
-            colour = _isatty(self.stream) and not os.environ.get("NO_COLOR")
+            colour = isatty(self.stream) and not os.environ.get("NO_COLOR")
         self.colour = colour
         self.clock = clock  # epoch nanoseconds; injected by tests so --since is exact
 
@@ -81,7 +85,8 @@ class Output:
         self.stream.flush()
 
 
-def _isatty(stream: Any) -> bool:
+def isatty(stream: Any) -> bool:
+    """True when ``stream`` is a terminal (False for anything without a working ``isatty``)."""
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
@@ -93,6 +98,19 @@ def short_time(ns: int) -> str:
     seconds, rest = divmod(int(ns), 1_000_000_000)
     stamp = datetime.fromtimestamp(seconds, tz=timezone.utc)
     return stamp.strftime("%Y-%m-%d %H:%M:%S") + f".{rest // 1_000_000:03d}"
+
+
+def parse_iso(text: str | None) -> int | None:
+    """``2026-11-28T08:21:46.288126Z`` (or with an offset) as epoch nanoseconds; None when not a time."""
+    if not text:
+        return None
+    try:
+        stamp = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return int(stamp.timestamp()) * 1_000_000_000 + stamp.microsecond * 1000
 
 
 def format_ms(ms: float) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from monitoring_layer.commands._home import resolve_home
-from monitoring_layer.commands._output import EXIT_NOTHING, EXIT_OK, Output, _isatty, add_common
+from monitoring_layer.commands._output import EXIT_NOTHING, EXIT_OK, Output, add_common, isatty
 from monitoring_layer.exporters import FILES, load_schema, validate
 from monitoring_layer.exporters._encode import iso
 
@@ -78,7 +78,7 @@ def _summary(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, out: Output) -> int:
     home = resolve_home(args.home)
-    progress = _terminal_progress(out) if _isatty(out.err) else None
+    progress = _terminal_progress(out) if isatty(out.err) else None
     report = check_home(home, progress=progress)
     if args.json:
         out.line(json.dumps(report, indent=2))

@@ -12,14 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from monitoring_layer.bench import render, run_bench
 from monitoring_layer.commands._output import EXIT_NOTHING, EXIT_OK, Output
+from monitoring_layer.selftest import AREAS, print_report, run_selftest
 
 __all__ = ["add_parsers", "run_bench_command", "run_selftest_command"]
 
 
 def add_parsers(commands: Any) -> None:
-    from monitoring_layer.selftest import AREAS
-
     bench = commands.add_parser(
         "bench", help="measure the facades against raw OpenTelemetry and prometheus_client",
         description="Measure, in one interleaved run, the facades against raw OpenTelemetry on the same "
@@ -40,8 +40,6 @@ def add_parsers(commands: Any) -> None:
 
 
 def run_selftest_command(args: argparse.Namespace, out: Output) -> int:
-    from monitoring_layer.selftest import print_report, run_selftest
-
     def show(result: dict[str, Any]) -> None:
         print_report([result], out.stream)
 
@@ -53,8 +51,6 @@ def run_selftest_command(args: argparse.Namespace, out: Output) -> int:
 
 
 def run_bench_command(args: argparse.Namespace, out: Output) -> int:
-    from monitoring_layer.bench import render, run_bench
-
     def section(text: str) -> None:
         print(f"bench: {text}…", file=out.err, flush=True)
 
