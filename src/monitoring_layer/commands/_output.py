@@ -7,12 +7,12 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
 __all__ = ["EXIT_NOTHING", "EXIT_OK", "EXIT_USAGE", "CommandError", "Output", "add_common", "format_ms",
-           "isatty", "parse_duration", "parse_iso", "short_time"]
+           "isatty", "parse_duration", "parse_iso", "short_time", "table"]
 
 EXIT_OK = 0        # printed results
 EXIT_NOTHING = 1   # nothing matched (or, for check/selftest, something failed)
@@ -91,6 +91,24 @@ def isatty(stream: Any) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def table(out: Output, header: Sequence[str], rows: Sequence[Sequence[str]], *,
+          styled: dict[int, int] | None = None, right: frozenset[int] = frozenset()) -> None:
+    """Print columns padded to width; column ``i`` is painted in the style named by cell ``styled[i]``
+    of its row (e.g. a status column in its status's colour), columns in ``right`` are right-aligned."""
+    styled = styled or {}
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def cells(row: Sequence[str], paint: bool) -> str:
+        padded = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        if paint:
+            padded = [out.paint(c, row[styled[i]]) if i in styled and row[i] else c for i, c in enumerate(padded)]
+        return "  ".join(padded).rstrip()
+
+    out.line(cells(header, False))
+    for row in rows:
+        out.line(cells(row, True))
 
 
 def short_time(ns: int) -> str:

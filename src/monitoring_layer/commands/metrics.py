@@ -22,7 +22,7 @@ import math
 from typing import Any
 
 from monitoring_layer.commands._home import FILES, load_document, resolve_home
-from monitoring_layer.commands._output import EXIT_NOTHING, EXIT_OK, Output, add_common
+from monitoring_layer.commands._output import EXIT_NOTHING, EXIT_OK, Output, add_common, table
 from monitoring_layer.metrics._stats import statistics
 from monitoring_layer.readings import MetricReading, reading_statistic
 
@@ -165,11 +165,7 @@ def _list(args: argparse.Namespace, out: Output, home: Any, doc: Any, metrics: d
             {"name": r[0], "type": r[1], "unit": metrics[r[0]].get("unit", ""), "series": int(r[3]),
              "points": int(r[4]), "description": r[5]} for r in rows]}, indent=2))
     elif rows:
-        header = ("NAME", "TYPE", "UNIT", "SERIES", "POINTS", "DESCRIPTION")
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        for row in [header, *rows]:
-            out.line("  ".join(c.rjust(w) if i in (3, 4) else c.ljust(w)
-                               for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+        table(out, ("NAME", "TYPE", "UNIT", "SERIES", "POINTS", "DESCRIPTION"), rows, right=frozenset({3, 4}))
     if not rows:
         out.note(f"no metrics: {home / FILES['metrics']} does not exist yet" if doc is None else "no metrics yet")
         return EXIT_NOTHING

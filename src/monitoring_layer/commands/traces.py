@@ -23,6 +23,7 @@ from monitoring_layer.commands._output import (
     format_ms,
     parse_duration,
     short_time,
+    table,
 )
 
 __all__ = ["add_parser", "filter_traces", "find_trace", "render_waterfall", "run"]
@@ -128,18 +129,8 @@ def _summary(trace: dict[str, Any]) -> dict[str, Any]:
 def _print_list(out: Output, traces: list[dict[str, Any]]) -> None:
     rows = [(t["trace_id"], short_time(t["start_unix_nano"]), format_ms(t["duration_ms"]), t["status"],
              str(t["span_count"]), t["service"], t["name"]) for t in traces]
-    header = ("TRACE", "START (UTC)", "DURATION", "STATUS", "SPANS", "SERVICE", "NAME")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    out.line(_row(header, widths, right={2, 4}))
-    for row in rows:
-        text = _row(row, widths, right={2, 4})
-        status_at = sum(w + 2 for w in widths[:3])
-        out.line(text[:status_at] + out.paint(row[3].ljust(widths[3]), row[3]) + text[status_at + widths[3]:])
-
-
-def _row(cells: tuple[str, ...], widths: list[int], *, right: set[int]) -> str:
-    return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                     for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    table(out, ("TRACE", "START (UTC)", "DURATION", "STATUS", "SPANS", "SERVICE", "NAME"), rows,
+          styled={3: 3}, right=frozenset({2, 4}))
 
 
 def _show(args: argparse.Namespace, out: Output, home: Path, traces: list[dict[str, Any]], *, absent: bool) -> int:
