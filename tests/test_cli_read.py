@@ -270,3 +270,11 @@ def test_readme_examples_are_the_real_output(seeded):
         status, out, _ = cli(*argv, "--home", str(seeded))
         assert status == 0, argv
         assert out == expected.replace("/tmp/monitoring-demo", str(seeded)), argv
+
+
+def test_a_file_without_the_documented_layout_is_exit_2(seeded):
+    doc = json.loads((seeded / "traces/traces.json").read_text())
+    del doc["traces"][0]["status"]
+    (seeded / "traces/traces.json").write_text(json.dumps(doc))
+    status, out, err = cli("traces", "list", "--home", str(seeded))
+    assert status == 2 and "does not have the documented layout" in err and "monitoring-layer check" in err
