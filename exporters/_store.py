@@ -42,6 +42,7 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = ["JsonFileStore", "SCHEMA_VERSION", "prepare_home", "dumps_document"]
 
+#: The schema version of the logs and traces files; the metrics file is at 2 (see ``metrics.py``).
 SCHEMA_VERSION = 1
 
 _DIR_MODE = 0o700
@@ -161,9 +162,14 @@ def _compact(value: Any) -> str:
 class JsonFileStore:
     """One JSON document on disk, updated by read-merge-write under a process lock."""
 
-    def __init__(self, path: Path, kind: str, *, records_immutable: bool = False) -> None:
+    def __init__(self, path: Path, kind: str, *, records_immutable: bool = False,
+                 schema_version: int = SCHEMA_VERSION,
+                 migrate: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> None:
         self.path = Path(path)
         self.kind = kind
+        self.schema_version = schema_version
+        # Turns a document of an older schema_version into the current one, on read.
+        self._migrate = migrate
         # What this store wrote last, while the file on disk is still that write: the next
         # update merges into it instead of parsing the file again (another process's write,
         # or any other change, shows in the file's identity and makes us read it).
@@ -177,7 +183,7 @@ class JsonFileStore:
         _STORES.add(self)
 
     def empty(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, "kind": self.kind}
+        return {"schema_version": self.schema_version, "kind": self.kind}
 
     def read(self) -> dict[str, Any]:
         """The current document (an empty one if absent; corrupt ones are quarantined)."""
@@ -203,7 +209,7 @@ class JsonFileStore:
                 if self._memo is not None:
                     self._memo.clear()
             new = merge(current)
-            new["schema_version"] = SCHEMA_VERSION
+            new["schema_version"] = self.schema_version
             new["kind"] = self.kind
             self._write(new)
             identity = self._identity()
@@ -278,6 +284,9 @@ class JsonFileStore:
         except ValueError as exc:
             self._quarantine(exc)
             return self.empty()
+        version = doc.get("schema_version")
+        if self._migrate is not None and isinstance(version, int) and version < self.schema_version:
+            doc = self._migrate(doc)
         return doc
 
     def _quarantine(self, reason: Exception) -> None:

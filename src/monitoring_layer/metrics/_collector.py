@@ -34,7 +34,9 @@ from monitoring_layer import _selfmon, config
 from monitoring_layer._safe import safe_text
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings
-from monitoring_layer.readings import MetricReading
+from monitoring_layer._encode import iso, now_ns, resource_service
+from monitoring_layer._metric_entries import METRICS_SCHEMA_VERSION, facade_entry, group_by_name
+from monitoring_layer.readings import MetricInfo, MetricReading
 
 from ._names import MetricType, check_label_name, check_name, parse_type, ucum_unit
 from ._prometheus import PrometheusBridge, PullPrometheusReader, facade_view
@@ -113,7 +115,6 @@ class MetricsCollector:
         self._source = f"{self.settings.service_name or 'unknown_service'}/{_pid()}"
         self._pending = 0  # histogram/summary values waiting for OTel, all metrics (approximate)
         self._series_count = 0
-        self._exporter = None
         self._own_reader = None
         self._readings_exporter: Any = None
 
@@ -125,7 +126,6 @@ class MetricsCollector:
 
         if pipeline is not None and getattr(pipeline, "prometheus_bridge", None) is not None:
             self._bridge: PrometheusBridge = pipeline.prometheus_bridge
-            self._exporter = pipeline.exporters.get("metrics")
             self._source = _source_of(pipeline)
         else:
             self._bridge = PrometheusBridge()
@@ -134,8 +134,6 @@ class MetricsCollector:
                 meter_provider.add_metric_reader(self._own_reader)
         self._bridge.add_source(self)
         _COLLECTORS.add(self)
-        if self._exporter is not None and hasattr(self._exporter, "add_source"):
-            self._exporter.add_source(self)
         # The pipeline's readings carry this collector's series as registered.
         self._readings_exporter = getattr(pipeline, "readings_exporter", None)
         if self._readings_exporter is not None:
@@ -439,9 +437,7 @@ class MetricsCollector:
 
     def export_metrics(self) -> dict[str, Any]:
         """Every metric as a JSON-serializable document shaped like ``metrics/metrics_registry.json``."""
-        from monitoring_layer.exporters._encode import iso, now_ns
-
-        return {"schema_version": 1, "kind": "metrics", "updated": iso(now_ns()),
+        return {"schema_version": METRICS_SCHEMA_VERSION, "kind": "metrics", "updated": iso(now_ns()),
                 "metrics": self.file_entries()}
 
     def export_prometheus_format(self) -> str:
@@ -453,22 +449,19 @@ class MetricsCollector:
     # ------------------------------------------------------------------ hooks for exporters
 
     def owns(self, name: str) -> bool:
-        """True for metrics this collector renders itself into the JSON file (exporter hook)."""
+        """True for metrics this collector supplies readings of (``ReadingSource`` hook): their OTel
+        points are skipped."""
         return name in self._metrics or name == "monitoring_layer_metrics_drain"
 
-    def version(self) -> tuple[int, int, int]:
-        """Changes when ``file_entries()`` would (exporter hook): metrics, recordings, minute."""
-        recorded = sum(s.count for m in list(self._metrics.values()) for s in list(m.series.values()))
-        return len(self._metrics), recorded, _time_ns() // 60_000_000_000
-
     def file_entries(self) -> dict[str, Any]:
-        """``{name: entry}`` of every metric, pruned to retention (exporter hook)."""
-        horizon = self._horizon_ns()
+        """``{name: entry}`` of every metric, pruned to retention (as in ``export_metrics()``)."""
+        readings = group_by_name(self.readings(_time_ns()))
         entries = {}
         for name in sorted(self._metrics):
             metric = self._metrics[name]
-            metric.prune(horizon)
-            entries[name] = metric.entry(self._source)
+            entries[name] = facade_entry(
+                readings.get(name, []), kind=metric.type.value, description=metric.description, unit=metric.unit,
+                prometheus_name=metric.prometheus_name, dropped_points=metric.dropped_age + metric.dropped_by_count())
         return entries
 
     def readings(self, timestamp_ns: int) -> list[MetricReading]:
@@ -479,6 +472,11 @@ class MetricsCollector:
             metric.prune(horizon)
             result.extend(metric.readings(self._source, timestamp_ns))
         return result
+
+    def catalog(self) -> list[MetricInfo]:
+        """Every registered metric (``ReadingSource`` hook), recorded to or not."""
+        return [MetricInfo(m.name, m.type.value, m.unit, m.description, m.prometheus_name)  # type: ignore[arg-type]
+                for m in list(self._metrics.values())]
 
     def prometheus_view(self) -> tuple[set[str], dict[str, str], list[Any]]:
         """Hidden, renamed and added families for the Prometheus bridge (see ``_prometheus``)."""
@@ -509,8 +507,6 @@ class MetricsCollector:
         self._bridge.remove_source(self)
         if self._readings_exporter is not None:
             self._readings_exporter.remove_source(self)
-        if self._exporter is not None and hasattr(self._exporter, "remove_source"):
-            self._exporter.remove_source(self)
         if self._own_reader is not None:
             with _selfmon.contained("shutdown", key="metrics prometheus reader"):
                 self.meter_provider.remove_metric_reader(self._own_reader)  # also shuts it down
@@ -540,6 +536,4 @@ def _pid() -> int:
 
 
 def _source_of(pipeline: Any) -> str:
-    from monitoring_layer.exporters._encode import resource_service
-
     return f"{resource_service(getattr(pipeline, 'resource', None))}/{_pid()}"
