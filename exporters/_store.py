@@ -35,6 +35,13 @@ from monitoring_layer import _selfmon
 from monitoring_layer._safe import safe_text
 from monitoring_layer.config import ConfigError
 
+try:  # the `fast` extra: the same JSON, serialised about ten times faster on the writer thread
+    import orjson as _orjson
+
+    _ORJSON_OPTIONS = _orjson.OPT_NON_STR_KEYS
+except ImportError:
+    _orjson = None  # type: ignore[assignment]
+
 try:  # POSIX; elsewhere processes are not serialised (documented).
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -156,6 +163,11 @@ def dumps_document(doc: dict[str, Any], memo: dict[int, tuple[Any, str]] | None 
 
 
 def _compact(value: Any) -> str:
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+        except TypeError:  # JSONEncodeError too: lone surrogates, ints beyond 64 bits, unknown types
+            pass
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.exporter.prometheus._mapping import sanitize_attribute
@@ -104,6 +104,7 @@ class MetricsCollector:
         self._lock = threading.RLock()
         self._metrics: dict[str, Metric] = {}
         self._claimed: dict[str, str] = {}  # lower-cased OTel and Prometheus names -> metric name
+        self._buckets: dict[str, tuple[float, ...]] = {}  # histograms registered with their own buckets
         self._buffered: list[Metric] = []  # histogram and summary metrics
         self._caches: dict[MetricType, dict[tuple[Any, ...], tuple[Metric, Series]]] = {t: {} for t in MetricType}
         self._counters = self._caches[MetricType.COUNTER]
@@ -147,19 +148,23 @@ class MetricsCollector:
     # ------------------------------------------------------------------ registration
 
     def register_metric(self, name: str, metric_type: MetricType | str, description: str = "",
-                        unit: str = "") -> None:
+                        unit: str = "", *, buckets: Sequence[float] | None = None) -> None:
         """Declare a metric. Same name and type again: no-op; another type: ``ValueError``.
 
         ``unit`` is stored in OTel/UCUM spelling (``MB`` becomes ``MBy``); OTel
         readers see the base unit (``s``, ``By``) and Prometheus shows it as a
-        name suffix (see ``prometheus_name``).
+        name suffix (see ``prometheus_name``). ``buckets`` (histograms only):
+        the bucket upper bounds, increasing, in ``unit``; by default OTel's.
 
         >>> metrics.register_metric("request_latency", "histogram", "Request latency", "ms")  # doctest: +SKIP
+        >>> metrics.register_metric("batch_rows", "histogram", buckets=[10, 100, 1000])  # doctest: +SKIP
         """
         kind = parse_type(metric_type)
-        self._register(check_name(name), kind, description, unit)
+        bounds = _check_buckets(buckets, kind) if buckets is not None else None
+        self._register(check_name(name), kind, description, unit, bounds)
 
-    def _register(self, name: str, kind: MetricType, description: Any, unit: Any) -> Metric:
+    def _register(self, name: str, kind: MetricType, description: Any, unit: Any,
+                  buckets: tuple[float, ...] | None = None) -> Metric:
         if not isinstance(description, str):
             raise TypeError(f"description must be a string, got {type(description).__name__}")
         unit = ucum_unit(unit)
@@ -169,6 +174,9 @@ class MetricsCollector:
                 if metric.type is not kind:
                     raise ValueError(f"metric {name!r} is already registered as a {metric.type.value}, "
                                      f"not a {kind.value}")
+                if buckets is not None and buckets != self._buckets.get(name):
+                    raise ValueError(f"histogram {name!r} is already registered with buckets "
+                                     f"{list(self._buckets.get(name) or _DEFAULT_BOUNDS)}, not {list(buckets)}")
                 return metric
             metric = Metric(name, kind, description, unit, self._max_points)
             self._claim_names(metric)
@@ -180,7 +188,10 @@ class MetricsCollector:
                 metric.instrument = self._meter.create_observable_gauge(name, callbacks=[metric.observe_last], **otel)
             else:
                 bounds = None
-                if (metric.mul, metric.div) != (1, 1):  # OTel's default buckets, in the base unit
+                if buckets is not None:
+                    self._buckets[name] = buckets
+                    bounds = [b * metric.mul / metric.div for b in buckets]
+                elif (metric.mul, metric.div) != (1, 1):  # OTel's default buckets, in the base unit
                     bounds = [b * metric.mul / metric.div for b in _DEFAULT_BOUNDS]
                 metric.instrument = self._meter.create_histogram(
                     name, explicit_bucket_boundaries_advisory=bounds, **otel)
@@ -242,6 +253,38 @@ class MetricsCollector:
         except (KeyError, TypeError, AttributeError):
             pass
         self._record_slow(MetricType.GAUGE, name, value, labels)
+
+    def increment_gauge(self, name: str, value: float = 1, labels: Mapping[str, Any] | None = None) -> None:
+        """Add ``value`` to the gauge ``name`` for ``labels`` (a series never set starts at 0).
+
+        For values that go up and down by steps (jobs in flight, open connections).
+        """
+        self._adjust_gauge(name, value, labels)
+
+    def decrement_gauge(self, name: str, value: float = 1, labels: Mapping[str, Any] | None = None) -> None:
+        """Subtract ``value`` from the gauge ``name`` for ``labels``."""
+        self._adjust_gauge(name, value, labels, sign=-1)
+
+    def _adjust_gauge(self, name: str, value: Any, labels: Mapping[str, Any] | None, sign: int = 1) -> None:
+        metric = self._metrics.get(name) if isinstance(name, str) else None
+        if metric is None:
+            metric = self._register(check_name(name), MetricType.GAUGE, "", "")
+        if metric.type is not MetricType.GAUGE:
+            _selfmon.fault("metric_type", ValueError(
+                f"metric {name!r} is a {metric.type.value}; a gauge step cannot record to it "
+                "(the value was dropped)"), key=name)
+            return
+        series, _cacheable = self._series_for(metric, labels)
+        number = checked_value(MetricType.GAUGE, value, name)
+        if number is None:
+            return
+        now = _time_ns()
+        with metric.lock:  # read-add-write under the series' metric lock: concurrent steps add up exactly
+            level = (series.last or 0) + sign * number
+            series.last = level
+            series.total += level
+            series.count += 1
+            metric.points.append((now, series, level))
 
     def observe_histogram(self, name: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
         """Record ``value`` in the histogram ``name`` for ``labels``."""
@@ -515,6 +558,23 @@ class MetricsCollector:
 
 _PROVIDER_COLLECTORS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 _PROVIDER_LOCK = threading.Lock()
+
+
+def _check_buckets(buckets: Any, kind: MetricType) -> tuple[float, ...]:
+    if kind is not MetricType.HISTOGRAM:
+        raise ValueError(f"buckets are for histograms only, not a {kind.value}")
+    if isinstance(buckets, (str, bytes)) or not isinstance(buckets, Sequence):
+        raise TypeError(f"buckets must be a sequence of numbers, got {type(buckets).__name__}")
+    bounds: list[float] = []
+    for bound in buckets:
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
+            raise ValueError(f"buckets must be finite numbers, got {bound!r}")
+        if bounds and bound <= bounds[-1]:
+            raise ValueError(f"buckets must be strictly increasing, got {list(buckets)!r}")
+        bounds.append(float(bound))
+    if not bounds:
+        raise ValueError("buckets must hold at least one bound")
+    return tuple(bounds)
 
 
 def _scope_attributes(meter_provider: Any) -> dict[str, Any]:
