@@ -11,7 +11,7 @@ from typing import Any
 from monitoring_layer.commands._home import resolve_home
 from monitoring_layer.commands._output import EXIT_NOTHING, EXIT_OK, Output, add_common, isatty
 from monitoring_layer.exporters import FILES, load_schema, validate
-from monitoring_layer.exporters._encode import iso
+from monitoring_layer._encode import iso
 
 __all__ = ["add_parser", "check_home", "run"]
 
