@@ -69,7 +69,8 @@ PARTS = {
             "rows_loaded": {"type": "counter", "description": "Rows loaded", "unit": "1",
                             "prometheus_name": "rows_loaded_total", "series": [
                                 {"labels": {"table": "orders"}, "source": "etl/100", "count": 2, "sum": 700,
-                                 "points": [_point(T0 + 40 * MS, value=500), _point(T0 + 100 * MS, value=200)]}]},
+                                 "points": [_point(T0 + 40 * MS, value=500, increment=500),
+                                            _point(T0 + 100 * MS, value=700, increment=200)]}]},
             "batch_duration": {"type": "histogram", "description": "", "unit": "ms", "series": [
                 {"labels": {}, "source": "etl/100", "points": [
                     _point(T0 + 60 * MS, count=1, sum=12.5, min=12.5, max=12.5, bucket_counts=[0, 0, 1, 0],
@@ -91,7 +92,7 @@ PARTS = {
             "rows_loaded": {"type": "counter", "description": "Rows loaded", "unit": "1",
                             "prometheus_name": "rows_loaded_total", "series": [
                                 {"labels": {"table": "users"}, "source": "api/200", "count": 1, "sum": 30,
-                                 "points": [_point(T0 + 60_000 * MS, value=30)]}]},
+                                 "points": [_point(T0 + 60_000 * MS, value=30, increment=30)]}]},
         },
     },
 }
@@ -121,8 +122,110 @@ def write(home: Path, part: str) -> None:
 
     JsonFileStore(home / "traces/traces.json", "traces").update(traces)
     JsonFileStore(home / "logs/logs.json", "logs").update(logs)
-    JsonFileStore(home / "metrics/metrics_registry.json", "metrics").update(metrics)
+    JsonFileStore(home / "metrics/metrics_registry.json", "metrics", schema_version=2).update(metrics)
 
 
 if __name__ == "__main__":
     write(Path(os.environ["MONITORING_HOME"]), sys.argv[1])
+
+
+# --------------------------------------------------------------------------- health and alerts files
+
+
+def _check(component, check, status, output, duration_ms, at, critical=True, **extra):
+    return {"component": component, "check": check, "status": status, "output": output,
+            "duration_ms": duration_ms, "timestamp": iso(at) if at else None,
+            **({"timestamp_unix": at / 1e9} if at else {}), "critical": critical, "probe": "readiness",
+            "details": {}, **extra}
+
+
+ENGINES = {
+    "a": {
+        "health_components": {
+            "postgres": {"component": "postgres", "status": "unhealthy", "reason": "critical check connection failed",
+                         "depends_on": ["network"], "checks": {
+                             "connection": _check("postgres", "connection", "unhealthy", "connection refused", 12.0,
+                                                  T0 + 60_000 * MS),
+                             "replication": _check("postgres", "replication", "healthy", "", 3.25, T0 + 60_000 * MS,
+                                                   critical=False)}},
+        },
+        "health_history": {
+            "postgres:connection": [
+                _check("postgres", "connection", s, "", 10.0, T0 + (60_000 - 10_000 * i) * MS)
+                for i, s in enumerate(["unhealthy", "unhealthy", "degraded", "healthy", "healthy"])],
+        },
+        "rules": [
+            {"rule_id": "high_error_rate", "name": "High error rate", "metric": "errors_total", "condition": "> 10",
+             "threshold": 10, "severity": "high", "notification_channels": ["ops"], "statistic": "rate",
+             "for_s": 0, "keep_firing_for_s": 0, "cooldown_s": 300, "group_by": ["service"], "enabled": True},
+        ],
+        "alerts": [
+            {"alert_id": "al-1", "rule_id": "high_error_rate", "name": "High error rate", "state": "triggered",
+             "severity": "high", "value": 12.5, "labels": {"service": "api"}, "fingerprint": "f1f1f1f1f1f1f1f1",
+             "incident_id": "inc-1", "started_at": iso(T0 + 30_000 * MS), "updated_at": iso(T0 + 60_000 * MS),
+             "ended_at": None},
+        ],
+        "incidents": [
+            {"incident_id": "inc-1", "fingerprint": "f1f1f1f1f1f1f1f1", "rule_id": "high_error_rate",
+             "group_labels": {"service": "api"}, "severity": "high", "status": "open",
+             "opened_at": iso(T0 + 30_000 * MS), "updated_at": iso(T0 + 60_000 * MS), "resolved_at": None,
+             "alert_ids": ["al-1"], "active_alert_ids": ["al-1"]},
+        ],
+    },
+    "b": {
+        "health_components": {
+            "api": {"component": "api", "status": "healthy", "reason": "", "depends_on": [], "checks": {
+                "http": _check("api", "http", "healthy", "", 1.5, T0 + 61_000 * MS)}},
+        },
+        "health_history": {
+            "api:http": [_check("api", "http", "healthy", "", 1.5, T0 + 61_000 * MS)],
+        },
+        "rules": [
+            {"rule_id": "slow_queries", "name": "Slow queries", "metric": "query_ms", "condition": "> 250",
+             "threshold": 250, "severity": "medium", "notification_channels": [], "statistic": "p95",
+             "for_s": 60, "keep_firing_for_s": 0, "cooldown_s": 300, "group_by": [], "enabled": True},
+        ],
+        "alerts": [
+            {"alert_id": "al-2", "rule_id": "slow_queries", "name": "Slow queries", "state": "resolved",
+             "severity": "medium", "value": 312.75, "labels": {}, "fingerprint": "f2f2f2f2f2f2f2f2", "incident_id": "inc-2",
+             "started_at": iso(T0), "updated_at": iso(T0 + 20_000 * MS), "ended_at": iso(T0 + 20_000 * MS)},
+        ],
+        "incidents": [
+            {"incident_id": "inc-2", "fingerprint": "f2f2f2f2f2f2f2f2", "rule_id": "slow_queries", "group_labels": {},
+             "severity": "medium", "status": "resolved", "opened_at": iso(T0), "updated_at": iso(T0 + 20_000 * MS),
+             "resolved_at": iso(T0 + 20_000 * MS), "alert_ids": ["al-2"], "active_alert_ids": []},
+        ],
+    },
+}
+
+
+def write_engines(home: Path, part: str) -> None:
+    """The health and alerts files of one process (merged into what the other wrote)."""
+    data = ENGINES[part]
+    prepare_home(home, "health", "alerts")
+    updated = iso(T0 + 61_000 * MS if part == "b" else T0 + 60_000 * MS)
+
+    def status(doc):
+        components = {**doc.get("components", {}), **data["health_components"]}
+        worst = min((c["status"] for c in components.values()),
+                    key=["unhealthy", "degraded", "unknown", "healthy"].index)
+        doc.update(updated=updated, status=worst, components=dict(sorted(components.items())))
+        return doc
+
+    def history(doc):
+        doc.update(updated=updated, limit=100, checks={**doc.get("checks", {}), **data["health_history"]})
+        return doc
+
+    def rules(doc):
+        doc.update(rules=doc.get("rules", []) + data["rules"], channels=doc.get("channels", []))
+        return doc
+
+    def incidents(doc):
+        doc.update(incidents=doc.get("incidents", []) + data["incidents"], alerts=doc.get("alerts", []) + data["alerts"],
+                   silences=doc.get("silences", []))
+        return doc
+
+    JsonFileStore(home / "health/health_status.json", "health_status").update(status)
+    JsonFileStore(home / "health/health_history.json", "health_history").update(history)
+    JsonFileStore(home / "alerts/rules.json", "alert_rules").update(rules)
+    JsonFileStore(home / "alerts/incidents.json", "alert_incidents").update(incidents)

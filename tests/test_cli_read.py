@@ -278,3 +278,32 @@ def test_a_file_without_the_documented_layout_is_exit_2(seeded):
     (seeded / "traces/traces.json").write_text(json.dumps(doc))
     status, out, err = cli("traces", "list", "--home", str(seeded))
     assert status == 2 and "does not have the documented layout" in err and "monitoring-layer check" in err
+
+
+def test_metrics_show_an_otel_counter_by_its_increments(seeded):
+    doc = json.loads((seeded / "metrics/metrics_registry.json").read_text())
+    doc["metrics"]["jobs"] = {"type": "counter", "description": "", "unit": "1", "series": [
+        {"labels": {}, "source": "etl/100", "points": [
+            {"time": "2026-11-18T11:06:40Z", "time_unix_nano": T0, "value": 3, "increment": 3},
+            {"time": "2026-11-18T11:06:50Z", "time_unix_nano": T0 + 10**10, "value": 10, "increment": 7}]}]}
+    (seeded / "metrics/metrics_registry.json").write_text(json.dumps(doc))
+    status, out, _ = cli("metrics", "show", "jobs", "--home", str(seeded))
+    assert status == 0
+    assert out.splitlines()[2:] == [
+        "    count 2  sum 10  mean 5  min 3  max 7  p50 5  p95 6.8  p99 6.96",
+        "    total 10",
+        "    recent ▁█  (2 points, 3 .. 7)",
+    ]
+
+
+def test_metrics_reads_a_schema_1_file(seeded):
+    """Schema 1: the facade's counter points held increments; read through the exporter's migration."""
+    doc = json.loads((seeded / "metrics/metrics_registry.json").read_text())
+    doc["schema_version"] = 1
+    for series in doc["metrics"]["rows_loaded"]["series"]:
+        for point in series["points"]:
+            point["value"] = point.pop("increment")
+    (seeded / "metrics/metrics_registry.json").write_text(json.dumps(doc))
+    status, out, _ = cli("metrics", "show", "rows_loaded", "--labels", "table=orders", "--home", str(seeded), "--json")
+    (series,) = json.loads(out)["series"]
+    assert series["statistics"]["sum"] == 700 and series["total"] == 700 and series["recent"] == [500, 200]

@@ -3,15 +3,21 @@
 ``show`` prints, per series (one label set of one process), the statistics
 count, sum, mean, min, max, p50, p95, p99 and a sparkline of the recent points:
 
-* series of the metrics facade carry their raw recorded values as points (a
-  counter's increments, a gauge's settings, a histogram's observations): the
-  statistics are exact over the retained points, and the lifetime count and sum
-  the series carries are shown beside them;
+* counters (schema 2): each point holds the running total (``value``) and what
+  was added since the point before (``increment``; for the metrics facade, by one
+  call): the statistics and the sparkline are over the increments, and the
+  newest running total is shown as ``total`` (for the facade, its lifetime sum);
+* other series of the metrics facade carry their raw recorded values as points
+  (a gauge's settings, a histogram's observations): the statistics are exact over
+  the retained points; the lifetime count and sum the series carries are shown
+  beside them;
 * OTel histogram series carry cumulative points: the statistics are those of
   the newest point (percentiles estimated from its buckets, like Prometheus'
   ``histogram_quantile``), and the sparkline is the running mean at each point;
-* other OTel series (counters' cumulative totals, gauges): statistics over the
-  retained points' values.
+* other OTel series (gauges): statistics over the retained points' values.
+
+A schema 1 file (the facade's counter points held increments, OTel's running
+totals) is read through the exporter's own migration first.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from typing import Any
 
 from monitoring_layer.commands._home import FILES, load_document, resolve_home
 from monitoring_layer.commands._output import EXIT_NOTHING, EXIT_OK, Output, add_common, table
+from monitoring_layer.exporters.metrics import migrate_metrics_document
 from monitoring_layer.metrics._stats import statistics
 from monitoring_layer.readings import MetricReading, reading_statistic
 
@@ -31,6 +38,7 @@ __all__ = ["SPARK_POINTS", "add_parser", "find_metric", "run", "series_view", "s
 SPARK_POINTS = 30
 _SPARKS = "▁▂▃▄▅▆▇█"
 _STATS = ("count", "sum", "mean", "min", "max", "p50", "p95", "p99")
+_CUMULATIVE = ("counter", "updowncounter")
 
 
 def add_parser(commands: Any) -> None:
@@ -95,6 +103,13 @@ def series_view(entry: dict[str, Any], series: dict[str, Any]) -> dict[str, Any]
                                  "min": _number(last.get("min")), "max": _number(last.get("max"))}
         stats.update({q: reading_statistic(reading, q) for q in ("p50", "p95", "p99")})
         recent = [(_number(p.get("sum")) or 0) / p["count"] for p in cumulative if p.get("count")]
+    elif entry.get("type") in _CUMULATIVE:  # points hold the running total and what each added
+        values = [v for v in (_number(p.get("increment")) for p in points) if v is not None]
+        stats = statistics(values)
+        recent = values
+        totals = [v for v in (_number(p.get("value")) for p in points) if v is not None]
+        if totals:
+            view["total"] = totals[-1]
     else:
         values = [v for v in (_number(p.get("value")) for p in points) if v is not None]
         stats = statistics(values)
@@ -131,6 +146,8 @@ def _plural(n: int, word: str) -> str:
 def run(args: argparse.Namespace, out: Output) -> int:
     home = resolve_home(args.home)
     doc = load_document(home, "metrics")
+    if doc is not None and doc.get("schema_version") == 1:
+        doc = migrate_metrics_document(doc)  # counters' points: increments -> running totals
     metrics: dict[str, Any] = doc.get("metrics", {}) if doc else {}
     if args.verb == "list":
         return _list(args, out, home, doc, metrics)
@@ -185,6 +202,8 @@ def _print_show(out: Output, name: str, entry: dict[str, Any], views: list[dict[
         labels = ",".join(f"{k}={v}" for k, v in view["labels"].items()) or "(no labels)"
         out.line(f"  series {labels}  source {view['source']}  {_plural(view['points'], 'point')}")
         out.line("    " + "  ".join(f"{k} {_fmt(view['statistics'].get(k))}" for k in _STATS))
+        if "total" in view and "lifetime" not in view:  # the facade's lifetime sum says it already
+            out.line(f"    total {_fmt(view['total'])}")
         if "lifetime" in view:
             out.line(f"    lifetime count {_fmt(view['lifetime']['count'])}  sum {_fmt(view['lifetime']['sum'])}")
         if view["recent"]:
