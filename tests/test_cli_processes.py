@@ -178,3 +178,24 @@ def test_colours_only_on_a_terminal(home, run_python):
     assert b"\033[31mERROR   \033[0m late: in colour" in on_a_terminal("logs", "--home", str(home))
     plain = on_a_terminal("logs", "--home", str(home), env={"NO_COLOR": "1"})
     assert b"late: in colour" in plain and b"\033[" not in plain
+
+
+def test_follow_ends_quietly_when_its_reader_goes_away(home, run_python):
+    import select
+
+    run_python(LOG, env={"MESSAGE": "first"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MONITORING_"))}
+    proc = subprocess.Popen([sys.executable, "-m", "monitoring_layer", "logs", "--follow", "--home", str(home)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], WAIT_S)  # bounded wait for its first line
+        assert ready and b"first" in proc.stdout.readline()
+        proc.stdout.close()  # like `logs --follow | head -1` after its line
+        run_python(LOG, env={"MESSAGE": "nobody reads this"})  # the next write meets the closed pipe
+        assert proc.wait(timeout=WAIT_S) == 0
+        assert proc.stderr.read() == b""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
