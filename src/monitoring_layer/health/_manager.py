@@ -63,6 +63,7 @@ class _Check:
     next_due: float = 0.0
     hanging: Task | None = None       # the timed-out call still running, never started twice
     hanging_since: float = 0.0
+    running: Task | None = None       # the call in flight; a second caller waits for it
     runs: int = field(default=0)
 
     @property
@@ -228,44 +229,60 @@ class HealthCheckManager:
         return check
 
     def _run(self, checks: list[_Check]) -> list[dict[str, Any]]:
-        started = time.perf_counter()
         launched: list[tuple[_Check, Task | None]] = [(check, self._launch(check)) for check in checks]
-        return [self._collect(check, task, started) for check, task in launched]
+        return [self._collect(check, task) for check, task in launched]
 
     def _launch(self, check: _Check) -> Task | None:
         with self._lock:
             hanging = check.hanging
             if hanging is not None and not hanging.future.done():
                 return None  # never start a check again while its last call still hangs
-        if check.is_async:
-            return self._pool.submit_async(_timed_async(check.func))
-        return self._pool.submit(_timed(check.func))
+            running = check.running
+            if running is not None and running.recorded is None:
+                return running  # already running (the runner and a caller at once): wait for that call
+            if check.is_async:
+                task = self._pool.submit_async(_timed_async(check.func))
+            else:
+                task = self._pool.submit(_timed(check.func))
+            check.running = task
+            return task
 
-    def _collect(self, check: _Check, task: Task | None, started: float) -> dict[str, Any]:
-        if task is None:
-            self._count("skipped_hanging")
-            _selfmon.dropped("health", "check_still_hanging")
-            since = self._clock() - check.hanging_since
+    def _collect(self, check: _Check, task: Task | None) -> dict[str, Any]:
+        if task is not None:
+            result = self._outcome(check, task)
+            with self._lock:
+                if task.recorded is None:
+                    task.recorded = self._record(check, *result)
+                return task.recorded  # type: ignore[no-any-return]
+        self._count("skipped_hanging")
+        _selfmon.dropped("health", "check_still_hanging")
+        since = self._clock() - check.hanging_since
+        with self._lock:
             return self._record(check, HealthStatus.UNHEALTHY,
                                 f"still running {since:.0f}s after it timed out; not started again until it "
                                 "returns", {}, 0.0)
-        remaining = check.timeout_s - (time.perf_counter() - started)
+
+    def _outcome(self, check: _Check, task: Task) -> tuple[HealthStatus, str, dict[str, Any], float]:
+        if task.recorded is not None:
+            return HealthStatus.UNKNOWN, "", {}, 0.0  # another waiter has recorded it; ignored
+        remaining = check.timeout_s - (time.perf_counter() - task.started)
         try:
             outcome = task.future.result(timeout=max(0.0, remaining))
         except (FutureTimeout, CancelledError, asyncio.CancelledError):
-            self._count("timeouts")
-            if self._pool.abandon(task):
-                with self._lock:
+            with self._lock:
+                if task.recorded is not None:
+                    return HealthStatus.UNKNOWN, "", {}, 0.0
+                self._counts["timeouts"] += 1
+                if self._pool.abandon(task):
                     check.hanging, check.hanging_since = task, self._clock()
-                task.future.add_done_callback(lambda _f: self._returned(check, task))
-            return self._record(check, HealthStatus.UNHEALTHY, f"timed out after {check.timeout_s:g}s", {},
-                                check.timeout_s * 1000.0)
+                    task.future.add_done_callback(lambda _f: self._returned(check, task))
+            return HealthStatus.UNHEALTHY, f"timed out after {check.timeout_s:g}s", {}, check.timeout_s * 1000.0
         value, error, duration_ms = outcome
         if error is not None:
             self._count("errors")
-            return self._record(check, HealthStatus.UNHEALTHY, _describe(error), {}, duration_ms)
+            return HealthStatus.UNHEALTHY, _describe(error), {}, duration_ms
         status, output, details = normalise(value)
-        return self._record(check, status, output, details, duration_ms)
+        return status, output, details, duration_ms
 
     def _returned(self, check: _Check, task: Task) -> None:
         with self._lock:
@@ -292,6 +309,8 @@ class HealthCheckManager:
             check.runs += 1
             self._counts["runs"] += 1
             self._dirty = True
+        # Under the manager's lock (results are recorded in order); the facade's calls are a dict
+        # lookup and an add, and never call back into this manager.
         metrics = self._metrics
         if metrics is not None:
             labels = {"component": check.component, "check": check.name}
@@ -458,7 +477,7 @@ class HealthCheckManager:
         self._lock = threading.RLock()
         self._pool.after_fork_child()
         for check in self._checks.values():
-            check.hanging = None
+            check.hanging = check.running = None
         was_running = self._runner is not None and not self._stop.is_set()
         self._runner = None
         self._wake = threading.Event()

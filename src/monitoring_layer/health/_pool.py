@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any
@@ -31,7 +32,7 @@ __all__ = ["CheckPool", "Task"]
 class Task:
     """One submitted call: its ``future``, and whether the caller gave up on it (``detached``)."""
 
-    __slots__ = ("fn", "future", "detached", "finished", "is_async")
+    __slots__ = ("fn", "future", "detached", "finished", "is_async", "started", "recorded")
 
     def __init__(self, fn: Callable[[], Any], is_async: bool) -> None:
         self.fn = fn
@@ -39,6 +40,8 @@ class Task:
         self.detached = False
         self.finished = False  # the worker returned from the call (set under the pool's lock)
         self.is_async = is_async
+        self.started = time.perf_counter()  # the timeout counts from here, for every waiter
+        self.recorded: Any = None  # the result the first waiter recorded (others return it)
 
 
 class CheckPool:
