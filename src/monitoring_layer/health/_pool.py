@@ -180,7 +180,8 @@ class CheckPool:
         with self._loop_lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name=f"{self.name}-asyncio", daemon=True)
+                thread = threading.Thread(target=_serve_loop, args=(loop,), name=f"{self.name}-asyncio",
+                                          daemon=True)
                 thread.start()
                 self._loop = loop
             return self._loop
@@ -201,3 +202,13 @@ class CheckPool:
             loop.call_soon_threadsafe(loop.stop)
         with self._cond:
             self._cond.notify_all()
+
+
+def _serve_loop(loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        loop.run_forever()
+    finally:
+        # Coroutines still pending at close (hung ones) are abandoned with the loop.
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        loop.close()
