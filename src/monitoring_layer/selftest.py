@@ -285,7 +285,8 @@ def check_health() -> str:
                 with urllib.request.urlopen(server.url + path, timeout=10) as response:
                     codes[path] = (response.status, response.headers["Content-Type"], json.load(response))
             except urllib.error.HTTPError as exc:
-                codes[path] = (exc.code, exc.headers["Content-Type"], json.load(exc))
+                with exc:
+                    codes[path] = (exc.code, exc.headers["Content-Type"], json.load(exc))
     finally:
         server.close()
     _check(codes["/livez"][:2] == (200, "application/health+json") and codes["/livez"][2]["status"] == "pass",
