@@ -14,7 +14,7 @@ import pytest
 
 from monitoring_layer import HealthCheckManager, create_database_check, create_kafka_check, create_storage_check
 
-from _requires import in_ci, require, unavailable
+from _requires import in_ci, require
 
 pytestmark = pytest.mark.integration
 
@@ -130,24 +130,30 @@ def test_storage_free_space_thresholds(health, tmp_path):
 
 @pytest.fixture
 def read_only_folder(tmp_path):
+    """``(folder, expected error)``: as root a read-only tmpfs mount (root ignores permissions);
+    otherwise a folder without write permission."""
     folder = tmp_path / "ro"
     folder.mkdir()
     if os.geteuid() != 0:
-        unavailable("mounting a read-only tmpfs needs root")
+        folder.chmod(0o555)
+        yield folder, "Permission denied"
+        folder.chmod(0o755)
+        return
     mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
                            capture_output=True, text=True)
     if mount.returncode != 0:
         if in_ci():
             pytest.fail(f"cannot mount a read-only tmpfs under CI: {mount.stderr.strip()}")
         pytest.skip(f"mounting is not permitted here: {mount.stderr.strip()}")
-    yield folder
+    yield folder, "Read-only file system"
     subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_storage_read_only_folder_is_unhealthy(health, read_only_folder):
-    health.register_check("storage", "ro", create_storage_check(read_only_folder))
+    folder, expected = read_only_folder
+    health.register_check("storage", "ro", create_storage_check(folder))
     result = health.run_check("storage", "ro")
-    assert result["status"] == "unhealthy" and "Read-only file system" in result["output"], result
+    assert result["status"] == "unhealthy" and expected in result["output"], result
 
 
 # ------------------------------------------------------------------ databases

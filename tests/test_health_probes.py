@@ -191,3 +191,14 @@ def test_process_wide_manager_and_serve_health(process_health, home):
     monitoring_layer.flush()
     doc = json.loads((home / "metrics/metrics_registry.json").read_text())
     assert doc["metrics"]["health_check_status"]["series"][0]["points"][-1]["value"] == 1
+
+
+@pytest.mark.integration
+def test_readme_health_snippet_runs(run_python):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### Health checks", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0].replace("port=8081", "port=0")
+    proc = run_python(code + "\nprint(health.get_component_status('api')['status'])\nserver.close()\n")
+    assert proc.stdout.strip().splitlines()[-1] in ("degraded", "unhealthy")
