@@ -3,6 +3,7 @@ read-only), sqlite files, and the errors a missing driver or an unknown scheme g
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -211,3 +212,64 @@ def test_unknown_or_bad_database_urls_are_refused_at_creation(url, error):
 def test_factories_are_marked_external():
     for check in (create_kafka_check(["h:1"]), create_storage_check(Path("/")), create_database_check("sqlite:///x")):
         assert getattr(check, "__monitoring_external__") in ("Kafka", "storage", "database")
+
+
+def _pg_binary(name: str) -> str | None:
+    import glob
+    import shutil
+
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+@pytest.fixture
+def postgres_url():
+    """A real PostgreSQL server on loopback in a temporary cluster (trust auth), stopped afterwards."""
+    import shutil
+    import tempfile
+
+    require("psycopg", "the postgresql check's test connects with psycopg")
+    initdb, pg_ctl = _pg_binary("initdb"), _pg_binary("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        if in_ci():
+            pytest.fail("PostgreSQL server binaries (initdb, pg_ctl) are missing under CI")
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed (apt-get install postgresql)")
+    # PostgreSQL refuses to run as root: as root, the cluster belongs to nobody.
+    as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    base = tempfile.mkdtemp(prefix="ml-pg-")
+    os.chmod(base, 0o755)
+    data, sockets = os.path.join(base, "data"), os.path.join(base, "sock")
+    os.mkdir(sockets)
+    if as_user:
+        os.chown(base, 65534, 65534)
+        os.chown(sockets, 65534, 65534)
+    port = _closed_port()
+    try:
+        subprocess.run([*as_user, initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"],
+                       check=True, capture_output=True, timeout=120)
+        subprocess.run([*as_user, pg_ctl, "-D", data, "-w", "-t", "60", "-l", os.path.join(base, "log"), "-o",
+                        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+                       check=True, capture_output=True, timeout=120)
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.fail(f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')[-500:]}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", data, "-m", "immediate", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_postgresql_server_is_healthy_and_a_closed_port_is_not(health, postgres_url):
+    health.register_check("db", "postgres", create_database_check(postgres_url))
+    health.register_check("db", "closed", create_database_check(
+        f"postgresql://postgres:secret@127.0.0.1:{_closed_port()}/postgres", timeout_s=2))
+    results = health.run_all_checks()["db"]
+    assert results["postgres"]["status"] == "healthy", results["postgres"]
+    assert results["postgres"]["details"]["method"] == "psycopg"
+    closed = results["closed"]
+    assert closed["status"] == "unhealthy" and "postgresql error" in closed["output"]
+    assert "secret" not in json.dumps(closed)

@@ -93,6 +93,7 @@ def create_kafka_check(bootstrap_servers: str | Iterable[str], timeout_s: float 
     hosts = _hosts(bootstrap_servers)
     timeout = _timeout("timeout_s", timeout_s)
     servers = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in hosts)
+    confluent_kafka: Any
     try:
         import confluent_kafka
     except ImportError:
@@ -258,7 +259,7 @@ def _quote_path(path: str) -> str:
 
 def _postgres_check(url: str, timeout: float) -> Callable[[], dict[str, Any]]:
     try:
-        import psycopg
+        import psycopg  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         raise ImportError(f"create_database_check({_redact(url)!r}) needs the psycopg package: "
                           "pip install 'psycopg[binary]'") from None

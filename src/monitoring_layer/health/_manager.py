@@ -388,7 +388,7 @@ class HealthCheckManager:
         """Counters: ``runs``, ``timeouts``, ``skipped_hanging`` (not restarted while hanging),
         ``late_completions``, ``errors``; ``hanging`` now; the worker pool's state."""
         with self._lock:
-            counts = dict(self._counts)
+            counts: dict[str, Any] = dict(self._counts)
             counts["checks"] = len(self._checks)
             counts["hanging"] = sum(1 for c in self._checks.values()
                                     if c.hanging is not None and not c.hanging.future.done())
