@@ -67,3 +67,31 @@ def test_hanging_check_is_cut_others_finish_probes_answer_and_the_process_exits(
     assert report["after"] == {"livez": 200, "readyz": 503}
     stats = report["stats"]
     assert stats["hanging"] == 1 and stats["skipped_hanging"] >= 1 and stats["pool"]["detached"] == 1
+
+
+FORK_SCRIPT = r"""
+import os
+import threading
+
+from monitoring_layer import HealthCheckManager
+
+health = HealthCheckManager(write_interval_s=3600)
+parent_ran = threading.Event()
+health.register_check("app", "parent", lambda: parent_ran.set() or True, interval_s=3600)
+assert parent_ran.wait(20)
+
+pid = os.fork()
+if pid == 0:
+    # The child gets a runner of its own (threads do not survive fork) and runs its own checks.
+    child_ran = threading.Event()
+    health.register_check("app", "child", lambda: child_ran.set() or True, interval_s=3600)
+    ok = child_ran.wait(20) and health.run_check("app", "parent")["status"] == "healthy"
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(pid, 0)
+print("child exit", os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_child_restarts_the_runner(run_python):
+    proc = run_python(FORK_SCRIPT, timeout=120)
+    assert proc.stdout.strip().splitlines()[-1] == "child exit 0", proc.stdout + proc.stderr
