@@ -1,40 +1,29 @@
-"""Skip a test whose optional module or binary is missing, except under CI=true, where it fails.
-
-CI (``.ci/run``) installs everything the tests need, so a missing piece there is
-a broken setup, not a reason to skip.
-"""
+"""``require(module_or_binary, reason)``: skip a test when something optional is missing, fail under CI=true."""
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import os
 import shutil
-from typing import Any
 
 import pytest
 
-__all__ = ["in_ci", "require", "unavailable"]
+__all__ = ["require"]
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
+def require(name: str, reason: str) -> str:
+    """The path of binary ``name`` (or the module name when ``name`` is importable).
 
-
-def unavailable(reason: str) -> None:
-    """Skip with ``reason``; under CI=true, fail with it."""
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: tests must not skip)")
-    pytest.skip(reason)
-
-
-def require(name: str, reason: str) -> Any:
-    """The module ``name`` (or the path of the binary ``name`` when prefixed with ``bin:``)."""
-    if name.startswith("bin:"):
-        path = shutil.which(name[4:])
-        if path is None:
-            unavailable(f"{name[4:]} is not installed: {reason}")
+    Missing: the test skips with ``reason``, or fails when ``CI=true`` (CI installs it).
+    """
+    path = shutil.which(name)
+    if path is not None:
         return path
     try:
-        return importlib.import_module(name)
-    except ImportError:
-        unavailable(f"{name} is not installed: {reason}")
+        if importlib.util.find_spec(name) is not None:
+            return name
+    except (ImportError, ValueError):
+        pass
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} is missing and CI=true: {reason}")
+    pytest.skip(f"{name} is missing: {reason}")

@@ -15,7 +15,7 @@ import pytest
 
 from monitoring_layer import HealthCheckManager, create_database_check, create_kafka_check, create_storage_check
 
-from _requires import in_ci, require
+from _requires import require
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +25,10 @@ def health():
     manager = HealthCheckManager(background=False)
     yield manager
     manager.close()
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI") == "true"
 
 
 def _closed_port() -> int:
@@ -38,7 +42,8 @@ def _closed_port() -> int:
 
 @pytest.fixture
 def mock_kafka():
-    confluent_kafka = require("confluent_kafka", "the Kafka check's tests use librdkafka's mock cluster")
+    require("confluent_kafka", "the Kafka check's tests use librdkafka's mock cluster")
+    import confluent_kafka
     producer = confluent_kafka.Producer({"test.mock.num.brokers": 1, "log_level": 0})
     brokers = producer.list_topics(timeout=10).brokers
     (broker,) = brokers.values()
