@@ -46,6 +46,8 @@ def health(clock):
     ({"timeout_s": 0}, ValueError, "timeout_s"),
     ({"timeout_s": "5"}, TypeError, "timeout_s"),
     ({"interval_s": float("inf")}, ValueError, "interval_s"),
+    ({"interval_s": 10**400}, ValueError, "interval_s"),
+    ({"timeout_s": float("nan")}, ValueError, "timeout_s"),
     ({"critical": "yes"}, TypeError, "critical"),
     ({"probe": "readyness"}, ValueError, "probe"),
     ({"depends_on": [""]}, ValueError, "depends_on"),

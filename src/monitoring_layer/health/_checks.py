@@ -37,9 +37,13 @@ def _external(kind: str, func: Callable[[], dict[str, Any]]) -> Callable[[], dic
 def _timeout(argument: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{argument} must be a number of seconds, not {type(value).__name__}")
-    if not 0 < value < float("inf"):
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond a float
+        seconds = float("inf")
+    if not 0 < seconds < float("inf"):
         raise ValueError(f"{argument} must be a positive finite number, not {value!r}")
-    return float(value)
+    return seconds
 
 
 # --------------------------------------------------------------------------- Kafka

@@ -498,7 +498,11 @@ def _name(argument: str, value: object) -> None:
 def _positive(argument: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{argument} must be a number of seconds, not {type(value).__name__}")
-    if not (value > 0 and math.isfinite(value)):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int beyond a float
+        finite = False
+    if not (finite and value > 0):
         raise ValueError(f"{argument} must be a positive finite number, not {value!r}")
 
 
