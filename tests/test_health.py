@@ -112,7 +112,7 @@ def test_details_and_observed_values(health, clock):
     result = health.run_check("db", "pool")
     assert result["observed_value"] == 7 and result["observed_unit"] == "connections"
     assert result["details"] == {"max": 10}
-    assert result["timestamp"] == "2023-11-14T22:13:20.000Z" and result["timestamp_unix"] == clock.now
+    assert result["timestamp"] == "2023-11-14T22:13:20.000Z" and result["time_unix_nano"] == int(clock.now * 1e9)
     json.dumps(result, allow_nan=False)
 
 

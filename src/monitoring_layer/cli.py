@@ -134,11 +134,11 @@ def _summary(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
     elif kind == "health_status":
         checks = [r for c in doc["components"].values() for r in c["checks"].values()]
         counts = {"components": len(doc["components"]), "checks": len(checks)}
-        times = [int(r["timestamp_unix"] * 1e9) for r in checks if r.get("timestamp_unix") is not None]
+        times = [r["time_unix_nano"] for r in checks if r.get("time_unix_nano") is not None]
     elif kind == "health_history":
         results = [r for rs in doc["checks"].values() for r in rs]
         counts = {"checks": len(doc["checks"]), "results": len(results)}
-        times = [int(r["timestamp_unix"] * 1e9) for r in results if r.get("timestamp_unix") is not None]
+        times = [r["time_unix_nano"] for r in results if r.get("time_unix_nano") is not None]
     from monitoring_layer.exporters._encode import iso
 
     span = {"oldest": iso(min(times)), "newest": iso(max(times))} if times else {}

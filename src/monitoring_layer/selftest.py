@@ -275,7 +275,7 @@ def check_health() -> str:
     health.run_check("broker", "ping")
     history = health.get_check_history("broker", "ping", limit=100)
     # At least the two runs above (the background runner, started by the first check, may add its own).
-    _check(len(history) >= 2 and all(a["timestamp_unix"] >= b["timestamp_unix"] for a, b in zip(history, history[1:])),
+    _check(len(history) >= 2 and all(a["time_unix_nano"] >= b["time_unix_nano"] for a, b in zip(history, history[1:])),
            f"get_check_history gave {len(history)} results, not newest first")
     server = serve_health(host="127.0.0.1", port=0)
     try:

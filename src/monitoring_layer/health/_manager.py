@@ -295,7 +295,7 @@ class HealthCheckManager:
         now = self._clock()
         result: dict[str, Any] = {
             "component": check.component, "check": check.name, "status": status.value, "output": output,
-            "duration_ms": round(duration_ms, 3), "timestamp": iso(now), "timestamp_unix": now,
+            "duration_ms": round(duration_ms, 3), "timestamp": iso(now), "time_unix_nano": int(now * 1e9),
             "critical": check.critical, "probe": check.probe,
         }
         for key in ("observed_value", "observed_unit"):

@@ -45,7 +45,7 @@ def effective(view: CheckView, now: float, stale_after: float) -> tuple[HealthSt
         return UNKNOWN, {"component": view.component, "check": view.name, "status": UNKNOWN.value,
                          "output": "not run yet", "duration_ms": None, "timestamp": None,
                          "critical": view.critical, "probe": view.probe, "details": {}}
-    age = now - float(last["timestamp_unix"])
+    age = now - last["time_unix_nano"] / 1e9
     if age > stale_after * view.interval_s:
         doc = dict(last)
         doc.update(status=UNKNOWN.value, stale=True,
@@ -105,7 +105,7 @@ def system_health(components: Mapping[str, dict[str, Any]], now: float) -> dict[
     summary = {s.value: 0 for s in HealthStatus}
     for status in statuses:
         summary[status.value] += 1
-    return {"status": worst(statuses).value, "timestamp": iso(now), "timestamp_unix": now,
+    return {"status": worst(statuses).value, "timestamp": iso(now), "time_unix_nano": int(now * 1e9),
             "components": dict(components), "summary": summary}
 
 
