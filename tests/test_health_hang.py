@@ -57,9 +57,13 @@ print(json.dumps({
 """
 
 
-def test_hanging_check_is_cut_others_finish_probes_answer_and_the_process_exits(run_python):
-    proc = run_python(SCRIPT, timeout=120)  # fails if the interpreter does not exit
+def test_hanging_check_is_cut_others_finish_probes_answer_and_the_process_exits(run_python, home):
+    # fails if the interpreter does not exit
+    proc = run_python(SCRIPT, timeout=120, env={"MONITORING_EXPORT_INTERVAL": "3600"})
     assert proc.returncode == 0
+    # The runner writes only once an hour here: the exit flush ran the lifecycle hooks.
+    status = json.loads((home / "health/health_status.json").read_text())
+    assert status["components"]["stuck"]["status"] == "unhealthy"
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["stuck"]["status"] == "unhealthy" and report["stuck"]["output"] == "timed out after 2s"
     assert report["again"]["status"] == "unhealthy" and report["again"]["output"].startswith("still running")

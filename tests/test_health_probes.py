@@ -171,7 +171,7 @@ def process_health(process_wide):
     from monitoring_layer import _defaults
 
     _defaults._HEALTH.replace(None)
-    yield
+    yield process_wide
     _defaults._HEALTH.replace(None)  # closes the manager built on this test's pipeline
 
 
@@ -188,9 +188,12 @@ def test_process_wide_manager_and_serve_health(process_health, home):
         assert _get(server.url + "/healthz")[2]["checks"]["db:ping"][0]["status"] == "pass"
     finally:
         server.close()
-    monitoring_layer.flush()
+    monitoring_layer.flush()  # the pipeline's files, then the lifecycle hooks: the health files
     doc = json.loads((home / "metrics/metrics_registry.json").read_text())
     assert doc["metrics"]["health_check_status"]["series"][0]["points"][-1]["value"] == 1
+    assert json.loads((home / "health/health_status.json").read_text())["status"] == "healthy"
+    readings = [r for r in process_health.readings.latest() if r.name == "health_check_status"]
+    assert [(r.labels["component"], r.labels["check"], r.value) for r in readings] == [("db", "ping", 1.0)]
 
 
 @pytest.mark.integration

@@ -115,7 +115,7 @@ class HealthCheckManager:
         self._pool = CheckPool(max_workers=max_workers)
         self._files = HealthFiles(self.home, history_limit=max_history) if self.home is not None else None
         self._dirty = False
-        self._last_write = 0.0
+        self._last_write = time.monotonic()  # the runner's first write comes one interval after start
         self._counts = {"runs": 0, "timeouts": 0, "skipped_hanging": 0, "late_completions": 0, "errors": 0}
         self._runner: threading.Thread | None = None
         self._stop = threading.Event()
