@@ -216,7 +216,7 @@ def test_unknown_or_bad_database_urls_are_refused_at_creation(url, error):
 
 def test_factories_are_marked_external():
     for check in (create_kafka_check(["h:1"]), create_storage_check(Path("/")), create_database_check("sqlite:///x")):
-        assert getattr(check, "__monitoring_external__") in ("Kafka", "storage", "database")
+        assert getattr(check, "__monitoring_external__") in ("Kafka", "storage", "database")  # noqa: B009
 
 
 def _pg_binary(name: str) -> str | None:

@@ -208,7 +208,7 @@ class HealthCheckManager:
         with self._lock:
             checks = list(self._checks.values())
         results: dict[str, dict[str, dict[str, Any]]] = {}
-        for check, result in zip(checks, self._run(checks)):
+        for check, result in zip(checks, self._run(checks), strict=True):
             results.setdefault(check.component, {})[check.name] = result
         return results
 
