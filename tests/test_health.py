@@ -370,3 +370,17 @@ def test_background_runner_runs_checks_and_stops(tmp_path):
     manager.close()
     assert not manager._runner.is_alive()
     assert (tmp_path / "home/health/health_status.json").is_file()  # close() writes the files
+
+
+def test_close_lets_idle_workers_leave(clock):
+    manager = HealthCheckManager(clock=clock, background=False)
+    for i in range(5):
+        manager.register_check("a", str(i), lambda: True)
+    manager.run_all_checks()
+    assert manager.stats()["pool"]["threads"] >= 1
+    manager.close()
+    for _ in range(1000):
+        if manager.stats()["pool"]["threads"] == 0:
+            break
+        threading.Event().wait(0.01)
+    assert manager.stats()["pool"]["threads"] == 0

@@ -66,6 +66,7 @@ class CheckPool:
         self._idle = 0       # of which waiting for a task
         self._detached = 0   # of which stuck in a task the caller gave up on
         self._serial = 0
+        self._closing = False  # close(): idle workers leave now rather than after idle_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
 
@@ -151,7 +152,7 @@ class CheckPool:
                     self._idle += 1
                     woke = cond.wait(self.idle_s)
                     self._idle -= 1
-                    if not woke and not self._tasks:
+                    if (not woke or self._closing) and not self._tasks:
                         self._threads -= 1
                         return
                 task = self._tasks.popleft()
@@ -195,12 +196,14 @@ class CheckPool:
                     "queued": len(self._tasks)}
 
     def close(self) -> None:
-        """Stop the event loop (idle workers exit by themselves; stuck ones cannot be stopped)."""
+        """Stop the event loop and let idle workers leave (stuck ones cannot be stopped). A task
+        submitted later still runs: a worker is started for it."""
         with self._loop_lock:
             loop, self._loop = self._loop, None
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)
         with self._cond:
+            self._closing = True
             self._cond.notify_all()
 
 
