@@ -269,7 +269,7 @@ class JsonFileStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path.parent / name)  # a symlink is removed, never its target
                 removed += 1
-        _selfmon.dropped(self.kind, "stale_temp_file", removed)
+        _selfmon.dropped("files", "stale_temp_file", removed)
 
     def _identity(self) -> tuple[int, int, int] | None:
         try:
