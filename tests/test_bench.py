@@ -43,3 +43,9 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
     assert signals == {("spans", 1000), ("logs", 1000), ("metric points", 1000)}
     assert all(r["records_per_s"] > 0 and r["file_bytes"] > 0 for r in report["export"])
     assert report["memory"] and all(r["peak_rss_mib"] > 0 for r in report["memory"])
+
+    health = {row["case"]: row for row in report["health"]}
+    assert len(health) == 4 and all(row["value"] > 0 for row in health.values())
+    slow = next(row for case, row in health.items() if "sleeping 100 ms" in case)
+    assert 0 < slow["ratio_to_sequential"]
+    assert "Health checks" in printed

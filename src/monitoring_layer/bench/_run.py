@@ -15,6 +15,7 @@ from monitoring_layer.pipeline import Pipeline
 
 from ._cases import build_contenders, rows_of, targets_of
 from ._export import export_rows
+from ._health import health_rows
 from ._memory import peak_rss_rows
 from ._timing import measure
 
@@ -67,6 +68,8 @@ def run_bench(*, quick: bool = False, progress: Callable[[str], None] | None = N
     exports = export_rows(plan["caps"], batch=1_000 if not quick else 100, rounds=plan["export_rounds"])
     say("memory: peak RSS of large workloads, each in a fresh interpreter")
     memory = peak_rss_rows(_memory_scenarios(plan["memory_scale"]))
+    say("health checks: a slow check's overhead and parallel runs")
+    health = health_rows(quick=quick)
     return {
         "machine": machine(),
         "quick": quick,
@@ -74,6 +77,7 @@ def run_bench(*, quick: bool = False, progress: Callable[[str], None] | None = N
         "operations": operations,
         "export": exports,
         "memory": memory,
+        "health": health,
         # A verdict from 3 rounds would be noise dressed as a result: only a full run judges targets.
         "targets": [] if quick else targets_of(operations),
         "indicative": quick,
@@ -114,6 +118,14 @@ def render(report: dict[str, Any]) -> str:
              for r in report["memory"]],
         ),
     ]
+    if report.get("health"):
+        judged = not report.get("indicative")  # a quick run prints figures, never verdicts
+        lines += ["", "Health checks (docs/health.md)", _table(
+            ["case", "measured", "target", "met"][:4 if judged else 3],
+            [[r["case"], f"{r['value']:,.2f} {r['unit']}"
+              + (f" ({r['ratio_to_sequential']:.3f}x the sequential sum)" if "ratio_to_sequential" in r else ""),
+              r["target"], "" if r["met"] is None else ("yes" if r["met"] else "NO")][:4 if judged else 3]
+             for r in report["health"]])]
     if report.get("targets"):
         lines += ["", "Targets", _table(["target", "measured", "met"],
                                         [[t["target"], t["measured"], "yes" if t["met"] else "NO"]
