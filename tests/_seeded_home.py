@@ -135,7 +135,7 @@ if __name__ == "__main__":
 def _check(component, check, status, output, duration_ms, at, critical=True, **extra):
     return {"component": component, "check": check, "status": status, "output": output,
             "duration_ms": duration_ms, "timestamp": iso(at) if at else None,
-            **({"timestamp_unix": at / 1e9} if at else {}), "critical": critical, "probe": "readiness",
+            **({"time_unix_nano": at} if at else {}), "critical": critical, "probe": "readiness",
             "details": {}, **extra}
 
 

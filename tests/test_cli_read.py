@@ -252,9 +252,13 @@ def test_readers_take_no_lock(seeded):
         os.close(fd)
 
 
-def test_readme_examples_are_the_real_output(seeded):
+def test_readme_examples_are_the_real_output(seeded, run_python):
     import re
     import shlex
+
+    for part in ("a", "b"):  # the health files too
+        run_python(f"import os, pathlib, sys; sys.path.insert(0, {str(TESTS)!r}); import _seeded_home; "
+                   f"_seeded_home.write_engines(pathlib.Path(os.environ['MONITORING_HOME']), {part!r})")
 
     readme = (TESTS.parent / "README.md").read_text()
     section = readme.split("## Reading the files", 1)[1].split("\n## ", 1)[0]
@@ -265,7 +269,7 @@ def test_readme_examples_are_the_real_output(seeded):
             examples.append((shlex.split(command), output))
     assert {" ".join(argv[:2]) for argv, _ in examples} >= {"traces list", "traces show", "metrics list",
                                                             "metrics show", "check"}
-    assert any(argv[0] == "logs" for argv, _ in examples)
+    assert {argv[0] for argv, _ in examples} >= {"logs", "health"}
     for argv, expected in examples:
         status, out, _ = cli(*argv, "--home", str(seeded))
         assert status == 0, argv
