@@ -65,8 +65,8 @@ class ProducerHooks:
             raise TypeError(f"on_delivery must be callable, not {type(on_delivery).__name__}")
         self.sink = sink
         self.config_on_delivery = on_delivery
-        self._attributes = dict(_SYSTEM, **{"messaging.operation.name": "send",
-                                            "messaging.operation.type": "send"})
+        self._attributes: dict[str, Any] = dict(_SYSTEM, **{"messaging.operation.name": "send",
+                                                            "messaging.operation.type": "send"})
         if client_id:
             self._attributes["messaging.client.id"] = str(client_id)
 
@@ -148,8 +148,8 @@ class ConsumerHooks:
         self.sink = sink
         self.lag_interval_s = float(lag_interval_s)
         self._clock = clock
-        self._attributes = dict(_SYSTEM, **{"messaging.operation.name": "process",
-                                            "messaging.operation.type": "process"})
+        self._attributes: dict[str, Any] = dict(_SYSTEM, **{"messaging.operation.name": "process",
+                                                            "messaging.operation.type": "process"})
         if group_id:
             self._attributes["messaging.consumer.group.name"] = str(group_id)
         if client_id:

@@ -32,7 +32,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.trace import SpanKind
 
 from ._common import Sink, contained, end_span, fault
@@ -62,8 +62,8 @@ def _label(table: Any) -> str:
 
 
 def _size_bytes(table: Any) -> int:
-    import pyarrow
-    import pyarrow.compute
+    import pyarrow  # type: ignore[import-untyped]
+    import pyarrow.compute  # type: ignore[import-untyped]
 
     actions = pyarrow.table(table.get_add_actions(flatten=True))
     if actions.num_rows == 0:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from ._common import Sink
 from ._kafka_hooks import EXTRA_METRICS, ConsumerHooks, ProducerHooks
@@ -171,13 +171,16 @@ class KafkaInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         originals = (confluent_kafka.Producer, confluent_kafka.Consumer)
         producer, consumer = _subclasses(*originals, sink, lag_interval_s)
         self._sink, self._originals, self._lag_interval_s = sink, originals, lag_interval_s
-        confluent_kafka.Producer, confluent_kafka.Consumer = producer, consumer
+        # module attributes, not methods: the C types' own methods cannot be replaced
+        setattr(confluent_kafka, "Producer", producer)
+        setattr(confluent_kafka, "Consumer", consumer)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import confluent_kafka
 
         if self._originals is not None:
-            confluent_kafka.Producer, confluent_kafka.Consumer = self._originals
+            setattr(confluent_kafka, "Producer", self._originals[0])
+            setattr(confluent_kafka, "Consumer", self._originals[1])
         if self._sink is not None:
             self._sink.active = False  # objects built while instrumented now pass calls through
         self._sink = self._originals = None

@@ -33,7 +33,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.trace import SpanKind
 
 from monitoring_layer import _lifecycle
@@ -56,7 +56,7 @@ def _dataframe_class() -> type:
     try:  # pyspark >= 4: the JVM-backed DataFrame is a subclass of the abstract one
         from pyspark.sql.classic.dataframe import DataFrame
     except ImportError:
-        from pyspark.sql.dataframe import DataFrame
+        from pyspark.sql.dataframe import DataFrame  # type: ignore[assignment]
     return DataFrame
 
 
