@@ -115,8 +115,9 @@ class _DeltaRecorder:
     def _open(self, table_or_uri: Any, kwargs: dict[str, Any]) -> Any:
         from deltalake import DeltaTable
 
-        uri = table_or_uri.table_uri if isinstance(table_or_uri, DeltaTable) else os.fspath(table_or_uri)
-        return DeltaTable(uri, storage_options=kwargs.get("storage_options"))
+        if isinstance(table_or_uri, DeltaTable):  # delta-rs moves it to the version it wrote
+            return table_or_uri
+        return DeltaTable(os.fspath(table_or_uri), storage_options=kwargs.get("storage_options"))
 
     def _version_before(self, table_or_uri: Any, kwargs: dict[str, Any]) -> int | None:
         from deltalake.exceptions import TableNotFoundError

@@ -86,13 +86,15 @@ def test_append_then_read_counts_records_processed(instrumented, metrics, spans,
     deltalake.writer.write_deltalake(path, _rows(200, start=300), mode="append")
     deltalake.write_deltalake(path, _rows(5), mode="ignore")  # the table exists: nothing is written
     table = deltalake.DeltaTable(path)
+    deltalake.write_deltalake(table, _rows(1, start=500), mode="append")  # a DeltaTable object, not a path
+    deltalake.write_deltalake(table, _rows(5), mode="ignore")
     label = table.table_uri.rstrip("/")
-    assert _total(metrics, "lakehouse_records_ingested", table=label) == 500
-    assert table.to_pyarrow_table().num_rows == 500
+    assert _total(metrics, "lakehouse_records_ingested", table=label) == 501
+    assert table.to_pyarrow_table().num_rows == 501
     assert table.to_pyarrow_table(columns=["id"], filters=[("id", "<", 100)]).num_rows == 100
-    assert _total(metrics, "lakehouse_records_processed", table=label) == 600
+    assert _total(metrics, "lakehouse_records_processed", table=label) == 601
     reads = [s for s in spans.get_finished_spans() if s.name == "delta.read"]
-    assert [s.attributes["delta.rows"] for s in reads] == [500, 100]
+    assert [s.attributes["delta.rows"] for s in reads] == [501, 100]
 
 
 def test_a_failing_write_raises_unchanged(instrumented, metrics, spans, tmp_path):
