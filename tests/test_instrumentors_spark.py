@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from _requires import require
-from monitoring_layer import _selfmon, config
+from monitoring_layer import _lifecycle, _selfmon, config
 from monitoring_layer.metrics import MetricsCollector
 
 require("pyspark", "the spark extra (pip install 'monitoring-layer[spark]')")
@@ -29,6 +29,8 @@ def spark():
                .config("spark.ui.enabled", "false")
                .config("spark.sql.shuffle.partitions", "4")
                .config("spark.driver.memory", "512m")
+               # a short-lived JVM: the quick JIT tier and the serial collector start faster
+               .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
     yield session
@@ -95,6 +97,15 @@ def test_a_write_and_nested_actions_are_one_span_each(spark, instrumented, metri
     names = [s.name for s in spans.get_finished_spans()]
     assert names == ["DataFrameWriter.parquet", "DataFrame.first"]
     assert _total(metrics, "spark_jobs_completed") >= 2
+
+
+def test_jobs_outside_actions_are_counted_at_flush(spark, instrumented, metrics):
+    assert spark.range(10).count() == 10  # the first action places the cursor
+    jobs, tasks = _total(metrics, "spark_jobs_completed"), _total(metrics, "spark_tasks_completed")
+    assert spark.sparkContext.parallelize(range(100), 3).sum() == 4950  # an RDD action: not wrapped
+    _lifecycle.run_flush()  # what monitoring_layer.flush() runs
+    assert _total(metrics, "spark_jobs_completed") == jobs + 1
+    assert _total(metrics, "spark_tasks_completed") == tasks + 3
 
 
 def test_a_failing_action_raises_unchanged_and_marks_its_span(spark, instrumented, metrics, spans):
