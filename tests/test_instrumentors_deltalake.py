@@ -11,13 +11,22 @@ from _requires import require
 from monitoring_layer import _selfmon, config
 from monitoring_layer.metrics import MetricsCollector
 
-deltalake = require("deltalake", "the lakehouse extra (pip install 'monitoring-layer[lakehouse]')")
-pa = require("pyarrow", "the lakehouse extra (pip install 'monitoring-layer[lakehouse]')")
-require("opentelemetry.instrumentation", "the instrument extra")
+try:
+    import deltalake
+    import pyarrow as pa
 
-from monitoring_layer.instrumentors import DeltaLakeInstrumentor  # noqa: E402
+    from monitoring_layer.instrumentors import DeltaLakeInstrumentor
+except ImportError:  # the lakehouse extra is missing: every test skips (fails under CI=true)
+    deltalake = pa = DeltaLakeInstrumentor = None
 
-ORIGINAL_WRITE = deltalake.write_deltalake
+ORIGINAL_WRITE = getattr(deltalake, "write_deltalake", None)
+
+
+@pytest.fixture(autouse=True)
+def _lakehouse_extra():
+    for module in ("deltalake", "pyarrow"):
+        require(module, "the lakehouse extra (pip install 'monitoring-layer[lakehouse]')")
+    require("opentelemetry.instrumentation", "the instrument extra")
 
 
 @pytest.fixture

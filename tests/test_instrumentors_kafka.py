@@ -13,16 +13,24 @@ from monitoring_layer.metrics import MetricsCollector
 
 from _requires import require
 
-confluent_kafka = require("confluent_kafka", "the kafka extra (pip install 'monitoring-layer[kafka]')")
-require("opentelemetry.instrumentation", "the instrument extra")
+try:
+    import confluent_kafka
 
-from monitoring_layer.instrumentors import KafkaInstrumentor  # noqa: E402
+    from monitoring_layer.instrumentors import KafkaInstrumentor
+except ImportError:  # the kafka extra is missing: every test skips (fails under CI=true)
+    confluent_kafka = KafkaInstrumentor = None
 
 pytestmark = pytest.mark.integration
 
-ORIGINAL_PRODUCER = confluent_kafka.Producer
-ORIGINAL_CONSUMER = confluent_kafka.Consumer
+ORIGINAL_PRODUCER = getattr(confluent_kafka, "Producer", None)
+ORIGINAL_CONSUMER = getattr(confluent_kafka, "Consumer", None)
 TOPIC = "orders"
+
+
+@pytest.fixture(autouse=True)
+def _kafka_extra():
+    require("confluent_kafka", "the kafka extra (pip install 'monitoring-layer[kafka]')")
+    require("opentelemetry.instrumentation", "the instrument extra")
 
 
 @pytest.fixture
