@@ -73,10 +73,11 @@ class JobLedger:
         while tracker.getJobInfo(self.cursor) is not None:
             self.pending[self.cursor] = None
             self.cursor += 1
-        if len(self.pending) > MAX_PENDING:
-            for job_id in list(self.pending)[: len(self.pending) - MAX_PENDING]:
+        excess = len(self.pending) - MAX_PENDING
+        if excess > 0:  # the oldest unfinished jobs are given up
+            for job_id in list(self.pending)[:excess]:
                 del self.pending[job_id]
-            _selfmon.dropped("spark", "pending_jobs", 1)
+            _selfmon.dropped("spark", "pending_jobs", excess)
         finished = []
         for job_id in list(self.pending):
             info = tracker.getJobInfo(job_id)
