@@ -10,7 +10,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from monitoring_layer import _selfmon
+import monitoring_layer
+from monitoring_layer import _lifecycle, _selfmon
 from monitoring_layer.instrumentors import _spark_jobs
 from monitoring_layer.instrumentors._common import Sink
 from monitoring_layer.instrumentors._kafka_hooks import EXTRA_METRICS, ConsumerHooks
@@ -199,3 +200,13 @@ def test_a_batch_gets_one_span_with_links_and_bad_arguments_are_refused(hooks):
         Sink("kafka", "test", metrics_collector=object())
     with pytest.raises(TypeError, match="tracer_provider"):
         Sink("kafka", "test", tracer_provider=object())
+
+
+def test_flush_runs_the_lifecycle_flush_hooks():
+    calls = []
+    unregister = _lifecycle.register("test", flush=lambda: calls.append("flushed"))
+    try:
+        assert monitoring_layer.flush()
+    finally:
+        unregister()
+    assert calls == ["flushed"]

@@ -373,8 +373,11 @@ def get_pipeline() -> Pipeline:
 def flush(timeout_s: float = 10.0) -> bool:
     """Make every exporter write now. True when everything was exported in time.
 
-    Does not start the pipeline: with nothing recorded there is nothing to write.
+    Runs the components' lifecycle ``flush`` hooks first (what they hold back, e.g. the
+    Spark instrumentor's unsettled jobs, is recorded before the export). Does not start
+    the pipeline: with nothing recorded there is nothing to write.
     """
+    _lifecycle.run_flush()
     pipeline = _PIPELINE.peek()
     return True if pipeline is None else pipeline.flush(timeout_s)
 
