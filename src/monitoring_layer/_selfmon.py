@@ -43,6 +43,7 @@ KNOWN_DROPS: tuple[tuple[str, str], ...] = (
     ("metrics", "cardinality_overflow"), ("metrics", "retention_age"), ("metrics", "retention_count"),
     ("spans", "max_active_spans"), ("spans", "max_spans_per_trace"), ("spans", "memory_max_active"),
     ("spans", "memory_max_spans_per_trace"), ("spans", "retention_count"),
+    ("spark", "job_evicted"), ("spark", "pending_jobs"),
     ("traces", "already_shutdown"), ("traces", "memory_max_traces"), ("traces", "memory_retention_age"), ("traces", "queue_full"),
     ("traces", "retention_age"), ("traces", "retention_count"),
 )
