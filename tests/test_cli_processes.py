@@ -62,8 +62,11 @@ def test_real_writers_in_two_processes(home, run_python):
     assert set(by_who) == {"alpha", "beta"} and by_who["alpha"]["source"] != by_who["beta"]["source"]
     assert by_who["beta"]["lifetime"] == {"count": 1, "sum": 2}
 
-    check = command("check", "--home", str(home), "--strict")
+    check = command("check", "--home", str(home), "--json")
     assert check.returncode == 0, check.stdout
+    files = {f["file"]: f["status"] for f in json.loads(check.stdout)["files"]}
+    assert [files[name] for name in ("traces/traces.json", "logs/logs.json", "metrics/metrics_registry.json")] == [
+        "ok", "ok", "ok"]
 
 
 def test_a_closed_pipe_ends_quietly(home, run_python):
