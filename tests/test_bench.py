@@ -24,7 +24,7 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
         "bench: operations: facades, raw OpenTelemetry and prometheus_client (3 rounds)…",
         "bench: JSON files: write rate with the file filled to its cap…",
         "bench: memory: peak RSS of large workloads, each in a fresh interpreter…",
-        "bench: health checks: a slow check's overhead and parallel runs…",
+        "bench: health checks: run_all_checks throughput and /healthz…",
     ]
 
     assert report["machine"]["cores"] >= 1 and report["machine"]["versions"]["opentelemetry-sdk"]

@@ -68,7 +68,7 @@ def run_bench(*, quick: bool = False, progress: Callable[[str], None] | None = N
     exports = export_rows(plan["caps"], batch=1_000 if not quick else 100, rounds=plan["export_rounds"])
     say("memory: peak RSS of large workloads, each in a fresh interpreter")
     memory = peak_rss_rows(_memory_scenarios(plan["memory_scale"]))
-    say("health checks: a slow check's overhead and parallel runs")
+    say("health checks: run_all_checks throughput and /healthz")
     health = health_rows(quick=quick)
     return {
         "machine": machine(),
