@@ -18,7 +18,7 @@ import threading
 import weakref
 from typing import Any
 
-from monitoring_layer import _selfmon
+from monitoring_layer import _lifecycle, _selfmon
 
 from ._store import JsonFileStore
 
@@ -147,5 +147,4 @@ def _after_fork_in_child() -> None:
         writer._after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_lifecycle.register("file writers", after_fork_child=_after_fork_in_child)

@@ -22,7 +22,6 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_full_name
 from opentelemetry.sdk.metrics import (
     Counter,
     Histogram,
@@ -42,7 +41,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 
-from monitoring_layer import _selfmon
+from monitoring_layer import _compat, _selfmon
 from monitoring_layer.readings import MetricInfo, MetricReading, ReadingSource, ReadingsHub, ReadingType
 
 __all__ = ["ReadingsExporter", "readings_from_metrics_data"]
@@ -165,10 +164,10 @@ def _label(value: Any) -> str:
 
 def otel_prometheus_name(name: str, unit: str, kind: str) -> str:
     """The sample name OTel's Prometheus exporter gives an OTel metric (counters end in ``_total``)."""
-    family = sanitize_full_name(name)
+    family = _compat.sanitize_full_name(name)
     if kind == "counter" and family.endswith("_total"):
         family = family[:-6]
-    word = map_unit(unit) if unit else ""
+    word = _compat.map_unit(unit) if unit else ""
     if word and not family.endswith("_" + word):
         family += "_" + word
     return family + "_total" if kind == "counter" else family

@@ -21,8 +21,8 @@ import os
 from importlib.metadata import entry_points
 from typing import Any
 
-from opentelemetry.sdk._configuration import _BaseConfigurator
 
+from monitoring_layer._compat import BaseConfigurator as _BaseConfigurator
 from monitoring_layer.config import ConfigError
 from monitoring_layer.pipeline import get_pipeline
 

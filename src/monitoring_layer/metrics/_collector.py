@@ -27,12 +27,12 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.exporter.prometheus._mapping import sanitize_attribute
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from monitoring_layer import _selfmon, config
+from monitoring_layer import _compat, _selfmon, config
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings
+from monitoring_layer.errors import UnknownMetricError
 from monitoring_layer._encode import iso, now_ns, resource_service
 from monitoring_layer._metric_entries import METRICS_SCHEMA_VERSION, facade_entry, group_by_name
 from monitoring_layer.readings import MetricInfo, MetricReading
@@ -63,13 +63,6 @@ _NS_PER_DAY = 86_400 * 1_000_000_000
 # OTel's default explicit bucket boundaries (the SDK's, repeated: it keeps them private).
 _DEFAULT_BOUNDS = (0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0,
                    7500.0, 10000.0)
-
-
-class UnknownMetricError(KeyError):
-    """Raised by queries for a metric name that was never registered nor recorded."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown metric"
 
 
 class MetricsCollector:
@@ -460,7 +453,7 @@ class MetricsCollector:
             if metric.type is MetricType.SUMMARY:
                 metric.prune(horizon)
         scope = {"otel_scope_name": METER_NAME, "otel_scope_version": __version__, "otel_scope_schema_url": "",
-                 **{"otel_scope_" + sanitize_attribute(k): str(v) for k, v in self._scope_attributes.items()}}
+                 **{"otel_scope_" + _compat.sanitize_attribute(k): str(v) for k, v in self._scope_attributes.items()}}
         return facade_view(metrics, scope)
 
     # ------------------------------------------------------------------ helpers
