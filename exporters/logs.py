@@ -22,7 +22,7 @@ from ._writer import BufferedFileWriter
 try:  # the result enum was renamed in newer SDKs
     from opentelemetry.sdk._logs.export import LogRecordExportResult as _Result
 except ImportError:  # pragma: no cover - older SDK
-    from opentelemetry.sdk._logs.export import LogExportResult as _Result  # type: ignore[no-redef]
+    from opentelemetry.sdk._logs.export import LogExportResult as _Result  # type: ignore[no-redef,assignment]
 
 __all__ = ["JsonFileLogExporter", "LOGS_FILE", "level_name"]
 

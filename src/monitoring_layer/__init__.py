@@ -27,6 +27,7 @@ from monitoring_layer.logging import LogAggregator
 from monitoring_layer.metrics import MetricsCollector, MetricType
 from monitoring_layer.pipeline import Pipeline, flush, get_pipeline, shutdown
 from monitoring_layer.tracing import TracingCollector, extract, inject
+from monitoring_layer.types import LogRecordDict, MetricStatistics, TraceDict
 from monitoring_layer.utils import (
     CountCalls,
     LogFunction,
@@ -49,12 +50,15 @@ __all__ = [
     "JsonFileSpanExporter",
     "LogAggregator",
     "LogFunction",
+    "LogRecordDict",
+    "MetricStatistics",
     "MetricType",
     "MetricsCollector",
     "MonitoringError",
     "MonitoringIntegration",
     "Pipeline",
     "Settings",
+    "TraceDict",
     "TraceFunction",
     "TracingCollector",
     "TrackErrors",

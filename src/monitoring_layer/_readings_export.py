@@ -124,8 +124,8 @@ def _metric_readings(metric: Any, source: str) -> Iterable[MetricReading]:
     else:
         return
     unit = metric.unit or ""
-    common = {"unit": unit, "description": metric.description or "",
-              "prometheus_name": otel_prometheus_name(metric.name, unit, kind), "source": source}
+    description = metric.description or ""
+    prometheus_name = otel_prometheus_name(metric.name, unit, kind)
     for point in data.data_points:
         labels = {str(k): _label(v) for k, v in (point.attributes or {}).items()}
         if kind == "histogram":
@@ -135,10 +135,12 @@ def _metric_readings(metric: Any, source: str) -> Iterable[MetricReading]:
             bounds = {"min": _finite(getattr(point, "min", None)), "max": _finite(getattr(point, "max", None))}
             yield MetricReading(metric.name, kind, total / count if count else 0.0, labels, count=count, sum=total,
                                 buckets=buckets, statistics=bounds if count else None,
-                                timestamp_ns=point.time_unix_nano, **common)
+                                timestamp_ns=point.time_unix_nano, unit=unit, description=description,
+                                prometheus_name=prometheus_name, source=source)
         else:
             yield MetricReading(metric.name, kind, float(point.value), labels,
-                                timestamp_ns=point.time_unix_nano, **common)
+                                timestamp_ns=point.time_unix_nano, unit=unit, description=description,
+                                prometheus_name=prometheus_name, source=source)
 
 
 def _buckets(point: Any) -> tuple[tuple[float, int], ...]:

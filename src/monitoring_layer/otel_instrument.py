@@ -27,7 +27,7 @@ from monitoring_layer.config import ConfigError
 from monitoring_layer.pipeline import get_pipeline
 
 try:
-    from opentelemetry.instrumentation.distro import BaseDistro
+    from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 except ImportError:  # without the instrument extra only the configurator can be used
     BaseDistro = None  # type: ignore[assignment,misc]
 

@@ -26,6 +26,7 @@ from opentelemetry.trace import format_span_id, format_trace_id
 
 from monitoring_layer import _lifecycle, _selfmon
 from monitoring_layer._encode import iso, json_value, level_name, resource_service
+from monitoring_layer.types import LogRecordDict
 
 from ._scrub import Scrubber
 
@@ -185,9 +186,9 @@ class LogStore(LogRecordProcessor):
         trace_id: str | None = None,
         match: Callable[[Entry], bool] | None = None,
         limit: int = 100,
-    ) -> list[dict[str, Any]]:
+    ) -> list[LogRecordDict]:
         """Matching records as dicts, newest first, at most ``limit``."""
-        found: list[dict[str, Any]] = []
+        found: list[LogRecordDict] = []
         if limit <= 0:
             return found
         for entry in reversed(self.snapshot(component)):
@@ -250,7 +251,7 @@ def _has_trace(entry: Entry, trace_id: str) -> bool:
     return bool(entry[_TRACE]) and format_trace_id(entry[_TRACE]) == trace_id.lower()
 
 
-def as_dict(entry: Entry) -> dict[str, Any]:
+def as_dict(entry: Entry) -> LogRecordDict:
     """One entry in the record shape of ``logs/logs.json``."""
     timestamp, severity, text, component, body, attrs, trace_id, span_id, resource = entry
     return {

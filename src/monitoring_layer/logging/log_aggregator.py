@@ -26,6 +26,7 @@ from opentelemetry._logs import LogRecord
 from opentelemetry.sdk._logs import ReadWriteLogRecord
 
 from monitoring_layer import _compat, _selfmon
+from monitoring_layer.types import LogRecordDict
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings, get_settings
@@ -221,7 +222,7 @@ class LogAggregator:
         limit: int = 100,
         since: datetime | timedelta | float | int | None = None,
         trace_id: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[LogRecordDict]:
         """Kept records, newest first.
 
         ``level`` is a *minimum*: ``level="WARNING"`` returns WARNING, ERROR and
@@ -238,7 +239,7 @@ class LogAggregator:
             limit=_check_limit(limit),
         )
 
-    def get_component_logs(self, component: str, limit: int = 50) -> list[dict[str, Any]]:
+    def get_component_logs(self, component: str, limit: int = 50) -> list[LogRecordDict]:
         """The newest ``limit`` records of ``component`` (from its index)."""
         if not isinstance(component, str):
             raise TypeError(f"component must be a string, got {type(component).__name__}")
@@ -246,7 +247,7 @@ class LogAggregator:
 
     def search_logs(
         self, query: str, component: str | None = None, level: str | int | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
+    ) -> list[LogRecordDict]:
         """Full-text search over messages and string attributes, newest first.
 
         Case-insensitive; every word must occur as a substring (``"timeout"``

@@ -33,6 +33,7 @@ from monitoring_layer import _compat, _selfmon, config
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings
 from monitoring_layer.errors import UnknownMetricError
+from monitoring_layer.types import MetricStatistics
 from monitoring_layer._encode import iso, now_ns, resource_service
 from monitoring_layer._metric_entries import METRICS_SCHEMA_VERSION, facade_entry, group_by_name
 from monitoring_layer.readings import MetricInfo, MetricReading
@@ -389,7 +390,7 @@ class MetricsCollector:
         """
         return self._metric(name).prometheus_name
 
-    def get_metric_statistics(self, name: str, labels: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def get_metric_statistics(self, name: str, labels: Mapping[str, Any] | None = None) -> MetricStatistics:
         """``count, sum, mean, min, max, p50, p95, p99`` over the retained points of ``name``.
 
         ``labels`` keeps the series that carry all the given pairs (``None`` or
@@ -400,7 +401,7 @@ class MetricsCollector:
         """
         metric = self._metric(name)
         metric.prune(self._horizon_ns())
-        return metric.statistics(labels)
+        return metric.statistics(labels)  # type: ignore[return-value]  # built with every key of the TypedDict
 
     def export_metrics(self) -> dict[str, Any]:
         """Every metric as a JSON-serializable document shaped like ``metrics/metrics_registry.json``."""

@@ -78,10 +78,10 @@ class PrometheusBridge:
         added: list[Metric] = []
         for source in sources:
             with _selfmon.contained("export", key="prometheus view"):
-                source_hidden, source_renames, families = source.prometheus_view()
+                source_hidden, source_renames, source_families = source.prometheus_view()
                 hidden |= source_hidden
                 renames.update(source_renames)
-                added.extend(families)
+                added.extend(source_families)
         # The OTel collector first: it runs the reader's collection, which
         # also hands the facades' buffered observations to OTel.
         families: list[Metric] = []

@@ -24,6 +24,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Status, StatusCode, format_span_id, format_trace_id, set_span_in_context
 
 from monitoring_layer import _compat, _selfmon
+from monitoring_layer.types import TraceDict
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings, get_settings
@@ -159,7 +160,7 @@ class TracingCollector:
         """
         span_id = self._roots.pop(trace_id, None) if isinstance(trace_id, str) else None
         record = self._live.get(span_id) if span_id is not None else None
-        if record is None:
+        if record is None or span_id is None:
             return self._bad_end("end_trace", trace_id)
         root = record[0]
         trace_int = root.get_span_context().trace_id
@@ -271,7 +272,7 @@ class TracingCollector:
 
     # -- queries ----------------------------------------------------------------------
 
-    def get_trace(self, trace_id: str) -> dict[str, Any] | None:
+    def get_trace(self, trace_id: str) -> TraceDict | None:
         """The trace with its spans and span tree, or None when unknown here."""
         if not isinstance(trace_id, str):
             raise TypeError(f"trace_id must be a 32-hex string, got {type(trace_id).__name__}")
@@ -280,7 +281,7 @@ class TracingCollector:
         except ValueError:
             return None
         snap = self.store.snapshot(trace_int)
-        return _views.trace_view(snap) if snap is not None else None
+        return _views.trace_view(snap) if snap is not None else None  # type: ignore[return-value]
 
     def get_slow_traces(self, duration_threshold_ms: float = 1000, limit: int = 100) -> list[dict[str, Any]]:
         """Completed traces that lasted at least ``duration_threshold_ms``, slowest first."""
@@ -393,7 +394,7 @@ class TracingCollector:
         if isinstance(error, BaseException):
             span.record_exception(error)
             span.set_attribute("error.type", type(error).__qualname__)
-            description = f"{type(error).__name__}: {error}"
+            description: str | None = f"{type(error).__name__}: {error}"
         else:
             description = None if error is None else str(error)
         if facade_status is not None:
