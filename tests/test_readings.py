@@ -100,3 +100,21 @@ def test_subscriber_is_called_inside_flush(pipeline: Pipeline) -> None:
     pipeline.flush()
     assert seen == [7.0]
 
+
+
+def test_flush_and_shutdown_run_the_lifecycle_hooks(process_wide: Pipeline) -> None:
+    import monitoring_layer
+    from monitoring_layer import _lifecycle
+
+    calls: list[str] = []
+    seen_at_flush: list[int] = []
+    unregister = _lifecycle.register(
+        "test component", flush=lambda: (calls.append("flush"), seen_at_flush.append(process_wide.readings.collections)),
+        shutdown=lambda: calls.append("shutdown"))
+    try:
+        monitoring_layer.flush()
+        assert calls == ["flush"] and seen_at_flush == [1]  # after the flush's readings were published
+        monitoring_layer.shutdown()
+        assert calls == ["flush", "flush", "shutdown"] and process_wide.stopped
+    finally:
+        unregister()

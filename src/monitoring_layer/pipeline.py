@@ -40,7 +40,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from monitoring_layer import _selfmon, config, server
+from monitoring_layer import _lifecycle, _selfmon, config, server
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._readings_export import ReadingsExporter
 from monitoring_layer._sdk_drops import count_drops
@@ -375,13 +375,20 @@ def flush(timeout_s: float = 10.0) -> bool:
     """Make every exporter write now. True when everything was exported in time.
 
     Does not start the pipeline: with nothing recorded there is nothing to write.
+    Then runs every component's ``flush`` hook (``_lifecycle``), after the
+    readings of this flush were published.
     """
     pipeline = _PIPELINE.peek()
-    return True if pipeline is None else pipeline.flush(timeout_s)
+    ok = True if pipeline is None else pipeline.flush(timeout_s)
+    _lifecycle.run_flush()
+    return ok
 
 
 def shutdown(timeout_s: float = 10.0) -> None:
-    """Flush and stop the process-wide pipeline. Safe to call twice."""
+    """Flush, stop every component (``_lifecycle`` shutdown hooks, newest first), then stop the
+    process-wide pipeline. Safe to call twice."""
+    flush(timeout_s)
+    _lifecycle.run_shutdown()
     pipeline = _PIPELINE.peek()
     if pipeline is not None:
         pipeline.shutdown(timeout_s)

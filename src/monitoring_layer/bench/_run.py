@@ -15,6 +15,7 @@ from monitoring_layer.pipeline import Pipeline
 from ._cases import build_contenders, rows_of, targets_of
 from ._export import export_rows
 from ._memory import peak_rss_rows
+from ._scrape import scrape_rows
 from ._timing import measure
 
 __all__ = ["render", "run_bench"]
@@ -58,6 +59,7 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
     operations = rows_of(contenders, ns)
     exports = export_rows(plan["caps"], batch=1_000 if not quick else 100, rounds=plan["export_rounds"])
     memory = peak_rss_rows(_memory_scenarios(plan["memory_scale"]))
+    scrape = scrape_rows(1_000, scrapes=5 if quick else 30)
     return {
         "machine": machine(),
         "quick": quick,
@@ -65,6 +67,7 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
         "operations": operations,
         "export": exports,
         "memory": memory,
+        "scrape": scrape,
         "targets": targets_of(operations),
         "seconds": time.time() - started,
     }
@@ -103,6 +106,11 @@ def render(report: dict[str, Any]) -> str:
              for r in report["memory"]],
         ),
     ]
+    if report.get("scrape"):
+        lines += ["", "/metrics scrape (one embedded server), while another thread records or not",
+                  _table(["series", "recorder", "scrapes", "median", "max", "body"],
+                         [[f"{r['series']:,}", r["recorder"], str(r["scrapes"]), f"{r['median_ms']:.1f} ms",
+                           f"{r['max_ms']:.1f} ms", f"{r['bytes'] / 1e3:.0f} kB"] for r in report["scrape"]])]
     if report.get("targets"):
         lines += ["", "Targets", _table(["target", "measured", "met"],
                                         [[t["target"], t["measured"], "yes" if t["met"] else "NO"]
