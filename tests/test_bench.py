@@ -35,3 +35,9 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
     assert report["memory"] and all(r["peak_rss_mib"] > 0 for r in report["memory"])
     assert [r["recorder"] for r in report["scrape"]] == ["idle", "busy"]
     assert all(r["series"] == 1_000 and r["bytes"] > 0 for r in report["scrape"])
+
+    health = {row["case"]: row for row in report["health"]}
+    assert len(health) == 4 and all(row["value"] > 0 for row in health.values())
+    slow = next(row for case, row in health.items() if "sleeping 100 ms" in case)
+    assert 0 < slow["ratio_to_sequential"]
+    assert "Health checks" in printed

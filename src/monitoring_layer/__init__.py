@@ -8,11 +8,13 @@ This module only re-exports the public names.
 """
 
 from monitoring_layer._defaults import (
+    get_health_check_manager,
     get_log_aggregator,
     get_metrics_collector,
     get_monitoring_integration,
     get_tracing_collector,
     serve,
+    serve_health,
 )
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings, configure, get_settings
@@ -21,6 +23,13 @@ from monitoring_layer.exporters import (
     JsonFileLogExporter,
     JsonFileMetricExporter,
     JsonFileSpanExporter,
+)
+from monitoring_layer.health import (
+    HealthCheckManager,
+    HealthStatus,
+    create_database_check,
+    create_kafka_check,
+    create_storage_check,
 )
 from monitoring_layer.integration import MonitoringIntegration
 from monitoring_layer.logging import LogAggregator
@@ -45,6 +54,8 @@ from monitoring_layer.utils import (
 __all__ = [
     "ConfigError",
     "CountCalls",
+    "HealthCheckManager",
+    "HealthStatus",
     "JsonFileLogExporter",
     "JsonFileMetricExporter",
     "JsonFileSpanExporter",
@@ -68,8 +79,12 @@ __all__ = [
     "__version__",
     "configure",
     "count_operation",
+    "create_database_check",
+    "create_kafka_check",
+    "create_storage_check",
     "extract",
     "flush",
+    "get_health_check_manager",
     "get_log_aggregator",
     "get_metrics_collector",
     "get_monitoring_integration",
@@ -82,5 +97,6 @@ __all__ = [
     "measure_time",
     "retry_with_tracking",
     "serve",
+    "serve_health",
     "shutdown",
 ]

@@ -27,12 +27,15 @@ __all__ = ["KNOWN_DROPS", "KNOWN_ERROR_KINDS", "contained", "counts", "counts_wi
 #: Every ``kind`` the package counts in ``monitoring_layer_errors_total``: exported at 0
 #: from the start, so an alert on any of them can be written before the first fault.
 KNOWN_ERROR_KINDS: tuple[str, ...] = (
-    "compat", "export", "flush", "instrumentation", "lifecycle", "logs_bridge", "logs_record", "logs_scrub",
+    "compat", "corrupt_file", "encode", "export", "flush", "health", "instrumentation", "lifecycle", "logs_bridge",
+    "logs_record", "logs_scrub",
     "logs_store", "metric_conflict", "metric_type", "metric_value", "prometheus_server", "readings", "serve",
     "setup", "shutdown", "tracing",
 )
 #: Every ``(signal, reason)`` counted in ``monitoring_layer_dropped_total``, exported at 0 from the start.
 KNOWN_DROPS: tuple[tuple[str, str], ...] = (
+    ("files", "stale_temp_file"),
+    ("health", "check_still_hanging"),
     ("integration", "instances"),
     ("logs", "already_shutdown"), ("logs", "attribute_limit"), ("logs", "memory_evicted"), ("logs", "queue_full"),
     ("logs", "retention_age"), ("logs", "retention_count"),
@@ -51,6 +54,7 @@ _lock = threading.Lock()
 _errors: dict[str, int] = {}
 _drops: dict[tuple[str, str], int] = {}
 _reported: set[tuple[str, str]] = set()
+_kinds_reported: set[str] = set()
 #: Distinct (kind, key) pairs logged at most; past it new ones are only counted
 #: (keys can come from user input, e.g. metric names: the set must stay bounded).
 MAX_REPORTED = 1_000
@@ -63,9 +67,13 @@ def fault(kind: str, exc: BaseException | str, *, key: str = "", strict: bool | 
     """
     with _lock:
         _errors[kind] = _errors.get(kind, 0) + 1
-        first = (kind, key) not in _reported and len(_reported) < MAX_REPORTED
+        # The first fault of each kind is always logged, whatever the cap: an operator must
+        # see that exports started failing even after a flood of other faults.
+        new_kind = kind not in _kinds_reported
+        first = (kind, key) not in _reported and (len(_reported) < MAX_REPORTED or new_kind)
         if first:
             _reported.add((kind, key))
+            _kinds_reported.add(kind)
         full = first and len(_reported) == MAX_REPORTED
     if full:  # logged outside the lock: a handler may record (and fault) in turn
         logger.warning("monitoring_layer has logged %d distinct faults; new ones are only counted "
@@ -128,6 +136,7 @@ def reset() -> None:
         _errors.clear()
         _drops.clear()
         _reported.clear()
+        _kinds_reported.clear()
 
 
 def after_fork_in_child() -> None:

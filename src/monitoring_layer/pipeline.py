@@ -22,7 +22,6 @@ What a pipeline adds, per signal:
 
 from __future__ import annotations
 
-import atexit
 import importlib
 import threading
 import time
@@ -62,6 +61,9 @@ _OTLP_MODULES = {
         "logs": ("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter", ""),
     },
 }
+
+
+_MAX_BATCH_DELAY_MS = 1000
 
 
 class Pipeline:
@@ -119,6 +121,10 @@ class Pipeline:
         prepare_home(settings.home, "metrics", "logs", "traces")
         self.resource = _resource(settings)
         interval_ms = settings.export_interval_s * 1000
+        # The batch processors hand records to the exporters at least every second: our
+        # JSON exporters only buffer them and write once per interval, so the first write
+        # comes one interval after the first record, not two (a stopped process loses less).
+        batch_delay_ms = min(interval_ms, _MAX_BATCH_DELAY_MS)
 
         # -- traces
         self.tracer_provider = tracer_provider or (_global_sdk(otel_trace.get_tracer_provider(), TracerProvider)
@@ -134,7 +140,7 @@ class Pipeline:
         span_exporters = [self.exporters["traces"], *self._otlp("traces")]
         for exporter in span_exporters:
             self.outputs["traces"].append(type(exporter).__name__)
-            processor = BatchSpanProcessor(exporter, schedule_delay_millis=interval_ms)
+            processor = BatchSpanProcessor(exporter, schedule_delay_millis=batch_delay_ms)
             count_drops(processor, "traces")
             self.tracer_provider.add_span_processor(processor)
             self._components.append(processor)
@@ -152,7 +158,7 @@ class Pipeline:
             export_interval_s=settings.export_interval_s)
         for exporter in [self.exporters["logs"], *self._otlp("logs")]:
             self.outputs["logs"].append(type(exporter).__name__)
-            log_processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=interval_ms)
+            log_processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=batch_delay_ms)
             count_drops(log_processor, "logs")
             self.logger_provider.add_log_record_processor(log_processor)
             self._components.append(log_processor)
@@ -359,7 +365,8 @@ def _resource(settings: Settings) -> Resource:
 def _build_process_pipeline() -> Pipeline:
     settings = config._freeze("get_pipeline() was called")  # noqa: SLF001
     pipeline = Pipeline(settings, install_global=True)
-    atexit.register(_flush_at_exit)
+    # At exit, on SIGTERM and at the end of multiprocessing workers (which skip atexit).
+    _lifecycle.install_exit_flush(_flush_at_exit)
     return pipeline
 
 
@@ -372,11 +379,11 @@ def get_pipeline() -> Pipeline:
 
 
 def flush(timeout_s: float = 10.0) -> bool:
-    """Make every exporter write now. True when everything was exported in time.
+    """Make every exporter write now, then every component registered with the lifecycle
+    registry (the engines' own files), after the readings of this flush were published.
+    True when everything was exported in time.
 
     Does not start the pipeline: with nothing recorded there is nothing to write.
-    Then runs every component's ``flush`` hook (``_lifecycle``), after the
-    readings of this flush were published.
     """
     pipeline = _PIPELINE.peek()
     ok = True if pipeline is None else pipeline.flush(timeout_s)
@@ -385,9 +392,8 @@ def flush(timeout_s: float = 10.0) -> bool:
 
 
 def shutdown(timeout_s: float = 10.0) -> None:
-    """Flush, stop every component (``_lifecycle`` shutdown hooks, newest first), then stop the
-    process-wide pipeline. Safe to call twice."""
-    flush(timeout_s)
+    """Stop the registered components (newest first), then flush and stop the process-wide
+    pipeline. Safe to call twice."""
     _lifecycle.run_shutdown()
     pipeline = _PIPELINE.peek()
     if pipeline is not None:

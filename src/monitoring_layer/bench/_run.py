@@ -14,6 +14,7 @@ from monitoring_layer.pipeline import Pipeline
 
 from ._cases import build_contenders, rows_of, targets_of
 from ._export import export_rows
+from ._health import health_rows
 from ._memory import peak_rss_rows
 from ._scrape import scrape_rows
 from ._timing import measure
@@ -60,6 +61,7 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
     exports = export_rows(plan["caps"], batch=1_000 if not quick else 100, rounds=plan["export_rounds"])
     memory = peak_rss_rows(_memory_scenarios(plan["memory_scale"]))
     scrape = scrape_rows(1_000, scrapes=5 if quick else 30)
+    health = health_rows(quick=quick)
     return {
         "machine": machine(),
         "quick": quick,
@@ -68,6 +70,7 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
         "export": exports,
         "memory": memory,
         "scrape": scrape,
+        "health": health,
         "targets": targets_of(operations),
         "seconds": time.time() - started,
     }
@@ -111,6 +114,12 @@ def render(report: dict[str, Any]) -> str:
                   _table(["series", "recorder", "scrapes", "median", "max", "body"],
                          [[f"{r['series']:,}", r["recorder"], str(r["scrapes"]), f"{r['median_ms']:.1f} ms",
                            f"{r['max_ms']:.1f} ms", f"{r['bytes'] / 1e3:.0f} kB"] for r in report["scrape"]])]
+    if report.get("health"):
+        lines += ["", "Health checks (docs/health.md)", _table(
+            ["case", "measured", "target", "met"],
+            [[r["case"], f"{r['value']:,.2f} {r['unit']}"
+              + (f" ({r['ratio_to_sequential']:.3f}x the sequential sum)" if "ratio_to_sequential" in r else ""),
+              r["target"], "" if r["met"] is None else ("yes" if r["met"] else "NO")] for r in report["health"]])]
     if report.get("targets"):
         lines += ["", "Targets", _table(["target", "measured", "met"],
                                         [[t["target"], t["measured"], "yes" if t["met"] else "NO"]

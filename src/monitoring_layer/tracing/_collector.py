@@ -38,8 +38,10 @@ from ._attrs import (
     clean_attributes,
     clean_value,
     ok_status,
+    resolve_kind,
     resolve_status,
 )
+from ._scope import SpanScope
 from ._store import TraceStore, renew_after_fork
 
 __all__ = ["TracingCollector", "get_tracing_collector"]
@@ -117,14 +119,19 @@ class TracingCollector:
     # -- traces -------------------------------------------------------------------------
 
     def start_trace(self, service: str, request_id: str | None = None, *, context: Context | None = None,
-                    **attributes: Any) -> str:
+                    kind: str | otel_trace.SpanKind | None = None, **attributes: Any) -> str:
         """Start a trace: a root span named ``service``, made current. Returns its 32-hex trace id.
 
         ``context`` (from ``extract``) continues a remote trace: same trace id,
         the remote span as parent. ``attributes`` become tags of the root span.
+        ``kind`` is the OTel span kind (``server``, ``client``, ``producer``,
+        ``consumer``, ``internal``): by default ``server`` when a remote
+        ``context`` is continued (a request arrived), else ``internal``.
         """
         if not isinstance(service, str) or not service:
             raise ValueError(f"service must be a non-empty string, got {service!r}")
+        span_kind = resolve_kind(kind) if kind is not None else (
+            otel_trace.SpanKind.SERVER if context is not None else otel_trace.SpanKind.INTERNAL)
         try:
             attrs = clean_attributes(attributes) if attributes else {}
             attrs[SERVICE] = service
@@ -136,7 +143,7 @@ class TracingCollector:
             if tracer is self._tracer:
                 attrs[COMPONENT] = service
             span = tracer.start_span(service, context=context if context is not None else Context(),
-                                     attributes=attrs)
+                                     kind=span_kind, attributes=attrs)
             ctx = span.get_span_context()
             if not ctx.is_valid:  # a no-op provider (OTEL_SDK_DISABLED): nothing to keep
                 return _INVALID_TRACE_ID
@@ -177,12 +184,15 @@ class TracingCollector:
     # -- spans --------------------------------------------------------------------------
 
     def start_span(self, operation_name: str, component: str, parent_span_id: str | None = None,
-                   trace_id: str | None = None, tags: Mapping[str, Any] | None = None) -> str:
+                   trace_id: str | None = None, tags: Mapping[str, Any] | None = None, *,
+                   kind: str | otel_trace.SpanKind = "internal") -> str:
         """Start a span, made current; returns its 16-hex span id.
 
         The parent is ``parent_span_id`` when given, else the current span of
         this thread or asyncio task, else (with ``trace_id``) the root of that trace.
+        ``kind``: ``internal`` (default), ``server``, ``client``, ``producer`` or ``consumer``.
         """
+        span_kind = otel_trace.SpanKind.INTERNAL if kind == "internal" else resolve_kind(kind)
         try:
             tracer = self._tracers.get(component)
             attrs = clean_attributes(tags) if tags else None
@@ -195,7 +205,7 @@ class TracingCollector:
             if parent_span_id is not None or trace_id is not None:
                 parent_ctx = self._parent_context(prev, parent_span_id, trace_id)
             span = tracer.start_span(operation_name, parent_ctx if parent_ctx is not None else prev,
-                                     attributes=attrs)
+                                     kind=span_kind, attributes=attrs)
             span_id = "%016x" % span.get_span_context().span_id  # = format_span_id, at half the cost
             if span_id == _INVALID_SPAN_ID:  # a no-op provider (OTEL_SDK_DISABLED): nothing to keep
                 return span_id
@@ -235,9 +245,27 @@ class TracingCollector:
             _selfmon.fault("tracing", exc, key="end_span")
         return True
 
+    def span(self, operation_name: str, component: str = "app", *, kind: str | otel_trace.SpanKind = "internal",
+             tags: Mapping[str, Any] | None = None) -> SpanScope:
+        """A span as a context manager (also `async with`) or a decorator of sync and async functions.
+
+        >>> with traces.span("load", component="etl") as span:  # doctest: +SKIP
+        ...     span.add_tag("rows", 120)
+
+        The span starts on entry (made current) and ends on exit: ``SUCCESS``,
+        or ``ERROR`` with the exception recorded when the block raises (the
+        exception propagates unchanged). As a decorator each call is one span.
+        """
+        if not isinstance(operation_name, str) or not operation_name:
+            raise ValueError(f"operation_name must be a non-empty string, got {operation_name!r}")
+        if not isinstance(component, str) or not component:
+            raise ValueError(f"component must be a non-empty string, got {component!r}")
+        resolve_kind(kind)
+        return SpanScope(self, operation_name, component, kind, dict(tags) if tags else None)
+
     def add_event(self, span_id: str, name: str, attributes: Mapping[str, Any] | None = None) -> bool:
         """Add a timestamped event to an open span. False for an unknown or ended span."""
-        record = self._live.get(span_id)
+        record = self._live_record(span_id)
         if record is None:
             return self._bad_call("add_event", span_id)
         with _selfmon.contained("tracing", key="add_event"):
@@ -246,7 +274,7 @@ class TracingCollector:
 
     def add_tag(self, span_id: str, key: str, value: Any) -> bool:
         """Set a tag (an OTel attribute) on an open span; values OTel cannot hold become strings."""
-        record = self._live.get(span_id)
+        record = self._live_record(span_id)
         if record is None:
             return self._bad_call("add_tag", span_id)
         with _selfmon.contained("tracing", key="add_tag"):
@@ -259,7 +287,7 @@ class TracingCollector:
         """Write the current (or ``span_id``'s) trace context into ``carrier`` (W3C ``traceparent``)."""
         ctx = None
         if span_id is not None:
-            record = self._live.get(span_id)
+            record = self._live_record(span_id)
             if record is None:
                 self._bad_call("inject", span_id)
             else:
@@ -286,7 +314,7 @@ class TracingCollector:
     def get_slow_traces(self, duration_threshold_ms: float = 1000, limit: int = 100) -> list[dict[str, Any]]:
         """Completed traces that lasted at least ``duration_threshold_ms``, slowest first."""
         _check_limit(limit)
-        threshold_ns = float(duration_threshold_ms) * 1e6
+        threshold_ns = _milliseconds_ns(duration_threshold_ms, "duration_threshold_ms")
         slow = [s for s in self.store.snapshots(completed_only=True) if s.end_ns - s.start_ns >= threshold_ns]
         slow.sort(key=lambda s: s.end_ns - s.start_ns, reverse=True)
         return [_views.trace_view(s) for s in slow[:limit]]
@@ -350,7 +378,7 @@ class TracingCollector:
 
     def _parent_context(self, prev: Context, parent_span_id: str | None, trace_id: str | None) -> Context | None:
         if parent_span_id is not None:
-            record = self._live.get(parent_span_id)
+            record = self._live_record(parent_span_id)
             if record is not None:
                 return set_span_in_context(record[0], prev)
             self._bad_call("start_span(parent_span_id)", parent_span_id)
@@ -358,7 +386,7 @@ class TracingCollector:
         current = _get_current_span(prev).get_span_context()
         if current.is_valid and format_trace_id(current.trace_id) == trace_id:
             return None  # already inside that trace: the current span is the parent
-        root_id = self._roots.get(trace_id)  # type: ignore[arg-type]
+        root_id = self._roots.get(trace_id) if isinstance(trace_id, str) else None
         record = self._live.get(root_id) if root_id is not None else None
         if record is not None:
             return set_span_in_context(record[0], prev)
@@ -393,7 +421,7 @@ class TracingCollector:
             code = StatusCode.ERROR  # an error was given: the default SUCCESS cannot stand
         if isinstance(error, BaseException):
             span.record_exception(error)
-            span.set_attribute("error.type", type(error).__qualname__)
+            span.set_attribute("error.type", _type_name(type(error)))
             description: str | None = f"{type(error).__name__}: {error}"
         else:
             description = None if error is None else str(error)
@@ -435,11 +463,33 @@ class TracingCollector:
         _selfmon.fault("tracing", f"{what}({span_id!r}): unknown or already ended", key=what, strict=False)
         return False
 
+    def _live_record(self, span_id: Any) -> tuple[Any, Context, str | None, Context] | None:
+        """The open span ``span_id`` names; None for an unknown id or one that is no string at all."""
+        return self._live.get(span_id) if isinstance(span_id, str) else None
+
     def _bad_call(self, what: str, span_id: Any) -> bool:
         with self._lock:
             self._invalid_calls += 1
         _selfmon.fault("tracing", f"{what}: {span_id!r} is unknown or already ended", key=what, strict=False)
         return False
+
+
+def _type_name(cls: type) -> str:
+    """An exception class as OTel's ``error.type`` names it: ``module.QualName``, bare for builtins."""
+    module = cls.__module__
+    return cls.__qualname__ if not module or module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def _milliseconds_ns(value: Any, argument: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{argument} must be a number of milliseconds, got {type(value).__name__}")
+    try:
+        result = float(value) * 1e6
+    except OverflowError:
+        raise ValueError(f"{argument} is too large: {value!r}") from None
+    if result != result:
+        raise ValueError(f"{argument} must be a number, got {value!r}")
+    return result
 
 
 def _check_limit(limit: Any) -> None:
