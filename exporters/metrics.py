@@ -209,6 +209,8 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
                 "series": list(by_key.values()),
             }
         for name, metric in metrics.items():
+            # Facade entries keep their own bounds per process (a series' lifetime count/sum must
+            # never lose another process's series); retention here is for OTel-style entries.
             if name not in facade and "statistics" not in metric:
                 self._apply_retention(name, metric, horizon)
         metrics = {name: m for name, m in metrics.items() if m["series"] or "statistics" in m}
