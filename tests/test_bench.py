@@ -33,6 +33,8 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
     assert signals == {("spans", 1000), ("logs", 1000), ("metric points", 1000)}
     assert all(r["records_per_s"] > 0 and r["file_bytes"] > 0 for r in report["export"])
     assert report["memory"] and all(r["peak_rss_mib"] > 0 for r in report["memory"])
+    assert [r["recorder"] for r in report["scrape"]] == ["idle", "busy"]
+    assert all(r["series"] == 1_000 and r["bytes"] > 0 for r in report["scrape"])
 
     health = {row["case"]: row for row in report["health"]}
     assert len(health) == 4 and all(row["value"] > 0 for row in health.values())

@@ -16,13 +16,14 @@ from ._cases import build_contenders, rows_of, targets_of
 from ._export import export_rows
 from ._health import health_rows
 from ._memory import peak_rss_rows
+from ._scrape import scrape_rows
 from ._timing import measure
 
 __all__ = ["render", "run_bench"]
 
-_FULL = {"rounds": 15, "batch": 2_000, "caps": (1_000, 10_000, 100_000), "export_rounds": 3,
+_FULL: dict[str, Any] = {"rounds": 15, "batch": 2_000, "caps": (1_000, 10_000, 100_000), "export_rounds": 3,
          "memory_scale": 1}
-_QUICK = {"rounds": 3, "batch": 200, "caps": (1_000,), "export_rounds": 1, "memory_scale": 100}
+_QUICK: dict[str, Any] = {"rounds": 3, "batch": 200, "caps": (1_000,), "export_rounds": 1, "memory_scale": 100}
 
 
 def machine() -> dict[str, Any]:
@@ -59,6 +60,7 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
     operations = rows_of(contenders, ns)
     exports = export_rows(plan["caps"], batch=1_000 if not quick else 100, rounds=plan["export_rounds"])
     memory = peak_rss_rows(_memory_scenarios(plan["memory_scale"]))
+    scrape = scrape_rows(1_000, scrapes=5 if quick else 30)
     health = health_rows(quick=quick)
     return {
         "machine": machine(),
@@ -67,6 +69,7 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
         "operations": operations,
         "export": exports,
         "memory": memory,
+        "scrape": scrape,
         "health": health,
         "targets": targets_of(operations),
         "seconds": time.time() - started,
@@ -106,6 +109,11 @@ def render(report: dict[str, Any]) -> str:
              for r in report["memory"]],
         ),
     ]
+    if report.get("scrape"):
+        lines += ["", "/metrics scrape (one embedded server), while another thread records or not",
+                  _table(["series", "recorder", "scrapes", "median", "max", "body"],
+                         [[f"{r['series']:,}", r["recorder"], str(r["scrapes"]), f"{r['median_ms']:.1f} ms",
+                           f"{r['max_ms']:.1f} ms", f"{r['bytes'] / 1e3:.0f} kB"] for r in report["scrape"]])]
     if report.get("health"):
         lines += ["", "Health checks (docs/health.md)", _table(
             ["case", "measured", "target", "met"],
