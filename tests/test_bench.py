@@ -20,10 +20,11 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
     # three rounds judge nothing: figures only, said to be indicative; the sections are named on stderr
     assert report["indicative"] is True and report["targets"] == []
     assert "Targets" not in printed and " NO " not in printed and "indicative" in printed
-    assert captured.err.splitlines()[:4] == [
+    assert captured.err.splitlines()[:5] == [
         "bench: operations: facades, raw OpenTelemetry and prometheus_client (3 rounds)…",
         "bench: JSON files: write rate with the file filled to its cap…",
         "bench: memory: peak RSS of large workloads, each in a fresh interpreter…",
+        "bench: /metrics scrape: one embedded server, with and without a recording thread…",
         "bench: health checks: run_all_checks throughput and /healthz…",
     ]
 
@@ -44,6 +45,8 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
     assert signals == {("spans", 1000), ("logs", 1000), ("metric points", 1000)}
     assert all(r["records_per_s"] > 0 and r["file_bytes"] > 0 for r in report["export"])
     assert report["memory"] and all(r["peak_rss_mib"] > 0 for r in report["memory"])
+    assert [r["recorder"] for r in report["scrape"]] == ["idle", "busy"]
+    assert all(r["series"] == 1_000 and r["bytes"] > 0 for r in report["scrape"])
 
     health = {row["case"]: row for row in report["health"]}
     assert len(health) == 4 and all(row["value"] > 0 for row in health.values())

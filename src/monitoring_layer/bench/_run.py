@@ -17,13 +17,14 @@ from ._cases import build_contenders, rows_of, targets_of
 from ._export import export_rows
 from ._health import health_rows
 from ._memory import peak_rss_rows
+from ._scrape import scrape_rows
 from ._timing import measure
 
 __all__ = ["render", "run_bench"]
 
-_FULL = {"rounds": 15, "batch": 2_000, "caps": (1_000, 10_000, 100_000), "export_rounds": 3,
+_FULL: dict[str, Any] = {"rounds": 15, "batch": 2_000, "caps": (1_000, 10_000, 100_000), "export_rounds": 3,
          "memory_scale": 1}
-_QUICK = {"rounds": 3, "batch": 200, "caps": (1_000,), "export_rounds": 1, "memory_scale": 100}
+_QUICK: dict[str, Any] = {"rounds": 3, "batch": 200, "caps": (1_000,), "export_rounds": 1, "memory_scale": 100}
 
 
 def machine() -> dict[str, Any]:
@@ -68,6 +69,8 @@ def run_bench(*, quick: bool = False, progress: Callable[[str], None] | None = N
     exports = export_rows(plan["caps"], batch=1_000 if not quick else 100, rounds=plan["export_rounds"])
     say("memory: peak RSS of large workloads, each in a fresh interpreter")
     memory = peak_rss_rows(_memory_scenarios(plan["memory_scale"]))
+    say("/metrics scrape: one embedded server, with and without a recording thread")
+    scrape = scrape_rows(1_000, scrapes=5 if quick else 30)
     say("health checks: run_all_checks throughput and /healthz")
     health = health_rows(quick=quick)
     return {
@@ -77,6 +80,7 @@ def run_bench(*, quick: bool = False, progress: Callable[[str], None] | None = N
         "operations": operations,
         "export": exports,
         "memory": memory,
+        "scrape": scrape,
         "health": health,
         # A verdict from 3 rounds would be noise dressed as a result: only a full run judges targets.
         "targets": [] if quick else targets_of(operations),
@@ -118,6 +122,11 @@ def render(report: dict[str, Any]) -> str:
              for r in report["memory"]],
         ),
     ]
+    if report.get("scrape"):
+        lines += ["", "/metrics scrape (one embedded server), while another thread records or not",
+                  _table(["series", "recorder", "scrapes", "median", "max", "body"],
+                         [[f"{r['series']:,}", r["recorder"], str(r["scrapes"]), f"{r['median_ms']:.1f} ms",
+                           f"{r['max_ms']:.1f} ms", f"{r['bytes'] / 1e3:.0f} kB"] for r in report["scrape"]])]
     if report.get("health"):
         judged = not report.get("indicative")  # a quick run prints figures, never verdicts
         lines += ["", "Health checks (docs/health.md)", _table(
