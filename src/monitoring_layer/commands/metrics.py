@@ -30,7 +30,7 @@ from typing import Any
 from monitoring_layer.commands._home import FILES, load_document, resolve_home
 from monitoring_layer.commands._output import EXIT_NOTHING, EXIT_OK, Output, add_common, table
 from monitoring_layer.exporters.metrics import migrate_metrics_document
-from monitoring_layer.metrics._stats import statistics
+from monitoring_layer._stats import statistics
 from monitoring_layer.readings import MetricReading, reading_statistic
 
 __all__ = ["SPARK_POINTS", "add_parser", "find_metric", "run", "series_view", "sparkline"]
