@@ -82,3 +82,19 @@ def test_urllib_client_metrics_do_not_carry_one_series_per_url(small: Pipeline) 
         assert not any("http_url" in s.labels or "url_full" in s.labels for s in family.samples), family
         counts = [s for s in family.samples if s.name.endswith("_count")]
         assert len(counts) <= 2, counts  # one series (per status code), not one per URL
+
+
+def test_runtime_series_are_there_and_can_be_left_out() -> None:
+    from prometheus_client import generate_latest
+
+    with_runtime = Pipeline(resolve_settings(overrides={"export_interval_s": 3600}))
+    without = Pipeline(resolve_settings(overrides={"export_interval_s": 3600, "prometheus_runtime_metrics": False}))
+    try:
+        text = generate_latest(with_runtime.prometheus_registry).decode()
+        for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "python_info",
+                     "python_gc_collections_total"):
+            assert f"\n{name}" in text, name
+        assert "python_info" not in generate_latest(without.prometheus_registry).decode()
+    finally:
+        with_runtime.shutdown()
+        without.shutdown()

@@ -39,7 +39,7 @@ from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from monitoring_layer import _compat, _lifecycle, _selfmon, config, server
 from monitoring_layer._scrub import Scrubber
@@ -233,6 +233,11 @@ class Pipeline:
         # metrics. The bridge's public registry shows OTel's families plus the
         # summaries that the metrics facade supplies (OTel has none).
         self.prometheus_bridge = PrometheusBridge(cardinality_limit=self.settings.metrics_cardinality_limit)
+        if self.settings.prometheus_runtime_metrics:
+            # What a prometheus_client user's /metrics always had: CPU, memory, file descriptors, GC.
+            ProcessCollector(registry=self.prometheus_bridge.registry)
+            PlatformCollector(registry=self.prometheus_bridge.registry)
+            GCCollector(registry=self.prometheus_bridge.registry)
         self.prometheus_registry = self.prometheus_bridge.registry
         self.prometheus_reader = PullPrometheusReader(registry=self.prometheus_bridge.otel_registry)
         return self.prometheus_reader
