@@ -7,7 +7,9 @@ documented JSON files under ``MONITORING_HOME`` and serve Prometheus.
 This module only re-exports the public names.
 """
 
+from monitoring_layer._defaults import get_alert_manager
 from monitoring_layer._version import __version__
+from monitoring_layer.alerts import AlertManager, AlertRule, NotificationChannel, Severity
 from monitoring_layer.config import ConfigError, Settings, configure, get_settings
 from monitoring_layer.exporters import (
     JsonFileLogExporter,
@@ -34,6 +36,8 @@ from monitoring_layer.utils import (
 )
 
 __all__ = [
+    "AlertManager",
+    "AlertRule",
     "ConfigError",
     "CountCalls",
     "JsonFileLogExporter",
@@ -44,8 +48,10 @@ __all__ = [
     "MetricType",
     "MetricsCollector",
     "MonitoringIntegration",
+    "NotificationChannel",
     "Pipeline",
     "Settings",
+    "Severity",
     "TraceFunction",
     "TracingCollector",
     "TrackErrors",
@@ -56,6 +62,7 @@ __all__ = [
     "count_operation",
     "extract",
     "flush",
+    "get_alert_manager",
     "get_log_aggregator",
     "get_metrics_collector",
     "get_monitoring_integration",
