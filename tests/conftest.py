@@ -72,12 +72,13 @@ def run_python(home: Path):
 @pytest.fixture
 def process_wide(pipeline: Pipeline) -> Iterator[Pipeline]:
     """Make this test's private ``pipeline`` the process-wide one, with fresh ``get_*()`` facades on it."""
+    from monitoring_layer import _defaults
     from monitoring_layer import pipeline as pipeline_module
     from monitoring_layer.logging import log_aggregator
     from monitoring_layer.metrics import _global
     from monitoring_layer.tracing import _collector
 
-    facades = [_global._COLLECTOR, log_aggregator._AGGREGATOR, _collector._COLLECTOR]
+    facades = [_defaults._ALERT_MANAGER, _global._COLLECTOR, log_aggregator._AGGREGATOR, _collector._COLLECTOR]
     assert pipeline_module._PIPELINE.peek() is None, "a test built the real process-wide pipeline"
     pipeline_module._PIPELINE.replace(pipeline)
     try:
