@@ -1,4 +1,4 @@
-"""``require(name, reason)``: skip a test when a binary or module is missing, fail instead when ``CI=true``."""
+"""``require(module_or_binary, reason)``: skip a test when something optional is missing, fail under CI=true."""
 
 from __future__ import annotations
 
@@ -12,14 +12,18 @@ __all__ = ["require"]
 
 
 def require(name: str, reason: str) -> str:
-    """The path of binary ``name`` (or the module name when it is importable); otherwise skip the test,
-    or fail it under ``CI=true`` (CI installs everything the tests need)."""
-    found = shutil.which(name)
-    if found is not None:
-        return found
-    if name.isidentifier() and importlib.util.find_spec(name) is not None:
-        return name
-    message = f"{name} is not available ({reason})"
+    """The path of binary ``name`` (or the module name when ``name`` is importable).
+
+    Missing: the test skips with ``reason``, or fails when ``CI=true`` (CI installs it).
+    """
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    try:
+        if importlib.util.find_spec(name) is not None:
+            return name
+    except (ImportError, ValueError):
+        pass
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{message} and CI=true")
-    pytest.skip(message)
+        pytest.fail(f"{name} is missing and CI=true: {reason}")
+    pytest.skip(f"{name} is missing: {reason}")
