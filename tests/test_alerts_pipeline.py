@@ -15,7 +15,6 @@ from monitoring_layer import AlertManager, AlertRule, MetricsCollector, Notifica
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.xfail(strict=True, reason="needs Pipeline.readings")
 def test_rule_fires_from_recorded_metrics_at_flush(pipeline, home) -> None:
     metrics = MetricsCollector(pipeline=pipeline)
     manager = AlertManager(metrics, readings=pipeline.readings, home=home)
@@ -43,7 +42,6 @@ def test_rule_fires_from_recorded_metrics_at_flush(pipeline, home) -> None:
         metrics.close()
 
 
-@pytest.mark.xfail(strict=True, reason="needs Pipeline.readings")
 def test_get_alert_manager_evaluates_the_process_wide_pipeline(process_wide) -> None:
     metrics = monitoring_layer.get_metrics_collector()
     alerts = monitoring_layer.get_alert_manager()
