@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import time
 import uuid
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 
 from monitoring_layer import _lifecycle, _selfmon
 from monitoring_layer.config import get_settings
+from monitoring_layer.exporters._store import JsonFileStore
 from monitoring_layer.readings import MetricReading, ReadingsHub, reading_statistic
 
 from ._channels import NotificationChannel
@@ -40,7 +42,6 @@ __all__ = ["AlertManager"]
 
 _log = logging.getLogger("monitoring_layer.alerts")
 _SEVERITY_ORDER = {s.value: i for i, s in enumerate(Severity)}
-_FIRING = (AlertState.TRIGGERED, AlertState.ACKNOWLEDGED, AlertState.SUPPRESSED)
 
 
 class _Collector(Protocol):
@@ -128,7 +129,7 @@ class AlertManager:
         self._dirty_silences = False
         self._stats = {"created": 0, "evaluations": 0, "notifications_sent": 0, "notifications_failed": 0,
                        "notifications_dropped": 0, "notifications_retried": 0, "flapping_damped": 0,
-                       "held_by_cooldown": 0, "held_by_suppression": 0}
+                       "held_by_cooldown": 0}
         self._closed = False
 
         self.home = Path(home) if home is not None else get_settings().home
@@ -136,7 +137,7 @@ class AlertManager:
                                  max_audit_records=max_audit_records, audit_retention_days=audit_retention_days)
         self._dispatcher = Dispatcher(self._send, self._on_result, max_queue=max_queue, max_attempts=max_attempts,
                                       backoff_base_s=backoff_base_s, backoff_max_s=backoff_max_s,
-                                      **({"rng": rng} if rng is not None else {}))
+                                      rng=rng or random.random)
         self._reload()
         self._hub = readings
         self._unsubscribe = readings.subscribe(self._on_readings) if readings is not None else None
@@ -756,10 +757,8 @@ class AlertManager:
 
     def export_incidents(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         """Write incidents, active alerts and recent history to ``path`` (JSON, atomically); returns it."""
-        from monitoring_layer.exporters._store import JsonFileStore
-
         with self._lock:
-            report = {"exported_at": iso(self._clock()), "incidents": [i.to_dict() for i in self._incidents.values()],
+            report: dict[str, Any] = {"exported_at": iso(self._clock()), "incidents": [i.to_dict() for i in self._incidents.values()],
                       "active_alerts": [a.to_dict(self._rule_dicts.get(a.rule_id)) for a in self._active.values()],
                       "resolved_alerts": [a.to_dict(self._rule_dicts.get(a.rule_id)) for a in self._history],
                       "statistics": None}
