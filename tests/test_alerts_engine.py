@@ -351,6 +351,15 @@ def test_silence_by_matchers_expires(manager: AlertManager, clock: Clock, hub: R
     assert manager.get_silences() == [] and len(manager.get_silences(include_expired=True)) == 1
 
 
+def test_only_firing_alerts_can_be_acknowledged_or_suppressed(manager: AlertManager) -> None:
+    manager.register_rule(rule(for_s=60))
+    (pending,) = manager.evaluate_and_trigger("cpu_usage", 90)
+    with pytest.raises(ValueError, match="pending"):
+        manager.acknowledge_alert(pending["alert_id"], "admin")
+    with pytest.raises(ValueError, match="pending"):
+        manager.suppress_alert(pending["alert_id"], 5)
+
+
 def test_manual_resolve_and_unknown_ids(manager: AlertManager, transport: Recorder) -> None:
     manager.register_rule(rule())
     (alert,) = manager.evaluate_and_trigger("cpu_usage", 90)

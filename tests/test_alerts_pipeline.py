@@ -53,3 +53,15 @@ def test_get_alert_manager_evaluates_the_process_wide_pipeline(process_wide) -> 
     (alert,) = alerts.get_active_alerts()
     assert alert["rule_id"] == "cpu_high" and alert["value"] == 92
     assert alerts.home == process_wide.settings.home
+
+
+def test_readme_alerts_snippet_runs_as_written(run_python, home, tmp_path) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", readme.split("## Alerts", 1)[1], re.S).group(1)
+    proc = run_python(f"import os\nos.chdir({str(tmp_path)!r})\n" + code
+                      + "\nprint(alerts.get_active_alerts()[0]['state'], len(alerts.get_silences()))\n")
+    assert proc.stdout.strip().splitlines()[-1] == "suppressed 1"
+    assert "cpu_usage > 85" in (tmp_path / "rules.yml").read_text()

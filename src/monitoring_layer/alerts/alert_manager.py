@@ -620,8 +620,9 @@ class AlertManager:
         now = self._clock()
         with self._lock:
             alert = self._get(alert_id)
-            if not alert.active:
-                raise ValueError(f"alert_id {alert_id!r} is resolved; nothing to acknowledge")
+            if alert.state not in (AlertState.TRIGGERED, AlertState.ACKNOWLEDGED, AlertState.SUPPRESSED):
+                raise ValueError(f"alert_id {alert_id!r} is {alert.state.value}; only a firing alert can be "
+                                 "acknowledged")
             alert.acknowledged_by = str(acknowledged_by)
             alert.acknowledged_at = now
             if alert.state is AlertState.SUPPRESSED:
@@ -654,8 +655,9 @@ class AlertManager:
         now = self._clock()
         with self._lock:
             alert = self._get(alert_id)
-            if not alert.active:
-                raise ValueError(f"alert_id {alert_id!r} is resolved; nothing to suppress")
+            if alert.state not in (AlertState.TRIGGERED, AlertState.ACKNOWLEDGED, AlertState.SUPPRESSED):
+                raise ValueError(f"alert_id {alert_id!r} is {alert.state.value}; only a firing alert can be "
+                                 "suppressed")
             self._suppress(alert, now + duration_minutes * 60, now,
                            reason=f"suppressed for {duration_minutes:g} min")
             result = alert.to_dict(self._rule_dicts.get(alert.rule_id))
