@@ -24,8 +24,9 @@ def _series(doc, name, **labels):
 
 def _all_ok(home):
     report = check_home(home)
-    assert [f["status"] for f in report["files"]] == ["ok", "ok", "ok"], report
-    return {f["file"]: f["counts"] for f in report["files"]}
+    signals = [f for f in report["files"] if not f["file"].startswith("alerts/")]  # no alert rules here
+    assert [f["status"] for f in signals] == ["ok", "ok", "ok"], report
+    return {f["file"]: f["counts"] for f in signals}
 
 
 def test_every_example_has_a_test():

@@ -363,10 +363,9 @@ class AlertManager:
         self._retire(alert, now)
 
     def _retire(self, alert: Alert, now: float) -> None:
-        for key, active in list(self._active.items()):
-            if active is alert:
-                del self._active[key]
-                break
+        key = (alert.rule_id, tuple(sorted(alert.labels.items())))
+        if self._active.get(key) is alert:
+            del self._active[key]
         self._by_id.pop(alert.alert_id, None)
         if len(self._history) == self._history.maxlen:
             _selfmon.dropped("alerts", "history")
@@ -679,6 +678,11 @@ class AlertManager:
                           comment=str(comment))
         with self._lock:
             self._silences[silence.silence_id] = silence
+            if len(self._silences) > 10_000:  # bounded: expired silences go first, then the oldest
+                expired = [i for i, s in self._silences.items() if s.ends_at <= now] or list(self._silences)[:1]
+                for silence_id in expired[: len(self._silences) - 10_000]:
+                    del self._silences[silence_id]
+                    _selfmon.dropped("alerts", "silences")
             self._dirty_silences = True
             self._audit("silence_added", actor=silence.created_by, details=silence.to_dict())
             for alert in list(self._active.values()):
