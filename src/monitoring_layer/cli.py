@@ -133,7 +133,7 @@ def _summary(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
         times = [t["start_unix_nano"] for t in traces] + [t["end_unix_nano"] for t in traces]
     elif kind.startswith("alert_"):  # the alert manager's files: how many of each record list
         counts = {key: len(value) for key, value in doc.items() if isinstance(value, list)}
-    from monitoring_layer.exporters._encode import iso
+    from monitoring_layer._encode import iso
 
     span = {"oldest": iso(min(times)), "newest": iso(max(times))} if times else {}
     return {"counts": counts, "time_span": span}

@@ -9,11 +9,11 @@ providers and installs them globally. Facades take their providers from here.
 What a pipeline adds, per signal:
 
 * traces: a ``BatchSpanProcessor`` into ``JsonFileSpanExporter``;
-* metrics: a ``PeriodicExportingMetricReader`` into ``JsonFileMetricExporter``;
-  another into a ``ReadingsExporter`` that publishes each collection as
-  ``MetricReading`` s on ``Pipeline.readings`` (also inside ``flush()``);
+* metrics: a ``PeriodicExportingMetricReader`` into a ``ReadingsExporter`` that
+  publishes each collection as ``MetricReading`` s on ``Pipeline.readings``
+  (also inside ``flush()``); ``JsonFileMetricExporter`` subscribes to them;
   and a ``PrometheusMetricReader`` on a private prometheus_client registry
-  (served on ``/metrics`` when ``prometheus_port`` is set), through a
+  (served on ``/metrics`` by ``monitoring_layer.server`` when ``prometheus_port`` is set), through a
   ``PrometheusBridge`` that adds the metrics facade's summaries;
 * logs: a ``BatchLogRecordProcessor`` into ``JsonFileLogExporter``;
 * OTLP processors/readers beside them when an ``OTEL_EXPORTER_OTLP_*ENDPOINT`` is set;
@@ -39,7 +39,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from monitoring_layer import _lifecycle, _selfmon, config
+from monitoring_layer import _lifecycle, _selfmon, config, server
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._readings_export import ReadingsExporter
 from monitoring_layer._sdk_drops import count_drops
@@ -168,12 +168,16 @@ class Pipeline:
             settings.home, max_points=settings.metrics_max_points, retention_days=settings.metrics_retention_days,
             export_interval_s=settings.export_interval_s)
         readers: list[MetricReader] = []
-        for exporter in [self.exporters["metrics"], *self._otlp("metrics")]:
-            self.outputs["metrics"].append(type(exporter).__name__)
-            readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms))
-        # Readings: at every interval and, synchronously, inside flush().
+        # Readings: at every interval and, synchronously, inside flush(). The JSON
+        # file is written from them (never from OTel points directly).
         self.readings_exporter = ReadingsExporter(self.readings)
         readers.append(PeriodicExportingMetricReader(self.readings_exporter, export_interval_millis=interval_ms))
+        json_metrics, hub = self.exporters["metrics"], self.readings
+        hub.subscribe(lambda readings: json_metrics.consume(readings, hub.catalog()))
+        self.outputs["metrics"].append(type(self.exporters["metrics"]).__name__)
+        for exporter in self._otlp("metrics"):
+            self.outputs["metrics"].append(type(exporter).__name__)
+            readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms))
         readers.append(self._prometheus_reader())
         self.outputs["metrics"].append("PrometheusMetricReader")
         self._readers = readers
@@ -226,17 +230,15 @@ class Pipeline:
         port = self.settings.prometheus_port
         if port is None:
             return
-        from prometheus_client import start_http_server
-
         host = self.settings.prometheus_host
         try:
-            server, _thread = start_http_server(port, addr=host, registry=self.prometheus_registry)
+            handle = server.start(self, host, port)
         except OSError as exc:
             _selfmon.fault("prometheus_server", f"cannot serve /metrics on {host}:{port}: {exc}",
                            key=f"{host}:{port}")
             return
-        self._prometheus_server = server
-        self.prometheus_address = (host, server.server_port)
+        self._prometheus_server = handle
+        self.prometheus_address = (host, handle.port)
 
     def _self_metrics(self) -> None:
         meter = self.meter_provider.get_meter("monitoring_layer", __version__)
@@ -308,8 +310,7 @@ class Pipeline:
             self.flush(timeout_s)
             self._stopped = True
         if self._prometheus_server is not None:
-            self._prometheus_server.shutdown()
-            self._prometheus_server.server_close()
+            self._prometheus_server.close()
         for component in self._components:
             with _selfmon.contained("shutdown", key=type(component).__name__):
                 if isinstance(component, MetricReader):
@@ -321,6 +322,10 @@ class Pipeline:
         for provider in self._owned:
             with _selfmon.contained("shutdown", key=type(provider).__name__):
                 provider.shutdown()
+        # The metrics file is fed by readings, not by a reader of its own: stop it
+        # after the readers' last collection reached it.
+        with _selfmon.contained("shutdown", key="metrics file"):
+            self.exporters["metrics"].shutdown()
 
     @property
     def stopped(self) -> bool:
