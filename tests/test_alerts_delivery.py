@@ -7,6 +7,7 @@ import email
 import email.policy
 import json
 import logging
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -256,3 +257,50 @@ def test_secrets_never_reach_logs(manager: AlertManager, caplog: pytest.LogCaptu
     assert attempts(manager, "s")[-1]["result"] == "failed"
     assert "very-secret" not in caplog.text
     assert "very-secret" not in "".join(p.read_text() for p in (manager.home / "alerts").glob("*.json"))
+
+
+def test_lifecycle_flush_waits_for_first_attempts_and_shutdown_stops(clock: Clock, home: Path) -> None:
+    from monitoring_layer import _lifecycle
+
+    with receiver() as hook:
+        manager = AlertManager(clock=clock, home=home)
+        manager.register_channel(NotificationChannel("webhook", "hook", {"url": hook.url}))
+        manager.register_rule(cpu_rule("hook", group_by=["host"]))
+        for i in range(5):
+            manager.evaluate_and_trigger("cpu_usage", 92, {"host": f"h{i}"})
+        _lifecycle.run_flush()  # what monitoring_layer.flush() runs: waits until each was attempted
+        assert len(hook.requests) == 5
+        manager.close()
+        manager.close()  # safe twice
+        assert manager.evaluate_and_trigger("cpu_usage", 99, {"host": "late"})  # still evaluates...
+        assert manager.flush(5) and len(hook.requests) == 5  # ...but sends nothing after close
+        assert manager.get_alert_statistics()["notifications_dropped"] == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_delivers_with_its_own_sender_thread(clock: Clock, home: Path) -> None:
+    import warnings
+
+    with receiver() as hook:
+        manager = AlertManager(clock=clock, home=home)
+        try:
+            manager.register_channel(NotificationChannel("webhook", "hook", {"url": hook.url}))
+            manager.register_rule(cpu_rule("hook", group_by=["host"]))
+            manager.evaluate_and_trigger("cpu_usage", 92, {"host": "parent"})
+            assert manager.flush(10)  # the parent's sender thread exists now
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: we handle it
+                pid = os.fork()
+            if pid == 0:
+                ok = False
+                try:
+                    manager.evaluate_and_trigger("cpu_usage", 93, {"host": "child"})
+                    ok = manager.flush(10)
+                finally:
+                    os._exit(0 if ok else 1)
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+            hosts = [r.json()["alerts"][0]["labels"]["host"] for r in hook.wait_for(2)]
+            assert hosts == ["parent", "child"]
+        finally:
+            manager.close()
