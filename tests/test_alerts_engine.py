@@ -407,7 +407,8 @@ def test_files_validate_and_audit_records_every_action(manager: AlertManager, ho
             assert validate(doc, load_schema(schema)) == [], relative
     events = [(r["event"], r["details"].get("to") or r["details"].get("result")) for r in manager.get_audit_log()]
     for expected in [("channel_registered", None), ("rule_registered", None), ("state_changed", "triggered"),
-                     ("incident_opened", None), ("state_changed", "acknowledged"), ("silence_added", None),
+                     ("incident_opened", None), ("acknowledged", None), ("state_changed", "acknowledged"),
+                     ("silence_added", None),
                      ("state_changed", "resolved"), ("notification", "delivered")]:
         assert expected in events
 
@@ -506,3 +507,31 @@ def test_dispatcher_backoff_is_jittered_exponential_and_bounded() -> None:
     assert results == [(1, False, False), (2, False, False), (3, False, True)]
     dispatcher.close()
     slow.close()
+
+
+def test_alertmanager_channel_resends_firing_alerts_like_prometheus(manager: AlertManager, hub: ReadingsHub,
+                                                                   clock: Clock, transport: Recorder) -> None:
+    manager.register_channel(NotificationChannel("alertmanager", "am", {"url": "http://127.0.0.1:9093",
+                                                                        "resend_interval_s": 60}))
+    manager.register_rule(rule(notification_channels=["am"], cooldown_s=0))
+    hub.publish([gauge("cpu_usage", 90)])
+    clock.advance(30)
+    hub.publish([gauge("cpu_usage", 90)])
+    assert manager.flush(10) and len(transport.posts) == 1
+    clock.advance(30)
+    hub.publish([gauge("cpu_usage", 90)])
+    (alert,) = manager.get_active_alerts()
+    manager.acknowledge_alert(alert["alert_id"], "admin")  # acknowledged alerts are still firing for Alertmanager
+    clock.advance(60)
+    hub.publish([gauge("cpu_usage", 90)])
+    clock.advance(60)
+    hub.publish([gauge("cpu_usage", 10)])
+    assert manager.flush(10)
+    urls = {url for url, _ in transport.posts}
+    assert urls == {"http://127.0.0.1:9093/api/v2/alerts"}
+    bodies = [body for _, body in transport.posts]
+    assert len(bodies) == 4  # first push, two re-sends, the resolved one
+    assert all(b[0]["endsAt"] > b[0]["startsAt"] for b in bodies)
+    from monitoring_layer.alerts._state import iso
+
+    assert bodies[-1][0]["endsAt"] == iso(clock.now)  # resolved: ends when it cleared

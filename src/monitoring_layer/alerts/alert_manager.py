@@ -274,11 +274,11 @@ class AlertManager(PersistentEngine):
                                  "acknowledged")
             alert.acknowledged_by = str(acknowledged_by)
             alert.acknowledged_at = now
+            self._dirty_alerts.add(alert.alert_id)
+            self._audit("acknowledged", alert=alert, actor=str(acknowledged_by))
             if alert.state is AlertState.SUPPRESSED:
-                alert.suppressed_from = AlertState.ACKNOWLEDGED
-                self._dirty_alerts.add(alert.alert_id)
-                self._audit("acknowledged", alert=alert, actor=str(acknowledged_by))
-            else:
+                alert.suppressed_from = AlertState.ACKNOWLEDGED  # acknowledged once the suppression ends
+            elif alert.state is AlertState.TRIGGERED:
                 self._transition(alert, AlertState.ACKNOWLEDGED, now, reason="acknowledged",
                                  actor=str(acknowledged_by))
             result = alert.to_dict(self._rule_dicts.get(alert.rule_id))
