@@ -403,7 +403,7 @@ class AlertEngine:
         record = {"time": iso(now), "event": event,
                   "rule_id": rule_id or (alert.rule_id if alert else incident.rule_id if incident else ""),
                   "alert_id": alert_id or (alert.alert_id if alert else ""),
-                  "fingerprint": fp or (alert.fingerprint if alert else incident.fingerprint if incident else ""),
+                  "fingerprint": fp or (incident.fingerprint if incident else alert.fingerprint if alert else ""),
                   "incident_id": incident_id or (incident.incident_id if incident else
                                                  alert.incident_id if alert else ""),
                   "channel": channel, "actor": actor, "details": dict(details or {})}
