@@ -394,17 +394,28 @@ def test_queries_and_statistics(manager: AlertManager, tmp_path: Path) -> None:
     assert len(doc["incidents"]) == 2 and len(doc["active_alerts"]) == 2
 
 
-def test_files_validate_and_audit_records_every_action(manager: AlertManager, home: Path) -> None:
+def test_files_validate_and_audit_records_every_action(manager: AlertManager, home: Path, capsys) -> None:
     manager.register_rule(rule())
     (alert,) = manager.evaluate_and_trigger("cpu_usage", 90)
     manager.acknowledge_alert(alert["alert_id"], "admin")
     manager.add_silence({"alertname": "x"}, 5, "ops")
     manager.evaluate_and_trigger("cpu_usage", 1)
     assert manager.flush(10)
+    import jsonschema
+
+    from monitoring_layer.cli import main
+
     for relative, schema in FILES.items():
         if relative.startswith("alerts/"):
             doc = json.loads((home / relative).read_text())
-            assert validate(doc, load_schema(schema)) == [], relative
+            jsonschema.Draft202012Validator.check_schema(load_schema(schema))
+            jsonschema.validate(doc, load_schema(schema))  # the standard validator agrees...
+            assert validate(doc, load_schema(schema)) == [], relative  # ...with the one `check` uses
+    assert main(["check", "--home", str(home)]) == 0
+    broken = json.loads((home / "alerts/incidents.json").read_text())
+    broken["alerts"][0]["state"] = "exploded"
+    (home / "alerts/incidents.json").write_text(json.dumps(broken))
+    assert main(["check", "--home", str(home)]) == 1
     events = [(r["event"], r["details"].get("to") or r["details"].get("result")) for r in manager.get_audit_log()]
     for expected in [("channel_registered", None), ("rule_registered", None), ("state_changed", "triggered"),
                      ("incident_opened", None), ("acknowledged", None), ("state_changed", "acknowledged"),
