@@ -25,6 +25,8 @@ FILES: dict[str, str] = {
     "alerts/rules.json": "alert_rules",
     "alerts/incidents.json": "alert_incidents",
     "alerts/audit_log.json": "alert_audit",
+    "health/health_status.json": "health_status",
+    "health/health_history.json": "health_history",
 }
 
 _TYPES: dict[str, Any] = {

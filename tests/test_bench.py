@@ -37,3 +37,9 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
     assert set(cases) == {"100 rules, one non-firing reading", "10,000 rules over 1,000 series"}
     assert all(r["rule_evaluations_per_s"] > 0 and r["ms_per_collection"] > 0 for r in cases.values())
     assert "Alert rules" in printed
+
+    health = {row["case"]: row for row in report["health"]}
+    assert len(health) == 4 and all(row["value"] > 0 for row in health.values())
+    slow = next(row for case, row in health.items() if "sleeping 100 ms" in case)
+    assert 0 < slow["ratio_to_sequential"]
+    assert "Health checks" in printed

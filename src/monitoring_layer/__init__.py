@@ -7,7 +7,7 @@ documented JSON files under ``MONITORING_HOME`` and serve Prometheus.
 This module only re-exports the public names.
 """
 
-from monitoring_layer._defaults import get_alert_manager, serve
+from monitoring_layer._defaults import get_alert_manager, get_health_check_manager, serve, serve_health
 from monitoring_layer._version import __version__
 from monitoring_layer.alerts import AlertManager, AlertRule, NotificationChannel, Severity
 from monitoring_layer.config import ConfigError, Settings, configure, get_settings
@@ -15,6 +15,13 @@ from monitoring_layer.exporters import (
     JsonFileLogExporter,
     JsonFileMetricExporter,
     JsonFileSpanExporter,
+)
+from monitoring_layer.health import (
+    HealthCheckManager,
+    HealthStatus,
+    create_database_check,
+    create_kafka_check,
+    create_storage_check,
 )
 from monitoring_layer.integration import MonitoringIntegration, get_monitoring_integration
 from monitoring_layer.logging import LogAggregator, get_log_aggregator
@@ -40,6 +47,8 @@ __all__ = [
     "AlertRule",
     "ConfigError",
     "CountCalls",
+    "HealthCheckManager",
+    "HealthStatus",
     "JsonFileLogExporter",
     "JsonFileMetricExporter",
     "JsonFileSpanExporter",
@@ -60,9 +69,13 @@ __all__ = [
     "__version__",
     "configure",
     "count_operation",
+    "create_database_check",
+    "create_kafka_check",
+    "create_storage_check",
     "extract",
     "flush",
     "get_alert_manager",
+    "get_health_check_manager",
     "get_log_aggregator",
     "get_metrics_collector",
     "get_monitoring_integration",
@@ -75,5 +88,6 @@ __all__ = [
     "measure_time",
     "retry_with_tracking",
     "serve",
+    "serve_health",
     "shutdown",
 ]

@@ -379,16 +379,21 @@ def get_pipeline() -> Pipeline:
 
 
 def flush(timeout_s: float = 10.0) -> bool:
-    """Make every exporter write now. True when everything was exported in time.
+    """Make every exporter write now, then every component registered with the lifecycle
+    registry (the engines' own files). True when everything was exported in time.
 
     Does not start the pipeline: with nothing recorded there is nothing to write.
     """
     pipeline = _PIPELINE.peek()
-    return True if pipeline is None else pipeline.flush(timeout_s)
+    ok = True if pipeline is None else pipeline.flush(timeout_s)
+    _lifecycle.run_flush()
+    return ok
 
 
 def shutdown(timeout_s: float = 10.0) -> None:
-    """Flush and stop the process-wide pipeline. Safe to call twice."""
+    """Stop the registered components (newest first), then flush and stop the process-wide
+    pipeline. Safe to call twice."""
+    _lifecycle.run_shutdown()
     pipeline = _PIPELINE.peek()
     if pipeline is not None:
         pipeline.shutdown(timeout_s)

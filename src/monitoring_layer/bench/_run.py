@@ -15,6 +15,7 @@ from monitoring_layer.pipeline import Pipeline
 from ._alerts import alert_rows
 from ._cases import build_contenders, rows_of, targets_of
 from ._export import export_rows
+from ._health import health_rows
 from ._memory import peak_rss_rows
 from ._timing import measure
 
@@ -60,6 +61,7 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
     exports = export_rows(plan["caps"], batch=1_000 if not quick else 100, rounds=plan["export_rounds"])
     memory = peak_rss_rows(_memory_scenarios(plan["memory_scale"]))
     alerts = alert_rows(quick=quick)
+    health = health_rows(quick=quick)
     targets = targets_of(operations)
     floor = alerts[0]["rule_evaluations_per_s"]
     targets.append({"target": "alert rules: >= 100,000 rule evaluations/s (100 rules, non-firing reading)",
@@ -72,6 +74,7 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
         "export": exports,
         "memory": memory,
         "alerts": alerts,
+        "health": health,
         "targets": targets,
         "seconds": time.time() - started,
     }
@@ -115,6 +118,12 @@ def render(report: dict[str, Any]) -> str:
             ["case", "rules", "series", "rule evaluations/s", "ms per collection"],
             [[r["case"], f"{r['rules']:,}", f"{r['series']:,}", f"{r['rule_evaluations_per_s']:,.0f}",
               f"{r['ms_per_collection']:.2f}"] for r in report["alerts"]])]
+    if report.get("health"):
+        lines += ["", "Health checks (docs/health.md)", _table(
+            ["case", "measured", "target", "met"],
+            [[r["case"], f"{r['value']:,.2f} {r['unit']}"
+              + (f" ({r['ratio_to_sequential']:.3f}x the sequential sum)" if "ratio_to_sequential" in r else ""),
+              r["target"], "" if r["met"] is None else ("yes" if r["met"] else "NO")] for r in report["health"]])]
     if report.get("targets"):
         lines += ["", "Targets", _table(["target", "measured", "met"],
                                         [[t["target"], t["measured"], "yes" if t["met"] else "NO"]
