@@ -546,3 +546,16 @@ def test_alertmanager_channel_resends_firing_alerts_like_prometheus(manager: Ale
     from monitoring_layer.alerts._state import iso
 
     assert bodies[-1][0]["endsAt"] == iso(clock.now)  # resolved: ends when it cleared
+
+
+def test_a_silence_outlasting_a_suppression_keeps_the_alert_suppressed(manager: AlertManager, clock: Clock,
+                                                                       transport: Recorder) -> None:
+    manager.register_rule(rule(cooldown_s=3600))
+    (alert,) = manager.evaluate_and_trigger("cpu_usage", 90)
+    manager.suppress_alert(alert["alert_id"], duration_minutes=5)
+    silence = manager.add_silence({"alertname": "cpu_high"}, duration_minutes=60, created_by="ops")
+    clock.advance(10 * 60)
+    (held,) = manager.get_active_alerts()
+    assert held["state"] == "suppressed" and held["silenced_by"] == [silence["silence_id"]]
+    clock.advance(60 * 60)
+    assert manager.get_active_alerts()[0]["state"] == "triggered"

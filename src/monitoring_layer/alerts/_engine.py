@@ -308,8 +308,9 @@ class AlertEngine:
                 continue
             labels = self._prom_labels(alert)
             still = [s.silence_id for s in self._silences.values() if s.active(now) and s.matches(labels)]
-            if still and alert.suppressed_until is None:
+            if still:  # a timed suppression ended, but a silence still holds it
                 alert.silenced_by = still
+                alert.suppressed_until = None
                 continue
             alert.silenced_by = []
             alert.suppressed_until = None
