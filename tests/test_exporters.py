@@ -284,3 +284,14 @@ def test_a_write_by_someone_else_is_read_not_overwritten_from_cache(home):
     exporter.write_now()
     assert [r["message"] for r in _read(home, "logs/logs.json")["records"]] == ["mine-2", "theirs", "mine-1"]
     provider.shutdown()
+
+
+def test_a_missing_subfolder_of_a_group_writable_volume_root_is_the_way(tmp_path):
+    volume = tmp_path / "volume"  # as Kubernetes mounts an emptyDir with fsGroup: group-writable, setgid
+    volume.mkdir()
+    os.chmod(volume, 0o2775)
+    with pytest.raises(ConfigError, match=f"Use a subfolder: MONITORING_HOME={volume / 'monitoring'}"):
+        prepare_home(volume)
+    home = prepare_home(volume / "monitoring" / "app", "logs")
+    assert stat.S_IMODE(os.stat(home).st_mode) & 0o077 == 0
+    assert stat.S_IMODE(os.stat(home / "logs").st_mode) & 0o077 == 0

@@ -379,11 +379,14 @@ def get_pipeline() -> Pipeline:
 
 
 def flush(timeout_s: float = 10.0) -> bool:
-    """Make every exporter write now, then every component registered with the lifecycle
-    registry (the engines' own files). True when everything was exported in time.
+    """Make every exporter write now. True when everything was exported in time.
 
+    First the components' lifecycle ``before_flush`` hooks record what they hold back
+    (the Spark instrumentor's unsettled jobs); after the export (and the readings it
+    publishes), their ``flush`` hooks run (the engines' files, queued notifications).
     Does not start the pipeline: with nothing recorded there is nothing to write.
     """
+    _lifecycle.run_before_flush()
     pipeline = _PIPELINE.peek()
     ok = True if pipeline is None else pipeline.flush(timeout_s)
     _lifecycle.run_flush()
