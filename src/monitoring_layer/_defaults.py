@@ -3,8 +3,11 @@
 Top layer (beside the package face): this is the only place where a component
 meets the process-wide pipeline, so no facade or engine imports ``pipeline``.
 Each component adds one small block here: its getter, built once per process
-on the process-wide pipeline and facades, and the mount that puts its routes on
-the one embedded server.
+on the process-wide pipeline and facades (a facade's ``ProcessWide`` holder gets
+its builder installed here, so ``monitoring_layer.get_x is monitoring_layer.x.get_x``
+and no facade imports the pipeline), and the mount that puts its routes on the
+one embedded server. The package face imports this module first, so every
+builder is installed before any getter can be called.
 """
 
 from __future__ import annotations
@@ -17,11 +20,53 @@ from monitoring_layer._http import ServerHandle
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer.alerts import AlertManager
 from monitoring_layer.health import HealthCheckManager, mount_health
-from monitoring_layer.logging import get_log_aggregator
-from monitoring_layer.metrics import get_metrics_collector
+from monitoring_layer.integration import platform_integration
+from monitoring_layer.logging import log_aggregator
+from monitoring_layer.logging.log_aggregator import LogAggregator
+from monitoring_layer.metrics import _global as metrics_global
+from monitoring_layer.metrics._collector import MetricsCollector
 from monitoring_layer.pipeline import get_pipeline
+from monitoring_layer.tracing import _collector as tracing_global
+from monitoring_layer.tracing._collector import TracingCollector
 
-__all__ = ["get_alert_manager", "get_health_check_manager", "serve", "serve_health"]
+__all__ = ["get_alert_manager", "get_health_check_manager", "get_log_aggregator", "get_metrics_collector",
+           "get_monitoring_integration", "get_tracing_collector", "serve", "serve_health"]
+
+
+# -- metrics facade ---------------------------------------------------------------
+
+metrics_global._COLLECTOR.set_build(lambda: MetricsCollector(pipeline=get_pipeline()))
+
+get_metrics_collector = metrics_global.get_metrics_collector
+
+
+# -- logging facade ---------------------------------------------------------------
+
+def _log_aggregator() -> LogAggregator:
+    pipeline = get_pipeline()
+    return LogAggregator(pipeline.logger_provider, settings=pipeline.settings)
+
+
+log_aggregator._AGGREGATOR.set_build(_log_aggregator)
+
+get_log_aggregator = log_aggregator.get_log_aggregator
+
+
+# -- tracing facade ---------------------------------------------------------------
+
+def _tracing_collector() -> TracingCollector:
+    pipeline = get_pipeline()
+    return TracingCollector(pipeline.tracer_provider, settings=pipeline.settings)
+
+
+tracing_global._COLLECTOR.set_build(_tracing_collector)
+
+get_tracing_collector = tracing_global.get_tracing_collector
+
+
+# -- platform integration ---------------------------------------------------------
+
+get_monitoring_integration = platform_integration.get_monitoring_integration
 
 
 # -- the one embedded server ----------------------------------------------------

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from monitoring_layer.errors import ConfigError
+
 __all__ = [
     "ConfigError",
     "OPTIONS",
@@ -28,14 +30,6 @@ __all__ = [
     "resolve_settings",
     "settings_table_markdown",
 ]
-
-
-class ConfigError(ValueError):
-    """A setting has a bad value, or cannot change any more.
-
-    The message names the environment variable or ``configure()`` argument and
-    the value that was refused.
-    """
 
 
 # --------------------------------------------------------------------------- parsers

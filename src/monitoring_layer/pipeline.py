@@ -158,10 +158,10 @@ class Pipeline:
             export_interval_s=settings.export_interval_s)
         for exporter in [self.exporters["logs"], *self._otlp("logs")]:
             self.outputs["logs"].append(type(exporter).__name__)
-            processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=batch_delay_ms)
-            count_drops(processor, "logs")
-            self.logger_provider.add_log_record_processor(processor)
-            self._components.append(processor)
+            log_processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=batch_delay_ms)
+            count_drops(log_processor, "logs")
+            self.logger_provider.add_log_record_processor(log_processor)
+            self._components.append(log_processor)
 
         # -- metrics
         self.exporters["metrics"] = JsonFileMetricExporter(

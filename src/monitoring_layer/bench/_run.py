@@ -17,13 +17,14 @@ from ._cases import build_contenders, rows_of, targets_of
 from ._export import export_rows
 from ._health import health_rows
 from ._memory import peak_rss_rows
+from ._scrape import scrape_rows
 from ._timing import measure
 
 __all__ = ["render", "run_bench"]
 
-_FULL = {"rounds": 15, "batch": 2_000, "caps": (1_000, 10_000, 100_000), "export_rounds": 3,
+_FULL: dict[str, Any] = {"rounds": 15, "batch": 2_000, "caps": (1_000, 10_000, 100_000), "export_rounds": 3,
          "memory_scale": 1}
-_QUICK = {"rounds": 3, "batch": 200, "caps": (1_000,), "export_rounds": 1, "memory_scale": 100}
+_QUICK: dict[str, Any] = {"rounds": 3, "batch": 200, "caps": (1_000,), "export_rounds": 1, "memory_scale": 100}
 
 
 def machine() -> dict[str, Any]:
@@ -61,6 +62,7 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
     exports = export_rows(plan["caps"], batch=1_000 if not quick else 100, rounds=plan["export_rounds"])
     memory = peak_rss_rows(_memory_scenarios(plan["memory_scale"]))
     alerts = alert_rows(quick=quick)
+    scrape = scrape_rows(1_000, scrapes=5 if quick else 30)
     health = health_rows(quick=quick)
     targets = targets_of(operations)
     floor = alerts[0]["rule_evaluations_per_s"]
@@ -74,6 +76,7 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
         "export": exports,
         "memory": memory,
         "alerts": alerts,
+        "scrape": scrape,
         "health": health,
         "targets": targets,
         "seconds": time.time() - started,
@@ -118,6 +121,11 @@ def render(report: dict[str, Any]) -> str:
             ["case", "rules", "series", "rule evaluations/s", "ms per collection"],
             [[r["case"], f"{r['rules']:,}", f"{r['series']:,}", f"{r['rule_evaluations_per_s']:,.0f}",
               f"{r['ms_per_collection']:.2f}"] for r in report["alerts"]])]
+    if report.get("scrape"):
+        lines += ["", "/metrics scrape (one embedded server), while another thread records or not",
+                  _table(["series", "recorder", "scrapes", "median", "max", "body"],
+                         [[f"{r['series']:,}", r["recorder"], str(r["scrapes"]), f"{r['median_ms']:.1f} ms",
+                           f"{r['max_ms']:.1f} ms", f"{r['bytes'] / 1e3:.0f} kB"] for r in report["scrape"]])]
     if report.get("health"):
         lines += ["", "Health checks (docs/health.md)", _table(
             ["case", "measured", "target", "met"],

@@ -25,11 +25,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.exporter.prometheus._mapping import map_unit
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
-from monitoring_layer import _selfmon
+from monitoring_layer import _compat, _selfmon
 
 from ._stats import QUANTILES, quantile
 
@@ -79,10 +78,10 @@ class PrometheusBridge:
         added: list[Metric] = []
         for source in sources:
             with _selfmon.contained("export", key="prometheus view"):
-                source_hidden, source_renames, families = source.prometheus_view()
+                source_hidden, source_renames, source_families = source.prometheus_view()
                 hidden |= source_hidden
                 renames.update(source_renames)
-                added.extend(families)
+                added.extend(source_families)
         # The OTel collector first: it runs the reader's collection, which
         # also hands the facades' buffered observations to OTel.
         families: list[Metric] = []
@@ -200,5 +199,5 @@ def facade_view(metrics: Iterable[Any], scope: dict[str, str]) -> tuple[set[str]
             quantiles = {q: None if v is None else metric.to_otel(v)
                          for q, v in ((q, quantile(ordered, q)) for q in QUANTILES)}
             rows.append(({**scope, **series.labels}, (series.count, metric.to_otel(series.total), quantiles)))
-        families.append(summary_family(metric.family, metric.help_text, map_unit(metric.otel_unit), rows))
+        families.append(summary_family(metric.family, metric.help_text, _compat.map_unit(metric.otel_unit), rows))
     return hidden, renames, families
