@@ -49,9 +49,10 @@ def test_get_alert_manager_evaluates_the_process_wide_pipeline(process_wide) -> 
     alerts.register_channel(NotificationChannel("log", "log", {}))
     alerts.register_rule(AlertRule("cpu_high", "High CPU Usage", "cpu_usage", "> 85", 85, "critical", ["log"]))
     metrics.set_gauge("cpu_usage", 92)
-    assert monitoring_layer.flush()
+    assert monitoring_layer.flush()  # collects, evaluates, and waits until the notice was attempted
     (alert,) = alerts.get_active_alerts()
     assert alert["rule_id"] == "cpu_high" and alert["value"] == 92
+    assert alerts.get_alert_statistics()["notifications_sent"] == 1
     assert alerts.home == process_wide.settings.home
 
 
