@@ -15,7 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from monitoring_layer import _http, server
+from monitoring_layer.exporters.prometheus_multiprocess import MultiprocessCollector
 from monitoring_layer._http import ServerHandle
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer.alerts import AlertManager
@@ -71,17 +74,24 @@ get_monitoring_integration = platform_integration.get_monitoring_integration
 
 # -- the one embedded server ----------------------------------------------------
 
-def serve(host: str = "127.0.0.1", port: int = 0, *, mounts: Iterable[server.Mount] = ()) -> ServerHandle:
+def serve(host: str = "127.0.0.1", port: int = 0, *, mounts: Iterable[server.Mount] = (),
+          multiprocess: bool = False) -> ServerHandle:
     """Serve ``/metrics``, the health probes (and every registered mount) of the process-wide pipeline.
 
     Bound to ``127.0.0.1`` unless ``host`` is given; ``port=0`` picks a free port.
     Returns a handle with ``.url`` and ``.close()``; raises ``OSError`` when the
-    address is taken.
+    address is taken. ``multiprocess=True``: ``/metrics`` merges every process that
+    writes its state into this home (``MONITORING_PROMETHEUS_MULTIPROCESS=true`` in them).
 
     >>> handle = monitoring_layer.serve(port=9464)  # doctest: +SKIP
     >>> handle.url, handle.close()  # doctest: +SKIP
     """
-    return server.start(get_pipeline(), host, port, extra_mounts=mounts)
+    pipeline = get_pipeline()
+    registry = None
+    if multiprocess:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(MultiprocessCollector(pipeline.settings.home))  # type: ignore[arg-type]
+    return server.start(pipeline, host, port, extra_mounts=mounts, registry=registry)
 
 
 # -- the alert manager ------------------------------------------------------------
