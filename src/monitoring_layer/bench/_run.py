@@ -12,6 +12,7 @@ from typing import Any
 from monitoring_layer.config import resolve_settings
 from monitoring_layer.pipeline import Pipeline
 
+from ._alerts import alert_rows
 from ._cases import build_contenders, rows_of, targets_of
 from ._export import export_rows
 from ._health import health_rows
@@ -60,8 +61,13 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
     operations = rows_of(contenders, ns)
     exports = export_rows(plan["caps"], batch=1_000 if not quick else 100, rounds=plan["export_rounds"])
     memory = peak_rss_rows(_memory_scenarios(plan["memory_scale"]))
+    alerts = alert_rows(quick=quick)
     scrape = scrape_rows(1_000, scrapes=5 if quick else 30)
     health = health_rows(quick=quick)
+    targets = targets_of(operations)
+    floor = alerts[0]["rule_evaluations_per_s"]
+    targets.append({"target": "alert rules: >= 100,000 rule evaluations/s (100 rules, non-firing reading)",
+                    "measured": f"{floor:,.0f}/s", "met": floor >= 100_000})
     return {
         "machine": machine(),
         "quick": quick,
@@ -69,9 +75,10 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
         "operations": operations,
         "export": exports,
         "memory": memory,
+        "alerts": alerts,
         "scrape": scrape,
         "health": health,
-        "targets": targets_of(operations),
+        "targets": targets,
         "seconds": time.time() - started,
     }
 
@@ -109,6 +116,11 @@ def render(report: dict[str, Any]) -> str:
              for r in report["memory"]],
         ),
     ]
+    if report.get("alerts"):
+        lines += ["", "Alert rules: evaluation over one collection's readings (nothing firing)", _table(
+            ["case", "rules", "series", "rule evaluations/s", "ms per collection"],
+            [[r["case"], f"{r['rules']:,}", f"{r['series']:,}", f"{r['rule_evaluations_per_s']:,.0f}",
+              f"{r['ms_per_collection']:.2f}"] for r in report["alerts"]])]
     if report.get("scrape"):
         lines += ["", "/metrics scrape (one embedded server), while another thread records or not",
                   _table(["series", "recorder", "scrapes", "median", "max", "body"],
