@@ -8,6 +8,7 @@ This module only re-exports the public names.
 """
 
 from monitoring_layer._defaults import (
+    get_alert_manager,
     get_health_check_manager,
     get_log_aggregator,
     get_metrics_collector,
@@ -17,6 +18,7 @@ from monitoring_layer._defaults import (
     serve_health,
 )
 from monitoring_layer._version import __version__
+from monitoring_layer.alerts import AlertManager, AlertRule, NotificationChannel, Severity
 from monitoring_layer.config import Settings, configure, get_settings
 from monitoring_layer.errors import ConfigError, MonitoringError, UnknownMetricError
 from monitoring_layer.exporters import (
@@ -52,6 +54,8 @@ from monitoring_layer.utils import (
 )
 
 __all__ = [
+    "AlertManager",
+    "AlertRule",
     "ConfigError",
     "CountCalls",
     "HealthCheckManager",
@@ -67,8 +71,10 @@ __all__ = [
     "MetricsCollector",
     "MonitoringError",
     "MonitoringIntegration",
+    "NotificationChannel",
     "Pipeline",
     "Settings",
+    "Severity",
     "TraceDict",
     "TraceFunction",
     "TracingCollector",
@@ -84,6 +90,7 @@ __all__ = [
     "create_storage_check",
     "extract",
     "flush",
+    "get_alert_manager",
     "get_health_check_manager",
     "get_log_aggregator",
     "get_metrics_collector",

@@ -2,8 +2,9 @@
 
 Reading a home (read-only, no lock held, any number of writing processes):
 
-* ``traces list|show``, ``logs [--follow]``, ``metrics list|show``, ``health``:
-  what the files hold, for people (colours on a terminal only) or ``--json``;
+* ``traces list|show``, ``logs [--follow]``, ``metrics list|show``, ``health``,
+  ``alerts``: what the files hold, for people (colours on a terminal only) or
+  ``--json``;
 * ``check [--strict]``: validate every documented file against its schema.
 
 Running things: ``selftest [--area NAME] [--json]``, ``bench [--quick]``.
@@ -25,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from monitoring_layer._version import __version__
-from monitoring_layer.commands import check, completion, health, logs, metrics, runners, traces
+from monitoring_layer.commands import alerts, check, completion, health, logs, metrics, runners, traces
 from monitoring_layer.commands._output import EXIT_OK, EXIT_USAGE, CommandError, Output
 from monitoring_layer.commands.check import check_home
 
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_parser(commands)
     metrics.add_parser(commands)
     health.add_parser(commands)
+    alerts.add_parser(commands)
     check.add_parser(commands)
     runners.add_parsers(commands)
     completion.add_parser(commands)
@@ -92,7 +94,8 @@ def _dispatch(args: argparse.Namespace, out: Output, parser: argparse.ArgumentPa
         return runners.run_selftest_command(args, out)
     if args.command == "bench":
         return runners.run_bench_command(args, out)
-    module = {"traces": traces, "logs": logs, "metrics": metrics, "health": health, "check": check}[args.command]
+    module = {"traces": traces, "logs": logs, "metrics": metrics, "health": health, "alerts": alerts,
+              "check": check}[args.command]
     status: int = module.run(args, out)
     return status
 
