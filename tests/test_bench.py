@@ -20,10 +20,11 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
     # three rounds judge nothing: figures only, said to be indicative; the sections are named on stderr
     assert report["indicative"] is True and report["targets"] == []
     assert "Targets" not in printed and " NO " not in printed and "indicative" in printed
-    assert captured.err.splitlines()[:5] == [
+    assert captured.err.splitlines()[:6] == [
         "bench: operations: facades, raw OpenTelemetry and prometheus_client (3 rounds)…",
         "bench: JSON files: write rate with the file filled to its cap…",
         "bench: memory: peak RSS of large workloads, each in a fresh interpreter…",
+        "bench: alert rules: evaluations per second…",
         "bench: /metrics scrape: one embedded server, with and without a recording thread…",
         "bench: health checks: run_all_checks throughput and /healthz…",
     ]
