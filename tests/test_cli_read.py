@@ -269,7 +269,7 @@ def test_readme_examples_are_the_real_output(seeded, run_python):
             examples.append((shlex.split(command), output))
     assert {" ".join(argv[:2]) for argv, _ in examples} >= {"traces list", "traces show", "metrics list",
                                                             "metrics show", "check"}
-    assert {argv[0] for argv, _ in examples} >= {"logs", "health"}
+    assert {argv[0] for argv, _ in examples} >= {"logs", "health", "alerts"}
     for argv, expected in examples:
         status, out, _ = cli(*argv, "--home", str(seeded))
         assert status == 0, argv
