@@ -180,7 +180,8 @@ def test_selftest_one_real_area_as_json():
 def test_completion_scripts_cover_every_subcommand(capsys):
     assert main(["completion", "bash"]) == 0
     script = capsys.readouterr().out
-    for word in ("traces", "logs", "metrics", "check", "selftest", "bench", "completion", "--follow", "--strict"):
+    for word in ("traces", "logs", "metrics", "health", "alerts", "check", "selftest", "bench", "completion",
+                 "--follow", "--strict", "--incidents"):
         assert word in script
     assert script.rstrip().endswith("complete -F _monitoring_layer_complete monitoring-layer")
     assert main(["completion", "zsh"]) == 0
@@ -209,6 +210,8 @@ def test_bash_completion_completes(capsys):
     assert _bash_complete(script, ["monitoring-layer", "traces", "list", "--status", "''"]) == ["OK", "ERROR"]
     assert _bash_complete(script, ["monitoring-layer", "logs", "--lev"]) == ["--level"]
     assert _bash_complete(script, ["monitoring-layer", "logs", "--level", "W"]) == ["WARNING"]
+    assert _bash_complete(script, ["monitoring-layer", "alerts", "--severity", "''"]) == ["low", "medium", "high",
+                                                                                            "critical"]
 
 
 @pytest.mark.integration
