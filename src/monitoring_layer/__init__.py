@@ -7,8 +7,10 @@ documented JSON files under ``MONITORING_HOME`` and serve Prometheus.
 This module only re-exports the public names.
 """
 
+from monitoring_layer._defaults import get_observability_dashboard
 from monitoring_layer._version import __version__
 from monitoring_layer.config import ConfigError, Settings, configure, get_settings
+from monitoring_layer.dashboard import ObservabilityDashboard
 from monitoring_layer.exporters import (
     JsonFileLogExporter,
     JsonFileMetricExporter,
@@ -44,6 +46,7 @@ __all__ = [
     "MetricType",
     "MetricsCollector",
     "MonitoringIntegration",
+    "ObservabilityDashboard",
     "Pipeline",
     "Settings",
     "TraceFunction",
@@ -59,6 +62,7 @@ __all__ = [
     "get_log_aggregator",
     "get_metrics_collector",
     "get_monitoring_integration",
+    "get_observability_dashboard",
     "get_pipeline",
     "get_settings",
     "get_tracing_collector",
