@@ -37,6 +37,7 @@ class CachedFile(Generic[T]):
         self._empty = empty
         self._lock = threading.Lock()
         self._key: tuple[int, int, int] | None = None
+        self._bad_key: tuple[int, int, int] | None = None
         self._value: T = empty()
         self.loads = 0
 
@@ -50,13 +51,14 @@ class CachedFile(Generic[T]):
                 return self._value
         key = (st.st_ino, st.st_mtime_ns, st.st_size)
         with self._lock:  # one reload at a time; the others wait for it rather than parse twice
-            if key == self._key:
+            if key == self._key or key == self._bad_key:
                 return self._value
             try:
                 with open(self.path, "rb") as handle:
                     document = json.loads(handle.read())
                 value = self._parse(document)
             except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                self._bad_key = key  # counted once per bad version of the file, not per read
                 _selfmon.fault("dashboard", f"cannot read {self.path}: {exc}", key=str(self.path), strict=False)
                 return self._value
             self._key, self._value = key, value
