@@ -159,6 +159,7 @@ def run_demo(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     cycle = duration_s if duration_s else cycle_s
+    platform.step(set())  # one step before the URLs are printed: whoever opens them sees data
     print(f"monitoring-layer demo: a simulated data platform (ingest, batch jobs, lakehouse, governance)", file=out)
     print(f"  dashboard   {server.url}/", file=out)
     print(f"  metrics     {server.url}/metrics", file=out)
@@ -169,6 +170,7 @@ def run_demo(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8
     print("  Ctrl-C stops" + (f"; runs {duration_s:g} s" if duration_s else ""), file=out, flush=True)
     started = clock()
     last_report = -10.0
+    ticks: dict[str, int] = {name: 0 for name, _start, _end in FAULTS}
     try:
         while not stop.is_set():
             elapsed = clock() - started
@@ -176,6 +178,8 @@ def run_demo(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8
                 break
             phase = _phase(elapsed, cycle)
             platform.step(phase)
+            for name in phase:
+                ticks[name] += 1
             if elapsed - last_report >= 2.0:
                 last_report = elapsed
                 summary = dashboard.get_dashboard_summary()
@@ -196,6 +200,7 @@ def run_demo(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8
             "error_traces": summary["counts"]["error_traces"],
             "logs": summary["counts"]["logs"],
             "metrics": summary["counts"]["metrics"],
+            "fault_ticks": ticks,
             "files": sorted(str(p.relative_to(settings.home)) for p in Path(settings.home).rglob("*.json")),
         }
         server.close()
@@ -206,6 +211,7 @@ def run_demo(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8
     print(f"  records written   {result['records']} ({result['write_failures']} failed writes)", file=out)
     print(f"  traces            {result['traces']} ({result['error_traces']} in error)", file=out)
     print(f"  log records       {result['logs']}", file=out)
+    print("  faults injected   " + ", ".join(f"{name} for {n} steps" for name, n in ticks.items()), file=out)
     print(f"  metrics           {result['metrics']}", file=out)
     print(f"  files             {result['home']}: {', '.join(result['files'])}", file=out)
     print(f"  check them with   monitoring-layer check --home {result['home']}", file=out, flush=True)
