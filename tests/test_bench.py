@@ -33,3 +33,7 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
     assert signals == {("spans", 1000), ("logs", 1000), ("metric points", 1000)}
     assert all(r["records_per_s"] > 0 and r["file_bytes"] > 0 for r in report["export"])
     assert report["memory"] and all(r["peak_rss_mib"] > 0 for r in report["memory"])
+    operations = {r["operation"] for r in report["dashboard"]}
+    assert {"get_dashboard_summary()", "GET /api/summary"} <= operations
+    assert all(r["traces"] == 1000 and r["ms_per_call"] > 0 for r in report["dashboard"])
+    assert "GET /api/summary" in printed

@@ -2,11 +2,14 @@
 
 The writers replace each file atomically (temporary file + rename), so a reader
 never sees half a document and needs no lock at all: it never takes the
-writers' ``flock``. Each file is parsed again only when its ``(inode, mtime,
-size)`` changes; between changes every panel reads the parsed copy and the
-aggregates built from it once (the trace rollup, the log totals). A file that
-is absent reads as empty; one that is not valid JSON keeps the last good copy
-and is counted as a ``dashboard`` fault.
+writers' ``flock``. Each file is read again only when its ``(inode, mtime,
+size)`` changes, and then only its *new* records are parsed: the store writes
+one record per line, so a line seen in the previous version is reused as
+parsed then (a file that is not laid out that way is parsed whole). The trace
+rollup likewise only adds the traces that are new in the file. A reload
+therefore costs reading the file plus the new records, and panels between
+reloads read the parsed copy. An absent file reads as empty; one that is not
+valid JSON keeps the last good copy and is counted once as a ``dashboard`` fault.
 """
 
 from __future__ import annotations
@@ -16,32 +19,98 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from monitoring_layer import _selfmon
 
-from ._rollup import TraceRollup, rollup_from_traces
+from ._rollup import TraceRollup
 
-__all__ = ["CachedFile", "HomeFiles"]
+__all__ = ["CachedFile", "HomeFiles", "LineCache"]
 
-T = TypeVar("T")
 LEVEL_ORDER = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-class CachedFile(Generic[T]):
-    """One JSON file, parsed by ``parse(document)`` again only when it changed on disk."""
+class LineCache:
+    """Parses the store's one-record-per-line layout, reusing the records of unchanged lines."""
 
-    def __init__(self, path: Path, parse: Callable[[Any], T], empty: Callable[[], T]) -> None:
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self._opening = f' "{key}": '
+        self._parsed: dict[str, Any] = {}
+
+    def load(self, text: str) -> Any:
+        """The value under ``key`` (a list of records, or a dict of entries); ValueError when not JSON."""
+        try:
+            return self._incremental(text)
+        except (ValueError, LookupError):
+            self._parsed = {}
+            document = json.loads(text)
+            if not isinstance(document, Mapping):
+                raise ValueError("the document is not a JSON object") from None
+            return document.get(self.key)
+
+    def _incremental(self, text: str) -> Any:
+        lines = text.split("\n")
+        if not lines or lines[0] != "{":
+            raise ValueError("not the store's layout")
+        start = next(i for i, line in enumerate(lines) if line.startswith(self._opening))
+        head = lines[start][len(self._opening):]
+        if head in ("[]", "[],", "{}", "{},"):
+            self._parsed = {}
+            return [] if head.startswith("[") else {}
+        if head not in ("[", "{"):
+            raise ValueError("not the store's layout")
+        is_list = head == "["
+        closing = " ]" if is_list else " }"
+        bodies: list[str] = []
+        for line in lines[start + 1:]:
+            if line.startswith(closing):
+                break
+            body = line.strip()
+            bodies.append(body[:-1] if body.endswith(",") else body)
+        else:
+            raise ValueError("the record list is not closed")
+        previous = self._parsed
+        fresh = sum(1 for body in bodies if body not in previous)
+        if fresh > len(bodies) // 2:
+            # Mostly new (the first load): one parse of the whole text is faster than one per line.
+            document = json.loads(text)
+            whole = document[self.key]
+            values = whole if is_list else [{k: v} for k, v in whole.items()]
+            if len(values) != len(bodies):
+                raise ValueError("lines and records do not pair up")
+            self._parsed = dict(zip(bodies, values))
+            return whole
+        parsed: dict[str, Any] = {}
+        items: list[Any] = []
+        entries: dict[str, Any] = {}
+        for body in bodies:
+            value = previous.get(body)
+            if value is None:
+                value = json.loads(body if is_list else "{" + body + "}")
+            parsed[body] = value
+            if is_list:
+                items.append(value)
+            else:
+                entries.update(value)
+        self._parsed = parsed
+        return items if is_list else entries
+
+
+class CachedFile:
+    """One documented file: ``load(text)`` runs again only when the file changed on disk."""
+
+    def __init__(self, path: Path, load: Callable[[str], Any], empty: Callable[[], Any]) -> None:
         self.path = path
-        self._parse = parse
+        self._load = load
         self._empty = empty
         self._lock = threading.Lock()
         self._key: tuple[int, int, int] | None = None
         self._bad_key: tuple[int, int, int] | None = None
-        self._value: T = empty()
+        self._value: Any = empty()
         self.loads = 0
 
-    def get(self) -> T:
+    def get(self) -> Any:
         try:
             st = os.stat(self.path)
         except OSError:
@@ -54,9 +123,9 @@ class CachedFile(Generic[T]):
             if key == self._key or key == self._bad_key:
                 return self._value
             try:
-                with open(self.path, "rb") as handle:
-                    document = json.loads(handle.read())
-                value = self._parse(document)
+                with open(self.path, encoding="utf-8") as handle:
+                    text = handle.read()
+                value = self._load(text)
             except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
                 self._bad_key = key  # counted once per bad version of the file, not per read
                 _selfmon.fault("dashboard", f"cannot read {self.path}: {exc}", key=str(self.path), strict=False)
@@ -66,59 +135,65 @@ class CachedFile(Generic[T]):
             return value
 
 
-def _records(document: Any, key: str) -> list[Any]:
-    if isinstance(document, Mapping):
-        value = document.get(key)
-        return list(value) if isinstance(value, list) else []
-    return list(document) if isinstance(document, list) else []
+class TracesState:
+    """``traces/traces.json``: traces by id, and a rollup to which each reload adds only the new traces.
 
+    The rollup's counts are running totals over every trace this reader has
+    seen in the file (a trace the writers' retention later drops stays counted).
+    """
 
-class TracesFile:
-    """``traces/traces.json``: traces newest first, by id, and their rollup (built once per change)."""
+    def __init__(self) -> None:
+        self._lines = LineCache("traces")
+        self.by_id: dict[str, Mapping[str, Any]] = {}
+        self.rollup = TraceRollup()
 
-    def __init__(self, document: Any) -> None:
-        traces = [t for t in _records(document, "traces") if isinstance(t, Mapping)]
-        traces.sort(key=lambda t: t.get("end_unix_nano") or 0, reverse=True)
-        self.traces = traces
+    def load(self, text: str) -> TracesState:
+        records = self._lines.load(text)
+        traces = [t for t in (records if isinstance(records, list) else []) if isinstance(t, Mapping)]
+        seen = self.by_id
+        new = [t for t in traces if str(t.get("trace_id")) not in seen and isinstance(t.get("end_unix_nano"), int)]
+        new.sort(key=lambda t: t["end_unix_nano"])
+        for t in new:
+            self.rollup.add(str(t.get("trace_id", "")), str(t.get("service", "unknown_service")),
+                            str(t.get("name", "")), int(t.get("start_unix_nano") or t["end_unix_nano"]),
+                            t["end_unix_nano"], t.get("status") == "ERROR", t.get("span_count"))
         self.by_id = {str(t.get("trace_id")): t for t in traces}
-        self.rollup: TraceRollup = rollup_from_traces(traces, TraceRollup(recent=max(1_000, len(traces))))
+        return self
 
 
-class LogsFile:
-    """``logs/logs.json``: records newest first and their totals (computed once per change)."""
+class LogsState:
+    """``logs/logs.json``: records newest first and their totals (over the records in the file)."""
 
-    def __init__(self, document: Any) -> None:
-        records = [r for r in _records(document, "records") if isinstance(r, Mapping)]
-        records.sort(key=lambda r: r.get("time_unix_nano") or 0, reverse=True)
-        self.records = records
-        by_level = {name: 0 for name in LEVEL_ORDER[1:]}
-        by_component: dict[str, int] = {}
-        for record in records:
-            level = str(record.get("level", "UNSPECIFIED"))
-            by_level[level] = by_level.get(level, 0) + 1
-            component = str(record.get("component", ""))
-            by_component[component] = by_component.get(component, 0) + 1
-        errors = by_level.get("ERROR", 0) + by_level.get("CRITICAL", 0)
-        self.totals = {"total": len(records), "by_level": by_level, "errors": errors,
-                       "error_rate": round(errors / len(records), 6) if records else 0.0,
-                       "by_component": dict(sorted(by_component.items(), key=lambda kv: (-kv[1], kv[0])))}
+    def __init__(self) -> None:
+        self._lines = LineCache("records")
+        self.records: list[Mapping[str, Any]] = []
+        self.totals: dict[str, Any] = _log_totals([])
+
+    def load(self, text: str) -> LogsState:
+        records = self._lines.load(text)
+        kept = [r for r in (records if isinstance(records, list) else []) if isinstance(r, Mapping)]
+        kept.sort(key=lambda r: r.get("time_unix_nano") or 0, reverse=True)
+        self.records = kept
+        self.totals = _log_totals(kept)
+        return self
 
 
-def _empty_traces() -> TracesFile:
-    return TracesFile({})
+def _log_totals(records: list[Mapping[str, Any]]) -> dict[str, Any]:
+    by_level = {name: 0 for name in LEVEL_ORDER[1:]}
+    by_component: dict[str, int] = {}
+    for record in records:
+        level = str(record.get("level", "UNSPECIFIED"))
+        by_level[level] = by_level.get(level, 0) + 1
+        component = str(record.get("component", ""))
+        by_component[component] = by_component.get(component, 0) + 1
+    errors = by_level.get("ERROR", 0) + by_level.get("CRITICAL", 0)
+    return {"total": len(records), "by_level": by_level, "errors": errors,
+            "error_rate": round(errors / len(records), 6) if records else 0.0,
+            "by_component": dict(sorted(by_component.items(), key=lambda kv: (-kv[1], kv[0])))}
 
 
-def _empty_logs() -> LogsFile:
-    return LogsFile({})
-
-
-def _metrics(document: Any) -> dict[str, Any]:
-    metrics = document.get("metrics") if isinstance(document, Mapping) else None
-    return dict(metrics) if isinstance(metrics, Mapping) else {}
-
-
-def _document(document: Any) -> Any:
-    return document
+def _json(text: str) -> Any:
+    return json.loads(text)
 
 
 class HomeFiles:
@@ -127,11 +202,14 @@ class HomeFiles:
     def __init__(self, home: str | os.PathLike[str]) -> None:
         self.home = Path(home)
         h = self.home
-        self.metrics = CachedFile(h / "metrics" / "metrics_registry.json", _metrics, dict)
-        self.logs = CachedFile(h / "logs" / "logs.json", LogsFile, _empty_logs)
-        self.traces = CachedFile(h / "traces" / "traces.json", TracesFile, _empty_traces)
-        self.health_status = CachedFile(h / "health" / "health_status.json", _document, dict)
-        self.health_history = CachedFile(h / "health" / "health_history.json", _document, dict)
-        self.alert_rules = CachedFile(h / "alerts" / "rules.json", _document, dict)
-        self.incidents = CachedFile(h / "alerts" / "incidents.json", _document, dict)
-        self.audit_log = CachedFile(h / "alerts" / "audit_log.json", _document, dict)
+        metrics_lines = LineCache("metrics")
+        traces, logs = TracesState(), LogsState()
+        self.metrics = CachedFile(h / "metrics" / "metrics_registry.json",
+                                  lambda text: dict(metrics_lines.load(text) or {}), dict)
+        self.logs = CachedFile(h / "logs" / "logs.json", logs.load, lambda: logs)
+        self.traces = CachedFile(h / "traces" / "traces.json", traces.load, lambda: traces)
+        self.health_status = CachedFile(h / "health" / "health_status.json", _json, dict)
+        self.health_history = CachedFile(h / "health" / "health_history.json", _json, dict)
+        self.alert_rules = CachedFile(h / "alerts" / "rules.json", _json, dict)
+        self.incidents = CachedFile(h / "alerts" / "incidents.json", _json, dict)
+        self.audit_log = CachedFile(h / "alerts" / "audit_log.json", _json, dict)

@@ -227,7 +227,7 @@ class TraceRollup:
         """The newest finished traces (at most ``recent``), newest first."""
         with self._lock:
             rows = list(self._recent_errors if errors_only else self._recent)
-        rows.reverse()
+        rows.sort(key=lambda row: row["end_unix_nano"], reverse=True)  # several writers: not always in order
         return rows
 
 
@@ -299,15 +299,3 @@ class TraceRollupProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
-
-
-def rollup_from_traces(traces: Iterable[Mapping[str, Any]], rollup: TraceRollup | None = None) -> TraceRollup:
-    """A rollup of trace documents shaped like ``traces/traces.json`` entries (oldest are added first)."""
-    rollup = rollup or TraceRollup()
-    rows = [t for t in traces if isinstance(t, Mapping) and isinstance(t.get("end_unix_nano"), int)]
-    rows.sort(key=lambda t: t["end_unix_nano"])
-    for t in rows:
-        rollup.add(str(t.get("trace_id", "")), str(t.get("service", "unknown_service")), str(t.get("name", "")),
-                   int(t.get("start_unix_nano") or t["end_unix_nano"]), t["end_unix_nano"],
-                   t.get("status") == "ERROR", t.get("span_count"))
-    return rollup
