@@ -18,8 +18,11 @@ written one record per line so the files stay readable and grep-able.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
+import secrets
 import stat
 import threading
 import time
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from monitoring_layer import _selfmon
+from monitoring_layer._safe import safe_text
 from monitoring_layer.config import ConfigError
 
 try:  # POSIX; elsewhere processes are not serialised (documented).
@@ -42,6 +46,10 @@ SCHEMA_VERSION = 1
 
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+#: How often a writer waiting for another process's lock looks again, when it has a deadline.
+_LOCK_POLL_S = 0.005
 
 
 def prepare_home(home: Path, *subdirs: str) -> Path:
@@ -165,6 +173,7 @@ class JsonFileStore:
         self._memo: dict[int, tuple[Any, str]] | None = {} if records_immutable else None
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._thread_lock = threading.Lock()
+        self._swept = False  # stale temp files of dead writers removed (once, at the first write)
         _STORES.add(self)
 
     def empty(self) -> dict[str, Any]:
@@ -175,9 +184,18 @@ class JsonFileStore:
         with self._locked():
             return self._load()
 
-    def update(self, merge: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
-        """Apply ``merge(current) -> new`` and write the result atomically."""
-        with self._locked():
+    def update(self, merge: Callable[[dict[str, Any]], dict[str, Any]],
+               timeout_s: float | None = None) -> dict[str, Any]:
+        """Apply ``merge(current) -> new`` and write the result atomically.
+
+        ``timeout_s`` bounds the wait for another process's lock (``TimeoutError``
+        past it); None waits as long as it takes (the writer threads do).
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._locked(deadline):
+            if not self._swept:
+                self._swept = True
+                self._remove_stale_temp_files()
             current = self._cached()
             self._cache = None  # the merge may change it: valid again only after a good write
             if current is None:
@@ -196,17 +214,41 @@ class JsonFileStore:
     # -- internals -----------------------------------------------------------
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with self._thread_lock:
+    def _locked(self, deadline: float | None = None) -> Iterator[None]:
+        if deadline is None:
+            self._thread_lock.acquire()
+        elif not self._thread_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise TimeoutError(f"another thread held {self.path}'s lock past the deadline")
+        try:
             if fcntl is None:  # pragma: no cover
                 yield
                 return
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), _FILE_MODE)
+            # O_NOFOLLOW: a lock file planted as a symlink must not make us create or open its target.
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, _FILE_MODE)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                _flock(fd, deadline, self.path)
                 yield
             finally:
                 os.close(fd)  # closing releases the lock
+        finally:
+            self._thread_lock.release()
+
+    def _remove_stale_temp_files(self) -> None:
+        """Delete temp files left by writers that were killed mid-write (their pid is gone)."""
+        pattern = re.compile(r"\." + re.escape(self.path.name) + r"\.(\d+)\.[0-9a-f]+\.tmp\Z")
+        removed = 0
+        try:
+            names = os.listdir(self.path.parent)
+        except OSError:
+            return
+        for name in names:
+            match = pattern.match(name)
+            if match is None or int(match.group(1)) == os.getpid() or _alive(int(match.group(1))):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path.parent / name)  # a symlink is removed, never its target
+                removed += 1
+        _selfmon.dropped(self.kind, "stale_temp_file", removed)
 
     def _identity(self) -> tuple[int, int, int] | None:
         try:
@@ -255,9 +297,11 @@ class JsonFileStore:
         )
 
     def _write(self, doc: dict[str, Any]) -> None:
-        text = dumps_document(doc, self._memo).encode("utf-8")
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), _FILE_MODE)
+        text = _encode(dumps_document(doc, self._memo), self.path)
+        # A fresh, unguessable name created exclusively and never through a symlink: a
+        # planted link or file at a predictable name cannot redirect the write.
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, _FILE_MODE)
         try:
             view = memoryview(text)
             while view:
@@ -277,3 +321,44 @@ class JsonFileStore:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+
+
+def _flock(fd: int, deadline: float | None, path: Path) -> None:
+    """Take the exclusive lock, waiting at most until ``deadline`` (None: as long as it takes)."""
+    if deadline is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"another process held {path}'s lock past the deadline")
+        time.sleep(_LOCK_POLL_S)
+
+
+def _encode(text: str, path: Path) -> bytes:
+    """UTF-8 bytes of a document; a lone surrogate (from any instrumentation) becomes U+FFFD.
+
+    Without this, one such string would make every later write of the file fail
+    until retention pushed its record out.
+    """
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        _selfmon.fault("encode", f"{path.name}: text with lone surrogates was written with U+FFFD in "
+                       "their place", key=str(path), strict=False)
+        return safe_text(text).encode("utf-8")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True

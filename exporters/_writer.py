@@ -7,6 +7,12 @@ into a bounded in-memory buffer (the newest records the file could keep
 anyway); a daemon thread writes the buffer into the file at most once per
 ``export_interval_s``, and ``force_flush()``/``shutdown()`` write at once.
 
+A failed write (disk full, read-only disk, permissions) keeps the buffer
+(bounded as ever) and backs off: the next attempt waits twice as long, up to
+``MAX_BACKOFF_S``, so a disk fault does not make every interval re-read, merge
+and serialise the whole file only to fail again. ``flush()`` during a back-off
+returns False at once; a successful write resets it.
+
 Fork safety: the child of a pre-forking server starts with an empty buffer
 (its parent writes its own records) and its own writer thread.
 """
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -22,7 +29,10 @@ from monitoring_layer import _selfmon
 
 from ._store import JsonFileStore
 
-__all__ = ["BufferedFileWriter"]
+__all__ = ["BufferedFileWriter", "MAX_BACKOFF_S"]
+
+#: The longest wait between two attempts to write a file that keeps failing.
+MAX_BACKOFF_S = 60.0
 
 
 class BufferedFileWriter:
@@ -46,6 +56,8 @@ class BufferedFileWriter:
         self._dirty = False
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
+        self._failures = 0         # consecutive failed writes
+        self._retry_at = 0.0       # monotonic time before which no write is attempted
         _WRITERS.add(self)
 
     # -- called by subclasses --------------------------------------------------
@@ -63,29 +75,48 @@ class BufferedFileWriter:
     def shutdown(self, timeout_millis: float = 30_000, **_: Any) -> None:
         if self._stopped:
             return
-        self.write_now()
+        self._retry_at = 0.0  # the last chance: try even during a back-off
+        self.write_now(timeout_millis / 1000)
         self._stopped = True
         self._wake.set()
 
     # -- writing --------------------------------------------------------------
 
-    def write_now(self) -> bool:
-        """Merge the buffer into the file now. Returns False if the write failed."""
-        with self._write_lock:
+    def write_now(self, timeout_s: float | None = None) -> bool:
+        """Merge the buffer into the file now. Returns False if the write failed or is backing off.
+
+        ``timeout_s`` bounds the wait for the write lock and the file lock.
+        """
+        if self._failures and time.monotonic() < self._retry_at:
+            return False  # backing off after a failed write: the buffer is kept
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        if deadline is None:
+            self._write_lock.acquire()
+        elif not self._write_lock.acquire(timeout=max(0.0, timeout_s or 0.0)):
+            return False
+        try:
             with self._buffer_lock:
                 pending = self._take_pending()
                 self._dirty = False
             if pending is None:
                 return True
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                self._store.update(lambda doc: self._merge(doc, pending))
-            except Exception as exc:  # noqa: BLE001 - disk full, permissions...
+                self._store.update(lambda doc: self._merge(doc, pending), timeout_s=remaining)
+            except Exception as exc:  # noqa: BLE001 - disk full, permissions, lock timeout...
                 with self._buffer_lock:
                     self._restore_pending(pending)
                     self._dirty = True
+                if not isinstance(exc, TimeoutError):
+                    self._failures += 1
+                    self._retry_at = time.monotonic() + min(
+                        MAX_BACKOFF_S, self._interval_s * 2 ** min(self._failures - 1, 16))
                 _selfmon.fault("export", exc, key=f"{self.signal} file {self._store.path}")
                 return False
+            self._failures = 0
             return True
+        finally:
+            self._write_lock.release()
 
     def _start_thread(self) -> None:
         with self._buffer_lock:
@@ -106,6 +137,8 @@ class BufferedFileWriter:
         self._thread = None
         self._dirty = False
         self._pid = os.getpid()
+        self._failures = 0
+        self._retry_at = 0.0
         self._reset_pending()
 
     # -- for subclasses ---------------------------------------------------------

@@ -104,10 +104,7 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
                     kind = _kind(metric.data)
                     if kind is None or any(s.owns(metric.name) for s in self._sources):
                         continue
-                    entry = self._pending.setdefault(metric.name, {
-                        "type": kind, "description": metric.description or "",
-                        "unit": metric.unit or "", "series": {},
-                    })
+                    entry = None
                     for point in metric.data.data_points:
                         labels = attributes(point.attributes)
                         key = json.dumps([labels, source], sort_keys=True)
@@ -116,6 +113,11 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
                         if self._last.get((metric.name, key)) == signature:
                             continue  # unchanged since the last point written
                         self._last[(metric.name, key)] = signature
+                        if entry is None:  # only metrics with a new point make the file due
+                            entry = self._pending.setdefault(metric.name, {
+                                "type": kind, "description": metric.description or "",
+                                "unit": metric.unit or "", "series": {},
+                            })
                         series = entry["series"].setdefault(
                             key, {"labels": labels, "source": source, "points": []})
                         points = series["points"]

@@ -1,4 +1,4 @@
-"""Skip a test when something it needs is missing, except under CI (CI=true), where it fails."""
+"""``require(module_or_binary, reason)``: skip a test when something optional is missing, fail under CI=true."""
 
 from __future__ import annotations
 
@@ -8,16 +8,22 @@ import shutil
 
 import pytest
 
+__all__ = ["require"]
 
-def require(module_or_binary: str, reason: str) -> None:
-    """Skip (or, with ``CI=true``, fail) unless ``module_or_binary`` is importable or is an executable."""
-    if module_or_binary.startswith("/"):
-        found = os.path.isfile(module_or_binary) and os.access(module_or_binary, os.X_OK)
-    else:
-        found = importlib.util.find_spec(module_or_binary) is not None or shutil.which(module_or_binary) is not None
-    if found:
-        return
-    message = f"{module_or_binary} is missing: {reason}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message + " (CI=true: .ci/run installs it)")
-    pytest.skip(message)
+
+def require(name: str, reason: str) -> str:
+    """The path of binary ``name`` (or the module name when ``name`` is importable).
+
+    Missing: the test skips with ``reason``, or fails when ``CI=true`` (CI installs it).
+    """
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    try:
+        if importlib.util.find_spec(name) is not None:
+            return name
+    except (ImportError, ValueError):
+        pass
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} is missing and CI=true: {reason}")
+    pytest.skip(f"{name} is missing: {reason}")

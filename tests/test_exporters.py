@@ -226,6 +226,8 @@ def test_failed_write_is_contained_counted_and_retried(home, monkeypatch):
     assert exporter.write_now() is False
     assert _selfmon.counts()["errors"]["export"] == 1
     monkeypatch.setattr(JsonFileStore, "_write", real_write)
+    assert exporter.write_now() is False  # backing off: not retried at once
+    exporter._retry_at = 0.0              # the back-off has passed
     assert exporter.write_now() is True  # the buffer was kept for the next try
     assert [r["message"] for r in _read(home, "logs/logs.json")["records"]] == ["kept"]
     provider.shutdown()

@@ -144,3 +144,19 @@ def test_format_errors_in_caller_messages_are_contained(logs, fresh_loggers, mon
     finally:
         logger.propagate = True
     assert _selfmon.counts()["errors"]["logs_bridge"] == 1
+
+
+def test_a_single_extra_field_is_kept(logs, fresh_loggers):
+    fresh_loggers.append("orders")
+    logger = logs.create_python_logger("orders")
+    logger.info("x", extra={"order_id": "A-1"})
+    formatted = logging.LogRecord("orders", logging.INFO, __file__, 1, "y", None, None)
+    formatted.order_id = "A-2"
+    logging.Formatter("%(asctime)s %(message)s").format(formatted)  # adds message and asctime
+    logger.handle(formatted)
+    logger.info("no extra")
+    plain, second, first = logs.get_component_logs("orders")
+    assert first["attributes"]["order_id"] == "A-1"
+    assert second["attributes"]["order_id"] == "A-2"
+    assert "message" not in second["attributes"] and "asctime" not in second["attributes"]
+    assert not {"message", "asctime", "taskName"} & set(plain["attributes"])

@@ -9,11 +9,20 @@ stops the other hooks, and never reaches the host application.
 
 Components are held weakly when they are bound methods of an object, so a
 registry entry never keeps a stopped component alive.
+
+``install_exit_flush(flush)`` makes sure what was recorded reaches the exporters
+however the process ends: at interpreter exit (``atexit``), on ``SIGTERM`` (how
+Kubernetes, Docker and systemd stop a process: the flush runs, then any handler
+the application installed, else the default action, so the process still ends
+as it would have), and in ``multiprocessing`` workers, which leave through
+``os._exit`` and skip ``atexit`` (a ``multiprocessing.util.Finalize`` runs there).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import signal
 import threading
 import weakref
 from collections.abc import Callable
@@ -22,7 +31,7 @@ from typing import Any
 
 from monitoring_layer import _selfmon
 
-__all__ = ["register", "run_after_fork_child", "run_flush", "run_shutdown"]
+__all__ = ["install_exit_flush", "register", "run_after_fork_child", "run_flush", "run_shutdown"]
 
 Hook = Callable[[], Any]
 
@@ -101,6 +110,101 @@ def run_flush() -> None:
 def run_shutdown() -> None:
     """Run every ``shutdown`` hook, newest first."""
     _run("shutdown", reverse=True)
+
+
+# --------------------------------------------------------------------------- process exit
+
+_exit_flush: Callable[[], Any] | None = None
+_previous_sigterm: Any = None
+_sigterm_installed = False
+
+
+def install_exit_flush(flush: Hook, *, sigterm: bool = True) -> None:
+    """Run ``flush()`` (once per way out) at exit, on SIGTERM and in multiprocessing workers.
+
+    Idempotent: the last ``flush`` given is the one that runs. The SIGTERM handler is
+    installed only from the main thread and only over the default action or a Python
+    handler (which it then calls); an ignored SIGTERM stays ignored.
+    """
+    global _exit_flush
+    if not callable(flush):
+        raise TypeError(f"flush must be callable, not {type(flush).__name__}")
+    first = _exit_flush is None
+    _exit_flush = flush
+    if first:
+        atexit.register(_flush_once, "atexit")
+        _register_multiprocessing_finalizer()
+    if sigterm:
+        _install_sigterm()
+
+
+def _flush_once(why: str) -> None:
+    flush = _exit_flush
+    if flush is None:
+        return
+    try:
+        flush()
+    except Exception as exc:  # noqa: BLE001 - exiting: report, never raise
+        _selfmon.fault("shutdown", exc, key=why, strict=False)
+
+
+def _install_sigterm() -> None:
+    global _previous_sigterm, _sigterm_installed
+    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+    except (ValueError, AttributeError):  # no SIGTERM on this platform
+        return
+    if previous is signal.SIG_IGN or previous is None:
+        return  # the application chose to ignore it (or it was set from C): leave it alone
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread of the main interpreter
+        return
+    _previous_sigterm = previous
+    _sigterm_installed = True
+
+
+#: How long the SIGTERM handler waits for the flush (Kubernetes grants 30 s by default).
+SIGTERM_FLUSH_TIMEOUT_S = 10.0
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # The flush runs on its own thread: the signal may have interrupted the main thread
+    # while it held a lock the flush needs, and waiting on it here would hang the exit.
+    flusher = threading.Thread(target=_flush_once, args=("SIGTERM",), name="monitoring-layer-sigterm-flush",
+                               daemon=True)
+    flusher.start()
+    flusher.join(SIGTERM_FLUSH_TIMEOUT_S)
+    previous = _previous_sigterm
+    if callable(previous):
+        previous(signum, frame)
+        return
+    # The default action: end the process as SIGTERM would have (exit status 128+15 to
+    # a shell, "killed by signal 15" to a parent), after the flush above.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _register_multiprocessing_finalizer() -> None:
+    import multiprocessing
+    import multiprocessing.util as mp_util
+
+    def in_worker(_obj: object = None) -> None:
+        # Runs in a forked worker (register_after_fork), or now in a spawned one.
+        mp_util.Finalize(None, _flush_once, args=("multiprocessing",), exitpriority=100)
+
+    if multiprocessing.parent_process() is not None:
+        in_worker()
+    mp_util.register_after_fork(_exit_flush_token, in_worker)
+
+
+class _Token:
+    """A weak-referenceable object for ``multiprocessing.util.register_after_fork``."""
+
+
+_exit_flush_token = _Token()
 
 
 if hasattr(os, "register_at_fork"):

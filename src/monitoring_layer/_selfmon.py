@@ -23,7 +23,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from monitoring_layer import config
 
-__all__ = ["contained", "counts", "dropped", "fault", "logger", "reset"]
+__all__ = ["KNOWN_DROPS", "KNOWN_ERROR_KINDS", "contained", "counts", "counts_with_known", "dropped", "fault", "logger", "reset"]
+
+#: Every ``kind`` the package counts in ``monitoring_layer_errors_total``: exported at 0
+#: from the start, so an alert on any of them can be written before the first fault.
+KNOWN_ERROR_KINDS: tuple[str, ...] = (
+    "compat", "export", "flush", "instrumentation", "lifecycle", "logs_bridge", "logs_record", "logs_scrub",
+    "logs_store", "metric_conflict", "metric_type", "metric_value", "prometheus_server", "readings", "serve",
+    "setup", "shutdown", "tracing",
+)
+#: Every ``(signal, reason)`` counted in ``monitoring_layer_dropped_total``, exported at 0 from the start.
+KNOWN_DROPS: tuple[tuple[str, str], ...] = (
+    ("integration", "instances"),
+    ("logs", "already_shutdown"), ("logs", "attribute_limit"), ("logs", "memory_evicted"), ("logs", "queue_full"),
+    ("logs", "retention_age"), ("logs", "retention_count"),
+    ("metrics", "cardinality_overflow"), ("metrics", "retention_age"), ("metrics", "retention_count"),
+    ("spans", "max_active_spans"), ("spans", "max_spans_per_trace"), ("spans", "memory_max_active"),
+    ("spans", "memory_max_spans_per_trace"), ("spans", "retention_count"),
+    ("traces", "already_shutdown"), ("traces", "memory_max_traces"), ("traces", "memory_retention_age"), ("traces", "queue_full"),
+    ("traces", "retention_age"), ("traces", "retention_count"),
+)
 
 #: The library's own diagnostics. Handlers that feed records back into the
 #: monitoring pipeline must skip this logger (see the log aggregator).
@@ -33,6 +52,7 @@ _lock = threading.Lock()
 _errors: dict[str, int] = {}
 _drops: dict[tuple[str, str], int] = {}
 _reported: set[tuple[str, str]] = set()
+_kinds_reported: set[str] = set()
 #: Distinct (kind, key) pairs logged at most; past it new ones are only counted
 #: (keys can come from user input, e.g. metric names: the set must stay bounded).
 MAX_REPORTED = 1_000
@@ -45,9 +65,13 @@ def fault(kind: str, exc: BaseException | str, *, key: str = "", strict: bool | 
     """
     with _lock:
         _errors[kind] = _errors.get(kind, 0) + 1
-        first = (kind, key) not in _reported and len(_reported) < MAX_REPORTED
+        # The first fault of each kind is always logged, whatever the cap: an operator must
+        # see that exports started failing even after a flood of other faults.
+        new_kind = kind not in _kinds_reported
+        first = (kind, key) not in _reported and (len(_reported) < MAX_REPORTED or new_kind)
         if first:
             _reported.add((kind, key))
+            _kinds_reported.add(kind)
         full = first and len(_reported) == MAX_REPORTED
     if full:  # logged outside the lock: a handler may record (and fault) in turn
         logger.warning("monitoring_layer has logged %d distinct faults; new ones are only counted "
@@ -94,12 +118,23 @@ def counts() -> dict[str, dict]:
         return {"errors": dict(_errors), "dropped": dict(_drops)}
 
 
+def counts_with_known() -> dict[str, dict]:
+    """``counts()`` with every known kind and drop reason present (0 when nothing happened)."""
+    now = counts()
+    errors = {kind: 0 for kind in KNOWN_ERROR_KINDS}
+    errors.update(now["errors"])
+    drops = {key: 0 for key in KNOWN_DROPS}
+    drops.update(now["dropped"])
+    return {"errors": errors, "dropped": drops}
+
+
 def reset() -> None:
     """Forget all counts and reports (tests only)."""
     with _lock:
         _errors.clear()
         _drops.clear()
         _reported.clear()
+        _kinds_reported.clear()
 
 
 def _after_fork_in_child() -> None:

@@ -9,7 +9,9 @@ providers and installs them globally. Facades take their providers from here.
 What a pipeline adds, per signal:
 
 * traces: a ``BatchSpanProcessor`` into ``JsonFileSpanExporter``;
-* metrics: a ``PeriodicExportingMetricReader`` into ``JsonFileMetricExporter``,
+* metrics: a ``PeriodicExportingMetricReader`` into ``JsonFileMetricExporter``;
+  another into a ``ReadingsExporter`` that publishes each collection as
+  ``MetricReading`` s on ``Pipeline.readings`` (also inside ``flush()``);
   and a ``PrometheusMetricReader`` on a private prometheus_client registry
   (served on ``/metrics`` when ``prometheus_port`` is set), through a
   ``PrometheusBridge`` that adds the metrics facade's summaries;
@@ -20,7 +22,6 @@ What a pipeline adds, per signal:
 
 from __future__ import annotations
 
-import atexit
 import importlib
 import threading
 import time
@@ -38,11 +39,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from monitoring_layer import _selfmon, config
+from monitoring_layer import _lifecycle, _selfmon, config
 from monitoring_layer._process_wide import ProcessWide
+from monitoring_layer._readings_export import ReadingsExporter
 from monitoring_layer._sdk_drops import count_drops
 from monitoring_layer._version import __version__
 from monitoring_layer.config import ConfigError, Settings
+from monitoring_layer.readings import ReadingsHub
 
 __all__ = ["Pipeline", "flush", "get_pipeline", "shutdown"]
 
@@ -58,6 +61,9 @@ _OTLP_MODULES = {
         "logs": ("opentelemetry.exporter.otlp.proto.grpc._log_exporter", "OTLPLogExporter", ""),
     },
 }
+
+
+_MAX_BATCH_DELAY_MS = 1000
 
 
 class Pipeline:
@@ -93,6 +99,9 @@ class Pipeline:
         self._readers: list[MetricReader] = []
         #: signal -> class names of the exporters/readers wired in (for diagnostics)
         self.outputs: dict[str, list[str]] = {"traces": [], "metrics": [], "logs": []}
+        #: every collection's ``MetricReading`` s (empty when disabled); subscribe to it
+        self.readings = ReadingsHub()
+        self.readings_exporter: ReadingsExporter | None = None
 
         if not self.enabled:  # OTEL_SDK_DISABLED: record nothing, export nothing
             self.resource = Resource.get_empty()
@@ -112,6 +121,10 @@ class Pipeline:
         prepare_home(settings.home, "metrics", "logs", "traces")
         self.resource = _resource(settings)
         interval_ms = settings.export_interval_s * 1000
+        # The batch processors hand records to the exporters at least every second: our
+        # JSON exporters only buffer them and write once per interval, so the first write
+        # comes one interval after the first record, not two (a stopped process loses less).
+        batch_delay_ms = min(interval_ms, _MAX_BATCH_DELAY_MS)
 
         # -- traces
         self.tracer_provider = tracer_provider or (_global_sdk(otel_trace.get_tracer_provider(), TracerProvider)
@@ -127,7 +140,7 @@ class Pipeline:
         span_exporters = [self.exporters["traces"], *self._otlp("traces")]
         for exporter in span_exporters:
             self.outputs["traces"].append(type(exporter).__name__)
-            processor = BatchSpanProcessor(exporter, schedule_delay_millis=interval_ms)
+            processor = BatchSpanProcessor(exporter, schedule_delay_millis=batch_delay_ms)
             count_drops(processor, "traces")
             self.tracer_provider.add_span_processor(processor)
             self._components.append(processor)
@@ -145,7 +158,7 @@ class Pipeline:
             export_interval_s=settings.export_interval_s)
         for exporter in [self.exporters["logs"], *self._otlp("logs")]:
             self.outputs["logs"].append(type(exporter).__name__)
-            processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=interval_ms)
+            processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=batch_delay_ms)
             count_drops(processor, "logs")
             self.logger_provider.add_log_record_processor(processor)
             self._components.append(processor)
@@ -158,6 +171,9 @@ class Pipeline:
         for exporter in [self.exporters["metrics"], *self._otlp("metrics")]:
             self.outputs["metrics"].append(type(exporter).__name__)
             readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms))
+        # Readings: at every interval and, synchronously, inside flush().
+        self.readings_exporter = ReadingsExporter(self.readings)
+        readers.append(PeriodicExportingMetricReader(self.readings_exporter, export_interval_millis=interval_ms))
         readers.append(self._prometheus_reader())
         self.outputs["metrics"].append("PrometheusMetricReader")
         self._readers = readers
@@ -196,16 +212,14 @@ class Pipeline:
         return [exporter_class(endpoint=settings.otlp_endpoint.rstrip("/") + path)]  # type: ignore[union-attr]
 
     def _prometheus_reader(self) -> MetricReader:
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
-
-        from monitoring_layer.metrics._prometheus import PrometheusBridge
+        from monitoring_layer.metrics._prometheus import PrometheusBridge, PullPrometheusReader
 
         # Private registries: never clash with the host's prometheus_client
         # metrics. The bridge's public registry shows OTel's families plus the
         # summaries that the metrics facade supplies (OTel has none).
         self.prometheus_bridge = PrometheusBridge()
         self.prometheus_registry = self.prometheus_bridge.registry
-        self.prometheus_reader = PrometheusMetricReader(registry=self.prometheus_bridge.otel_registry)
+        self.prometheus_reader = PullPrometheusReader(registry=self.prometheus_bridge.otel_registry)
         return self.prometheus_reader
 
     def _serve_prometheus(self) -> None:
@@ -228,11 +242,11 @@ class Pipeline:
         meter = self.meter_provider.get_meter("monitoring_layer", __version__)
 
         def errors(_options: CallbackOptions) -> list[Observation]:
-            return [Observation(n, {"kind": kind}) for kind, n in _selfmon.counts()["errors"].items()]
+            return [Observation(n, {"kind": kind}) for kind, n in _selfmon.counts_with_known()["errors"].items()]
 
         def drops(_options: CallbackOptions) -> list[Observation]:
             return [Observation(n, {"signal": signal, "reason": reason})
-                    for (signal, reason), n in _selfmon.counts()["dropped"].items()]
+                    for (signal, reason), n in _selfmon.counts_with_known()["dropped"].items()]
 
         meter.create_observable_counter(
             "monitoring_layer_errors", callbacks=[errors],
@@ -346,7 +360,8 @@ def _resource(settings: Settings) -> Resource:
 def _build_process_pipeline() -> Pipeline:
     settings = config._freeze("get_pipeline() was called")  # noqa: SLF001
     pipeline = Pipeline(settings, install_global=True)
-    atexit.register(_flush_at_exit)
+    # At exit, on SIGTERM and at the end of multiprocessing workers (which skip atexit).
+    _lifecycle.install_exit_flush(_flush_at_exit)
     return pipeline
 
 

@@ -354,15 +354,15 @@ class LogAggregator:
         return self._store
 
 
-_STANDARD_RECORD_KEYS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName",
-}
+_BARE_RECORD_KEYS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+# What a formatter adds ("message", "asctime"), and what newer Pythons set ("taskName", 3.12).
+_STANDARD_RECORD_KEYS = _BARE_RECORD_KEYS | {"message", "asctime", "taskName"}
 
 
 def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     """Fields given through ``extra=`` (not the standard ``LogRecord`` ones)."""
     values = vars(record)
-    if len(values) <= len(_STANDARD_RECORD_KEYS) - 2:
+    if len(values) <= len(_BARE_RECORD_KEYS):  # the fast path: a plain record has no extra
         return {}
     return {k: v for k, v in values.items() if k not in _STANDARD_RECORD_KEYS and not k.startswith("_")}
 
@@ -399,7 +399,10 @@ def _since_ns(since: Any) -> int | None:
             since = since.replace(tzinfo=timezone.utc)
         return int(since.timestamp() * 1e9)
     if isinstance(since, (int, float)) and not isinstance(since, bool):
-        return int(since * 1e9)
+        try:
+            return int(since * 1e9)
+        except (OverflowError, ValueError):  # inf, nan, 10**400
+            raise ValueError(f"since must be finite epoch seconds, got {since!r}") from None
     raise TypeError(f"since must be a datetime, timedelta or epoch seconds, got {type(since).__name__}")
 
 

@@ -31,11 +31,13 @@ from opentelemetry.exporter.prometheus._mapping import sanitize_attribute
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from monitoring_layer import _selfmon, config
+from monitoring_layer._safe import safe_text
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings
+from monitoring_layer.readings import MetricReading
 
 from ._names import MetricType, check_label_name, check_name, parse_type, ucum_unit
-from ._prometheus import PrometheusBridge, facade_view
+from ._prometheus import PrometheusBridge, PullPrometheusReader, facade_view
 from ._state import OVERFLOW_ATTRIBUTES, OVERFLOW_KEY, OVERFLOW_LABELS, Metric, Series
 from ._values import checked_value
 
@@ -112,6 +114,7 @@ class MetricsCollector:
         self._series_count = 0
         self._exporter = None
         self._own_reader = None
+        self._readings_exporter: Any = None
 
         self.enabled = bool(getattr(pipeline, "enabled", True)) and not self.settings.sdk_disabled
         if not self.enabled:
@@ -126,14 +129,16 @@ class MetricsCollector:
         else:
             self._bridge = PrometheusBridge()
             if self.enabled and hasattr(meter_provider, "add_metric_reader"):
-                from opentelemetry.exporter.prometheus import PrometheusMetricReader
-
-                self._own_reader = PrometheusMetricReader(registry=self._bridge.otel_registry)
+                self._own_reader = PullPrometheusReader(registry=self._bridge.otel_registry)
                 meter_provider.add_metric_reader(self._own_reader)
         self._bridge.add_source(self)
         _COLLECTORS.add(self)
         if self._exporter is not None and hasattr(self._exporter, "add_source"):
             self._exporter.add_source(self)
+        # The pipeline's readings carry this collector's series as registered.
+        self._readings_exporter = getattr(pipeline, "readings_exporter", None)
+        if self._readings_exporter is not None:
+            self._readings_exporter.add_source(self)
         # Hands buffered histogram values to OTel at every collection, before
         # the SDK aggregates (it runs the callbacks first). Reports nothing.
         self._meter.create_observable_gauge(
@@ -313,6 +318,8 @@ class MetricsCollector:
                 if value.__class__ is not str:
                     cacheable = False  # 1 == 1.0 == True: only exact strings are safe cache keys
                     value = str(value)
+                if not value.isascii():
+                    value = safe_text(value)  # a lone surrogate would break every scrape
                 items.append((label, value))
         key = tuple(sorted(items))
         series = metric.series.get(key)
@@ -403,6 +410,8 @@ class MetricsCollector:
         limited by retention), ``total`` for counters (exact), ``last`` for
         gauges and ``series`` (how many matched). Unknown name: ``KeyError``.
         """
+        if labels is not None and not isinstance(labels, Mapping):
+            raise TypeError(f"labels must be a mapping of label names to values, got {type(labels).__name__}")
         metric = self._metric(name)
         metric.prune(self._horizon_ns())
         return metric.statistics(labels)
@@ -441,6 +450,15 @@ class MetricsCollector:
             entries[name] = metric.entry(self._source)
         return entries
 
+    def readings(self, timestamp_ns: int) -> list[MetricReading]:
+        """Every series of every metric as a ``MetricReading`` (``ReadingSource`` hook)."""
+        horizon = self._horizon_ns()
+        result: list[MetricReading] = []
+        for metric in list(self._metrics.values()):
+            metric.prune(horizon)
+            result.extend(metric.readings(self._source, timestamp_ns))
+        return result
+
     def prometheus_view(self) -> tuple[set[str], dict[str, str], list[Any]]:
         """Hidden, renamed and added families for the Prometheus bridge (see ``_prometheus``)."""
         horizon = self._horizon_ns()
@@ -468,6 +486,8 @@ class MetricsCollector:
     def close(self) -> None:
         """Detach from the Prometheus registry and the JSON exporter (tests, several apps)."""
         self._bridge.remove_source(self)
+        if self._readings_exporter is not None:
+            self._readings_exporter.remove_source(self)
         if self._exporter is not None and hasattr(self._exporter, "remove_source"):
             self._exporter.remove_source(self)
         if self._own_reader is not None:

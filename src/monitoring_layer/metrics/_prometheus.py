@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.exporter.prometheus._mapping import map_unit
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
@@ -32,7 +33,10 @@ from monitoring_layer import _selfmon
 
 from ._stats import QUANTILES, quantile
 
-__all__ = ["PrometheusBridge", "PrometheusSource", "facade_view", "summary_family"]
+#: Family names whose conflicts are remembered at most (names may come from anywhere).
+_MAX_CONFLICTS = 1000
+
+__all__ = ["PrometheusBridge", "PullPrometheusReader", "PrometheusSource", "facade_view", "summary_family"]
 
 
 class PrometheusSource(Protocol):
@@ -51,6 +55,7 @@ class PrometheusBridge:
         self.registry = CollectorRegistry(auto_describe=True)
         self._sources: list[PrometheusSource] = []
         self._lock = threading.Lock()
+        self._conflicts: set[str] = set()  # family names already counted as conflicts
         self.registry.register(self)  # type: ignore[arg-type]
 
     def add_source(self, source: PrometheusSource) -> None:
@@ -80,12 +85,70 @@ class PrometheusBridge:
                 added.extend(families)
         # The OTel collector first: it runs the reader's collection, which
         # also hands the facades' buffered observations to OTel.
+        families: list[Metric] = []
         for family in self.otel_registry.collect():
             if family.name in hidden:
                 continue
             new_name = renames.get(family.name)
-            yield family if new_name is None else _renamed(family, new_name)
-        yield from added
+            families.append(family if new_name is None else _renamed(family, new_name))
+        families.extend(added)
+        yield from self._merged(families)
+
+    def _merged(self, families: list[Metric]) -> list[Metric]:
+        """One family per name, whatever OTel yields: the exposition must stay valid.
+
+        Two instrumentation scopes may register one name with different
+        descriptions (OTel then yields two families of that name); their samples
+        are merged under the first description and the conflict is counted once
+        per name (``monitoring_layer_errors_total{kind="metric_conflict"}``). A
+        family of another type under a taken name is left out (and counted).
+        Samples repeated with the same name and labels keep the latest value.
+        """
+        by_name: dict[str, Metric] = {}
+        for family in families:
+            first = by_name.get(family.name)
+            if first is None:
+                by_name[family.name] = family
+                continue
+            if family.documentation != first.documentation or family.type != first.type:
+                self._conflict(family.name, first, family)
+            if family.type != first.type:
+                continue
+            if first is family:
+                continue
+            merged = Metric(first.name, first.documentation, first.type, first.unit)
+            merged.samples = _unique_samples([*first.samples, *family.samples])
+            by_name[family.name] = merged
+        return list(by_name.values())
+
+    def _conflict(self, name: str, first: Metric, other: Metric) -> None:
+        with self._lock:
+            if name in self._conflicts or len(self._conflicts) >= _MAX_CONFLICTS:
+                return
+            self._conflicts.add(name)
+        what = (f"types {first.type} and {other.type} (the {other.type} is left out)" if first.type != other.type
+                else f"descriptions {first.documentation!r} and {other.documentation!r} (the first is kept)")
+        _selfmon.fault("metric_conflict", f"metric family {name!r} is registered twice with {what}",
+                       key=name, strict=False)
+
+
+def _unique_samples(samples: list[Any]) -> list[Any]:
+    latest: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+    for sample in samples:
+        latest[(sample.name, tuple(sorted(sample.labels.items())))] = sample
+    return list(latest.values())
+
+
+class PullPrometheusReader(PrometheusMetricReader):
+    """OTel's ``PrometheusMetricReader`` that never collects on ``force_flush()``.
+
+    The pull reader collects when scraped; a forced collection only queues one
+    more copy of every family that the next scrape would then serve twice
+    (``flush()`` twice meant three copies, and an invalid exposition).
+    """
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
 
 
 def _renamed(family: Metric, name: str) -> Metric:

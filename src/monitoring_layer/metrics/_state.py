@@ -22,6 +22,7 @@ from opentelemetry.metrics import Observation
 
 from monitoring_layer import _selfmon
 from monitoring_layer.exporters._encode import iso
+from monitoring_layer.readings import MetricReading
 
 from ._names import MetricType, base_unit, family_names, prometheus_name
 from ._stats import statistics
@@ -168,6 +169,35 @@ class Metric:
         }
         entry["statistics"] = self._statistics(series_list, points)  # == entry_statistics(entry), faster
         return entry
+
+
+    def readings(self, source: str, timestamp_ns: int) -> list[MetricReading]:
+        """One reading per series: name and unit as registered, cumulative ``count``/``sum``
+        (a counter's ``value`` is its total), exact statistics over the series' retained points."""
+        series_list = list(self.series.values())
+        with self.lock:
+            points = list(self.points)
+        values: dict[int, list[float]] = {id(s): [] for s in series_list}
+        for _time, series, value in points:
+            values.setdefault(id(series), []).append(value)
+        kind = self.type.value
+        result = []
+        for s in series_list:
+            if not s.count:
+                continue
+            retained = values.get(id(s), [])
+            if self.type is MetricType.COUNTER:
+                value = s.total
+            elif self.type is MetricType.GAUGE:
+                value = s.last if s.last is not None else 0.0
+            else:  # the most recent observation, else the lifetime mean
+                value = retained[-1] if retained else s.total / s.count
+            result.append(MetricReading(
+                self.name, kind, float(value), dict(s.labels),  # type: ignore[arg-type]
+                unit=self.unit, prometheus_name=self.prometheus_name, description=self.description,
+                count=s.count, sum=float(s.total), statistics=statistics(retained),
+                timestamp_ns=timestamp_ns, source=source))
+        return result
 
 
 class _IsoStamp:

@@ -251,7 +251,7 @@ class TracingCollector:
 
     def add_event(self, span_id: str, name: str, attributes: Mapping[str, Any] | None = None) -> bool:
         """Add a timestamped event to an open span. False for an unknown or ended span."""
-        record = self._live.get(span_id)
+        record = self._live_record(span_id)
         if record is None:
             return self._bad_call("add_event", span_id)
         with _selfmon.contained("tracing", key="add_event"):
@@ -260,7 +260,7 @@ class TracingCollector:
 
     def add_tag(self, span_id: str, key: str, value: Any) -> bool:
         """Set a tag (an OTel attribute) on an open span; values OTel cannot hold become strings."""
-        record = self._live.get(span_id)
+        record = self._live_record(span_id)
         if record is None:
             return self._bad_call("add_tag", span_id)
         with _selfmon.contained("tracing", key="add_tag"):
@@ -273,7 +273,7 @@ class TracingCollector:
         """Write the current (or ``span_id``'s) trace context into ``carrier`` (W3C ``traceparent``)."""
         ctx = None
         if span_id is not None:
-            record = self._live.get(span_id)
+            record = self._live_record(span_id)
             if record is None:
                 self._bad_call("inject", span_id)
             else:
@@ -300,7 +300,7 @@ class TracingCollector:
     def get_slow_traces(self, duration_threshold_ms: float = 1000, limit: int = 100) -> list[dict[str, Any]]:
         """Completed traces that lasted at least ``duration_threshold_ms``, slowest first."""
         _check_limit(limit)
-        threshold_ns = float(duration_threshold_ms) * 1e6
+        threshold_ns = _milliseconds_ns(duration_threshold_ms, "duration_threshold_ms")
         slow = [s for s in self.store.snapshots(completed_only=True) if s.end_ns - s.start_ns >= threshold_ns]
         slow.sort(key=lambda s: s.end_ns - s.start_ns, reverse=True)
         return [_views.trace_view(s) for s in slow[:limit]]
@@ -364,7 +364,7 @@ class TracingCollector:
 
     def _parent_context(self, prev: Context, parent_span_id: str | None, trace_id: str | None) -> Context | None:
         if parent_span_id is not None:
-            record = self._live.get(parent_span_id)
+            record = self._live_record(parent_span_id)
             if record is not None:
                 return set_span_in_context(record[0], prev)
             self._bad_call("start_span(parent_span_id)", parent_span_id)
@@ -372,7 +372,7 @@ class TracingCollector:
         current = _get_current_span(prev).get_span_context()
         if current.is_valid and format_trace_id(current.trace_id) == trace_id:
             return None  # already inside that trace: the current span is the parent
-        root_id = self._roots.get(trace_id)  # type: ignore[arg-type]
+        root_id = self._roots.get(trace_id) if isinstance(trace_id, str) else None
         record = self._live.get(root_id) if root_id is not None else None
         if record is not None:
             return set_span_in_context(record[0], prev)
@@ -449,11 +449,27 @@ class TracingCollector:
         _selfmon.fault("tracing", f"{what}({span_id!r}): unknown or already ended", key=what, strict=False)
         return False
 
+    def _live_record(self, span_id: Any) -> tuple[Any, Context, str | None, Context] | None:
+        """The open span ``span_id`` names; None for an unknown id or one that is no string at all."""
+        return self._live.get(span_id) if isinstance(span_id, str) else None
+
     def _bad_call(self, what: str, span_id: Any) -> bool:
         with self._lock:
             self._invalid_calls += 1
         _selfmon.fault("tracing", f"{what}: {span_id!r} is unknown or already ended", key=what, strict=False)
         return False
+
+
+def _milliseconds_ns(value: Any, argument: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{argument} must be a number of milliseconds, got {type(value).__name__}")
+    try:
+        result = float(value) * 1e6
+    except OverflowError:
+        raise ValueError(f"{argument} is too large: {value!r}") from None
+    if result != result:
+        raise ValueError(f"{argument} must be a number, got {value!r}")
+    return result
 
 
 def _check_limit(limit: Any) -> None:

@@ -87,4 +87,6 @@ def extract(carrier: Any) -> Context:
 
     Pass it to ``start_trace(service, context=ctx)`` to continue the remote trace.
     """
+    if carrier is not None and not isinstance(carrier, (Mapping, list, tuple)):
+        raise TypeError(f"carrier must be a mapping or a list of (key, value) pairs, got {type(carrier).__name__}")
     return propagate.extract(carrier if carrier is not None else {}, getter=_GETTER, context=Context())

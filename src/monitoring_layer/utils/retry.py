@@ -44,9 +44,13 @@ _FAMILIES = (ATTEMPTS, RETRIES, FAILURES)
 def _number(value: Any, argument: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{argument} must be a number, got {type(value).__name__}")
-    if not value >= 0 or value == float("inf"):
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond what a float holds (10**400)
+        raise ValueError(f"{argument} must be a finite number >= 0, got {value!r}") from None
+    if not number >= 0 or number == float("inf"):
         raise ValueError(f"{argument} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return number
 
 
 def _exception_types(value: Any) -> tuple[type[BaseException], ...]:

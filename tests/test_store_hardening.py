@@ -1,0 +1,119 @@
+"""The file store against a failing disk, killed writers and planted links (hostile or broken hosts)."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from opentelemetry._logs import LogRecord, SeverityNumber
+
+from monitoring_layer import JsonFileLogExporter, _selfmon, config
+from monitoring_layer.exporters import JsonFileStore, prepare_home
+from monitoring_layer.exporters import _store
+
+
+@pytest.fixture
+def lenient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faults are counted, not raised (what a production process sees)."""
+    monkeypatch.setenv("MONITORING_STRICT", "0")
+    config._reset_for_tests()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _store_in(home: Path) -> JsonFileStore:
+    prepare_home(home, "logs")
+    return JsonFileStore(home / "logs" / "logs.json", "logs")
+
+
+def test_failed_writes_back_off_instead_of_rewriting_every_interval(home: Path, lenient: None,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+    exporter = JsonFileLogExporter(home, export_interval_s=2)
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    provider.get_logger("t").emit(LogRecord(body="kept", severity_number=SeverityNumber.INFO))
+    attempts: list[int] = []
+
+    def disk_full(self: JsonFileStore, doc: dict) -> None:
+        attempts.append(1)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(JsonFileStore, "_write", disk_full)
+    assert exporter.write_now() is False
+    first_retry = exporter._retry_at
+    assert exporter.write_now() is False and exporter.write_now() is False
+    assert len(attempts) == 1, "a write during the back-off touched the disk"
+    exporter._retry_at = 0.0
+    assert exporter.write_now() is False
+    assert len(attempts) == 2
+    assert exporter._retry_at - first_retry > 0  # the second wait is longer (2 s, then 4 s)
+    assert _selfmon.counts()["errors"]["export"] == 2
+    monkeypatch.undo()
+    exporter._retry_at = 0.0
+    assert exporter.write_now() is True and exporter._failures == 0
+    assert [r["message"] for r in json.loads((home / "logs/logs.json").read_text())["records"]] == ["kept"]
+    provider.shutdown()
+
+
+def test_temp_files_of_killed_writers_are_removed_at_the_first_write(home: Path) -> None:
+    store = _store_in(home)
+    folder = home / "logs"
+    dead = folder / f".logs.json.{_dead_pid()}.00ff00ff00ff00ff.tmp"
+    dead_old_style = folder / f".logs.json.{_dead_pid()}.140234.tmp"
+    alive = folder / f".logs.json.{os.getppid()}.0123456789abcdef.tmp"
+    other = folder / f".traces.json.{_dead_pid()}.0123456789abcdef.tmp"
+    for path in (dead, dead_old_style, alive, other):
+        path.write_text("{half a document")
+    store.update(lambda doc: {**doc, "records": []})
+    assert not dead.exists() and not dead_old_style.exists()
+    assert alive.exists(), "a live writer's temp file was removed"
+    assert other.exists(), "another file's temp file was removed"
+    assert _selfmon.counts()["dropped"][("logs", "stale_temp_file")] == 2
+
+
+def test_a_planted_lock_symlink_is_not_followed(home: Path, tmp_path: Path) -> None:
+    store = _store_in(home)
+    target = tmp_path / "victim"
+    os.symlink(target, home / "logs" / "logs.json.lock")
+    with pytest.raises(OSError):
+        store.update(lambda doc: doc)
+    assert not target.exists(), "the lock file's symlink target was created"
+
+
+def test_temp_files_are_created_exclusively_never_through_a_link(home: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _store_in(home)
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    monkeypatch.setattr(_store.secrets, "token_hex", lambda _n: "feedfacefeedface")
+    os.symlink(victim, home / "logs" / f".logs.json.{os.getpid()}.feedfacefeedface.tmp")
+    with pytest.raises(FileExistsError):
+        store.update(lambda doc: {**doc, "records": []})
+    assert victim.read_text() == "precious"
+    assert not (home / "logs" / "logs.json").exists()
+
+
+def test_update_gives_up_on_another_process_lock_at_its_deadline(home: Path) -> None:
+    store = _store_in(home)
+    fd = os.open(home / "logs" / "logs.json.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another open file description: flock conflicts like a process
+        with pytest.raises(TimeoutError, match="lock"):
+            store.update(lambda doc: doc, timeout_s=0.05)
+    finally:
+        os.close(fd)
+    store.update(lambda doc: {**doc, "records": []}, timeout_s=5)
+    assert json.loads((home / "logs" / "logs.json").read_text())["records"] == []
+
