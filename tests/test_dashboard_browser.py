@@ -53,6 +53,12 @@ def _server(dashboard, token=None):
     return start_server(router, "127.0.0.1", 0)
 
 
+def expect(locator):  # Playwright's assertions poll without evaluating strings (the page's CSP forbids eval)
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 def _open(browser, url, dialogs, **context):
     page = browser.new_context(**context).new_page()
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -89,26 +95,26 @@ def test_the_page_shows_the_seeded_data_and_keeps_payloads_inert(browser, dashbo
         assert page.locator("[data-testid=log-line]").count() == recorded["logs"]
         page.fill("#log-query", "deadlock")
         page.click("#log-form button[type=submit]")
-        page.wait_for_function("document.querySelectorAll('[data-testid=log-line]').length === 1")
+        expect(page.locator("[data-testid=log-line]")).to_have_count(1)
         assert "deadlock detected" in page.text_content("#logs")
         page.fill("#log-query", "")
         page.select_option("#log-level", "ERROR")
-        page.wait_for_function("document.querySelectorAll('[data-testid=log-line]').length === 3")
+        expect(page.locator("[data-testid=log-line]")).to_have_count(3)
 
         # XSS payloads (a log message, a span name, an alert message, a health message) stay text
         page.select_option("#log-level", "")
         page.fill("#log-query", "script")
         page.click("#log-form button[type=submit]")
-        page.wait_for_function("document.querySelectorAll('[data-testid=log-line]').length === 1")
+        expect(page.locator("[data-testid=log-line]")).to_have_count(1)
         assert "<script>document.title='pwned'" in page.text_content("#logs")
         page.fill("#log-query", "onerror")
         page.click("#log-form button[type=submit]")
-        page.wait_for_function("document.querySelectorAll('[data-testid=log-line]').length === 1")
+        expect(page.locator("[data-testid=log-line]")).to_have_count(1)
         assert "<img src=x onerror=" in page.text_content("#logs")
         assert "<img src=x onerror=" in page.text_content("#alerts")
         web_trace = page.locator("#traces tr", has_text="web").first
         web_trace.click()
-        page.wait_for_function("document.querySelector('#waterfall').textContent.includes('<img src=x')")
+        expect(page.locator("#waterfall")).to_contain_text("<img src=x")
         assert page.evaluate("window.__xss") is None
         assert page.locator("img").count() == 0 and page.locator("body script").count() == 0
         assert page.title() == title == "monitoring-layer dashboard"
@@ -134,7 +140,7 @@ def test_the_page_asks_for_the_token_and_then_can_act(browser, dashboard, tmp_pa
         ack = page.locator("[data-testid=alert]", has_text="High CPU").locator("button", has_text="acknowledge")
         assert ack.is_enabled()
         ack.click()
-        page.wait_for_function("document.querySelector('#alerts').textContent.includes('acknowledged')")
+        expect(page.locator("[data-testid=alert]", has_text="High CPU")).to_contain_text("acknowledged")
         page.screenshot(path=str(tmp_path / "dashboard-token.png"))
     assert ("ack", "a1", "dashboard") in dashboard.alert_manager.actions
     assert dialogs == []
