@@ -98,18 +98,23 @@ class FakeAlerts:
         return {"total": 3, "triggered": 1, "acknowledged": 1,
                 "notification_channels": {"ops": {"type": "slack", "config": {"token": "SECRET-TOKEN"}}}}
 
-    def acknowledge_alert(self, alert_id: str, acknowledged_by: str) -> bool:
-        self.actions.append(("ack", alert_id, acknowledged_by))
+    # Like the alert engine: a dict back, KeyError for an unknown id, ValueError for a resolved alert.
+    def _find(self, alert_id: str) -> dict[str, Any]:
         for alert in self.alerts:
             if alert["alert_id"] == alert_id:
-                alert["state"] = "acknowledged"
-                return True
-        return False
+                return alert
+        raise KeyError(f"alert_id {alert_id!r} is unknown")
 
-    def resolve_alert(self, alert_id: str, resolved_by: str) -> bool:
+    def acknowledge_alert(self, alert_id: str, acknowledged_by: str) -> dict[str, Any]:
+        self.actions.append(("ack", alert_id, acknowledged_by))
+        alert = self._find(alert_id)
+        if alert["state"] == "resolved":
+            raise ValueError(f"alert_id {alert_id!r} is resolved; nothing to acknowledge")
+        alert["state"] = "acknowledged"
+        return dict(alert)
+
+    def resolve_alert(self, alert_id: str, resolved_by: str) -> dict[str, Any]:
         self.actions.append(("resolve", alert_id, resolved_by))
-        for alert in self.alerts:
-            if alert["alert_id"] == alert_id:
-                alert["state"] = "resolved"
-                return True
-        return False
+        alert = self._find(alert_id)
+        alert["state"] = "resolved"
+        return dict(alert)

@@ -142,7 +142,10 @@ def test_actions_are_post_only_and_need_the_token(dashboard):
         assert request(url, "POST", token=TOKEN, body={"alert_id": "zz"})[0] == 404
         assert request(url, "POST", token=TOKEN, body={})[0] == 400
         assert request(server.url + "/api/alerts/resolve", "POST", token=TOKEN, body={"alert_id": "a1"})[0] == 200
-    assert alerts.actions == [("ack", "a1", "oncall"), ("ack", "zz", "dashboard"), ("resolve", "a1", "dashboard")]
+        status, _, body = request(url, "POST", token=TOKEN, body={"alert_id": "a1"})
+        assert status == 409 and b"resolved" in body  # the engine refused: the alert is resolved
+    assert alerts.actions == [("ack", "a1", "oncall"), ("ack", "zz", "dashboard"), ("resolve", "a1", "dashboard"),
+                              ("ack", "a1", "dashboard")]
     with serve(dashboard) as server:  # no token configured: nobody may act
         status, _, body = request(server.url + "/api/alerts/resolve", "POST", body={"alert_id": "a2"})
         assert status == 403 and b"MONITORING_DASHBOARD_TOKEN" in body

@@ -26,7 +26,7 @@ HEALTH_ORDER = ("healthy", "unknown", "degraded", "unhealthy")
 SEVERITIES = ("critical", "high", "medium", "low")
 _SECRET_KEY = re.compile(r"(?i)(config|secret|passw|token|api[_-]?key|webhook|credential|auth|headers|"
                          r"smtp|url|dsn|channels?_config)")
-_ACTIVE_STATES = {"triggered", "firing", "active", "acknowledged", "open"}
+_ACTIVE_STATES = {"pending", "triggered", "firing", "active", "acknowledged", "suppressed", "open"}
 
 
 def plain(value: Any, depth: int = 0) -> Any:

@@ -192,7 +192,10 @@ def mount_dashboard(router: Router, dashboard: ObservabilityDashboard, token: st
             by = body.get("by")
             by = by if isinstance(by, str) and by.strip() else "dashboard"
             act = dashboard.acknowledge_alert if name == "acknowledge" else dashboard.resolve_alert
-            done = act(body["alert_id"], by=by[:100])
+            try:
+                done = act(body["alert_id"], by=by[:100])
+            except ValueError as exc:  # the engine refused the transition (e.g. already resolved)
+                return _error(409, str(exc))
             if not done:
                 return _error(404, f"no alert {body['alert_id']!r} to {name}")
             return _secure(Response.json({"ok": True, "alert_id": body["alert_id"], "action": name}))

@@ -350,11 +350,17 @@ class ObservabilityDashboard:
         return self._act("resolve_alert", alert_id, resolved_by=by)
 
     def _act(self, method: str, alert_id: str, **who: str) -> bool:
+        """True when done; False for an unknown alert. A refused transition (an alert already
+        resolved) raises the engine's ``ValueError``."""
         if not isinstance(alert_id, str) or not alert_id:
             raise ValueError(f"alert_id must be a non-empty string, got {alert_id!r}")
         if self.read_only:
             raise PermissionError("this dashboard is read-only: it has no alert engine to act through")
-        return bool(getattr(self.alert_manager, method)(alert_id, **who))
+        try:
+            result = getattr(self.alert_manager, method)(alert_id, **who)
+        except KeyError:
+            return False
+        return result is not False and result is not None
 
     # ------------------------------------------------------------------ timeline
 
@@ -405,27 +411,24 @@ class ObservabilityDashboard:
         return {"hours": hours, "bucket_minutes": bucket_minutes, "buckets": buckets}
 
     def _alert_fire_times(self) -> list[int]:
+        """When each known alert fired: active ones and the engine's recent history (or the file's alerts)."""
         manager = self.alert_manager
         if manager is None:
             return []
-        times: list[int] = []
-        audit = getattr(manager, "get_audit_log", None)
-        if callable(audit):
-            for entry in eng.safe(audit()):
-                if isinstance(entry, dict) and str(entry.get("action", "")).lower() in ("triggered", "fired",
-                                                                                          "trigger", "fire"):
-                    ns = eng.alert_time_ns(entry, "timestamp", "time", "at")
-                    if ns is not None:
-                        times.append(ns)
-            if times:
-                return times
-        source = getattr(manager, "get_all_alerts", None) or getattr(manager, "get_active_alerts", None)
-        for alert in eng.safe(source()) if callable(source) else []:
+        alerts: list[Any] = []
+        for name, kwargs in (("get_all_alerts", {}), ("get_active_alerts", {}), ("get_alert_history", {"limit": 1000})):
+            method = getattr(manager, name, None)
+            if callable(method):
+                alerts.extend(eng.safe(method(**kwargs)))
+                if name == "get_all_alerts":
+                    break
+        times: dict[str, int] = {}
+        for alert in alerts:
             if isinstance(alert, dict):
-                ns = eng.alert_time_ns(alert)
+                ns = eng.alert_time_ns(alert, "fired_at", "triggered_at", "started_at", "timestamp")
                 if ns is not None:
-                    times.append(ns)
-        return times
+                    times[eng.alert_id(alert) or str(len(times))] = ns
+        return list(times.values())
 
     # ------------------------------------------------------------------ performance, services
 

@@ -252,13 +252,16 @@ async function refreshAlerts() {
         el("span", { class: "badge " + String(a.severity || "").toLowerCase(), text: a.severity || "?" }),
         el("strong", { text: " " + (a.name || a.rule_name || a.rule_id || a.alert_id) + " " }),
         el("span", { class: "muted", text: (a.state || a.status || "") + " " }),
-        el("span", { class: "message", text: a.message || "" }), el("span", { class: "actions" }, ack, resolve));
+        el("span", { class: "message", text: a.message || a.description ||
+          (a.metric ? a.metric + " = " + fmt(a.value, 2) + (a.condition ? " (" + a.condition + ")" : "") : "") }),
+        el("span", { class: "actions" }, ack, resolve));
     }));
   }
   const incidents = document.getElementById("incidents");
   incidents.replaceChildren(...(panel.incidents.length ? panel.incidents.map((i) => el("li", {},
-    el("strong", { text: i.title || i.name || i.incident_id || i.id || "incident" }),
-    el("span", { class: "muted", text: " " + (i.state || i.status || "open") }))) : [el("li", { class: "muted", text: "none" })]));
+    el("strong", { text: i.title || i.name || i.rule_id || i.incident_id || i.id || "incident" }),
+    el("span", { class: "muted", text: " " + (i.severity ? i.severity + " · " : "") + (i.state || i.status || "open") +
+      (i.opened_at ? " since " + timeOf(i.opened_at) : "") }))) : [el("li", { class: "muted", text: "none" })]));
 }
 
 async function refreshServices() {
