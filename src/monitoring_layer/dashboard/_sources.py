@@ -72,11 +72,11 @@ class LiveSource:
         self.rollup = TraceRollup()
         if traces is not None:
             processor = TraceRollupProcessor(self.rollup, trace_service)
-            provider = getattr(traces, "tracer_provider", None)
+            provider: Any = getattr(traces, "tracer_provider", None)
             if hasattr(provider, "add_span_processor"):
                 provider.add_span_processor(processor)
             # Count once what the tracing collector finished before this dashboard existed.
-            store = getattr(traces, "store", None)
+            store: Any = getattr(traces, "store", None)
             processor.backfill(store.summaries()[0] if hasattr(store, "summaries") else [])
 
     # -- metrics
