@@ -54,3 +54,25 @@ def test_extract_refuses_a_carrier_that_is_no_mapping_or_pairs() -> None:
     with pytest.raises(TypeError, match="carrier"):
         extract(0.0)
     assert extract([("traceparent", b"00-" + b"1" * 32 + b"-" + b"2" * 16 + b"-01")]) is not None
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    (("b", "counter", ""), ("b_total", "counter", "")),
+    (("a", "histogram", "s"), ("a_seconds", "histogram", "s")),
+    (("QueueDepth", "gauge", ""), ("queuedepth", "gauge", "")),
+    (("lat", "summary", "ms"), ("lat_seconds", "histogram", "s")),
+])
+def test_names_that_collide_in_prometheus_are_refused(process_wide, first, second) -> None:
+    from monitoring_layer import get_metrics_collector
+
+    metrics = get_metrics_collector()
+    metrics.register_metric(first[0], first[1], unit=first[2])
+    with pytest.raises(ValueError, match=f"{second[0]!r}.*{first[0]!r}"):
+        metrics.register_metric(second[0], second[1], unit=second[2])
+    metrics.register_metric(first[0], first[1], unit=first[2])  # registering the same again is fine
+    record = {"counter": lambda: metrics.increment_counter(first[0]),
+              "gauge": lambda: metrics.set_gauge(first[0], 1),
+              "histogram": lambda: metrics.observe_histogram(first[0], 1),
+              "summary": lambda: metrics.observe_summary(first[0], 1)}
+    record[first[1]]()
+    assert f"\n{metrics.prometheus_name(first[0])}" in metrics.export_prometheus_format()

@@ -7,7 +7,7 @@ documented JSON files under ``MONITORING_HOME`` and serve Prometheus.
 This module only re-exports the public names.
 """
 
-from monitoring_layer._defaults import get_observability_dashboard
+from monitoring_layer._defaults import get_observability_dashboard, serve
 from monitoring_layer._version import __version__
 from monitoring_layer.config import ConfigError, Settings, configure, get_settings
 from monitoring_layer.dashboard import ObservabilityDashboard
@@ -71,5 +71,6 @@ __all__ = [
     "make_metric_name",
     "measure_time",
     "retry_with_tracking",
+    "serve",
     "shutdown",
 ]

@@ -13,7 +13,7 @@ What a pipeline adds, per signal:
   another into a ``ReadingsExporter`` that publishes each collection as
   ``MetricReading`` s on ``Pipeline.readings`` (also inside ``flush()``);
   and a ``PrometheusMetricReader`` on a private prometheus_client registry
-  (served on ``/metrics`` when ``prometheus_port`` is set), through a
+  (served on ``/metrics`` by ``monitoring_layer.server`` when ``prometheus_port`` is set), through a
   ``PrometheusBridge`` that adds the metrics facade's summaries;
 * logs: a ``BatchLogRecordProcessor`` into ``JsonFileLogExporter``;
 * OTLP processors/readers beside them when an ``OTEL_EXPORTER_OTLP_*ENDPOINT`` is set;
@@ -39,7 +39,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from monitoring_layer import _lifecycle, _selfmon, config
+from monitoring_layer import _lifecycle, _selfmon, config, server
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._readings_export import ReadingsExporter
 from monitoring_layer._sdk_drops import count_drops
@@ -226,17 +226,15 @@ class Pipeline:
         port = self.settings.prometheus_port
         if port is None:
             return
-        from prometheus_client import start_http_server
-
         host = self.settings.prometheus_host
         try:
-            server, _thread = start_http_server(port, addr=host, registry=self.prometheus_registry)
+            handle = server.start(self, host, port)
         except OSError as exc:
             _selfmon.fault("prometheus_server", f"cannot serve /metrics on {host}:{port}: {exc}",
                            key=f"{host}:{port}")
             return
-        self._prometheus_server = server
-        self.prometheus_address = (host, server.server_port)
+        self._prometheus_server = handle
+        self.prometheus_address = (host, handle.port)
 
     def _self_metrics(self) -> None:
         meter = self.meter_provider.get_meter("monitoring_layer", __version__)
@@ -308,8 +306,7 @@ class Pipeline:
             self.flush(timeout_s)
             self._stopped = True
         if self._prometheus_server is not None:
-            self._prometheus_server.shutdown()
-            self._prometheus_server.server_close()
+            self._prometheus_server.close()
         for component in self._components:
             with _selfmon.contained("shutdown", key=type(component).__name__):
                 if isinstance(component, MetricReader):

@@ -101,6 +101,7 @@ class MetricsCollector:
         self._meter = meter_provider.get_meter(METER_NAME, __version__, attributes=self._scope_attributes or None)
         self._lock = threading.RLock()
         self._metrics: dict[str, Metric] = {}
+        self._claimed: dict[str, str] = {}  # lower-cased OTel and Prometheus names -> metric name
         self._buffered: list[Metric] = []  # histogram and summary metrics
         self._caches: dict[MetricType, dict[tuple[Any, ...], tuple[Metric, Series]]] = {t: {} for t in MetricType}
         self._counters = self._caches[MetricType.COUNTER]
@@ -172,6 +173,7 @@ class MetricsCollector:
                                      f"not a {kind.value}")
                 return metric
             metric = Metric(name, kind, description, unit, self._max_points)
+            self._claim_names(metric)
             otel = {"unit": metric.otel_unit, "description": metric.help_text}
             if kind is MetricType.COUNTER:
                 metric.instrument = self._meter.create_observable_counter(
@@ -187,6 +189,25 @@ class MetricsCollector:
                 self._buffered.append(metric)
             self._metrics[name] = metric
             return metric
+
+    def _claim_names(self, metric: Metric) -> None:
+        """Refuse a metric whose name would share an OTel instrument or a Prometheus family.
+
+        OTel instrument names are case-insensitive, and the exposition drops
+        ``_total`` and adds the unit: ``b`` and ``b_total``, ``a`` (unit s) and
+        ``a_seconds``, ``QueueDepth`` and ``queuedepth`` would each be one family
+        there, and one of the two values would be lost. Caller holds the lock.
+        """
+        keys = {metric.name.lower(), metric.family.lower(), metric.otel_family.lower()}
+        for key in keys:
+            other = self._claimed.get(key)
+            if other is not None and other != metric.name:
+                raise ValueError(
+                    f"metric {metric.name!r} would collide with the registered metric {other!r}: both "
+                    f"are {metric.family!r} (or the same OTel instrument, names being case-insensitive) "
+                    "in Prometheus; choose another name")
+        for key in keys:
+            self._claimed[key] = metric.name
 
     # ------------------------------------------------------------------ recording (hot paths)
 

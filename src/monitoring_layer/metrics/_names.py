@@ -155,6 +155,7 @@ def family_names(name: str, metric_type: MetricType, unit: str) -> tuple[str, st
     ('kafka_processing_time_ms_seconds', 'kafka_processing_time_seconds')
     """
     word = map_unit(base_unit(unit)[0])
+    name = name.lower()  # OTel instrument names are case-insensitive: the SDK lower-cases them
     otel_family = _with_unit(sanitize_full_name(name), metric_type, word)
     base = name
     for suffix in _NAME_SUFFIXES.get(unit, ()):
