@@ -166,3 +166,22 @@ def test_mount_checks_its_arguments(dashboard):
         mount_dashboard(Router(), object())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="token"):
         mount_dashboard(Router(), dashboard, token="  ")
+
+
+def test_serve_puts_the_dashboard_on_the_one_server(process_wide):
+    import monitoring_layer
+
+    traces = monitoring_layer.get_tracing_collector()
+    trace_id = traces.start_trace(service="served")
+    traces.end_trace(trace_id)
+    monitoring_layer.get_log_aggregator().error("api", "served error")
+    handle = monitoring_layer.serve(host="127.0.0.1", port=0)
+    try:
+        status, headers, body = request(handle.url + "/")
+        assert status == 200 and headers["Content-Type"].startswith("text/html")
+        summary = json.loads(request(handle.url + "/api/summary")[2])
+        assert summary["counts"]["traces"] == 1 and summary["counts"]["log_errors"] == 1
+        assert request(handle.url + "/metrics")[0] == 200
+        assert monitoring_layer.get_observability_dashboard() is monitoring_layer.get_observability_dashboard()
+    finally:
+        handle.close()
