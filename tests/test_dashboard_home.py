@@ -104,3 +104,31 @@ def test_health_and_alert_files_are_read_tolerantly(tmp_path: Path):
     assert [a["alert_id"] for a in panel["alerts"]] == ["a1"]
     assert "secret" not in json.dumps(panel)
     assert dashboard.get_dashboard_summary()["status"] == "unhealthy"
+
+
+def test_serve_command_serves_a_home(home: Path, written: str):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "monitoring_layer", "serve", "--home", str(home), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        url = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+        assert url, line + proc.stderr.read()  # type: ignore[union-attr]
+        with urllib.request.urlopen(url.group(1) + "/api/summary", timeout=10) as resp:
+            summary = json.loads(resp.read())
+        assert summary["source"] == "home" and summary["counts"]["traces"] == 21
+        with urllib.request.urlopen(url.group(1) + "/livez", timeout=10) as resp:
+            assert resp.status == 200
+        with urllib.request.urlopen(url.group(1) + "/healthz", timeout=10) as resp:
+            assert resp.headers["Content-Type"] == "application/health+json"
+        with urllib.request.urlopen(url.group(1) + "/", timeout=10) as resp:
+            assert resp.headers["Content-Type"].startswith("text/html")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0

@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitoring_layer import config, pipeline
-from monitoring_layer._defaults import get_observability_dashboard
-from monitoring_layer._http import start_server
-from monitoring_layer.dashboard._serve import build_router
+from monitoring_layer._defaults import get_observability_dashboard, serve
+from monitoring_layer.dashboard._serve import mount_probes
 from monitoring_layer.integration import get_monitoring_integration
 from monitoring_layer.logging import get_log_aggregator
 from monitoring_layer.metrics import get_metrics_collector
@@ -148,11 +147,10 @@ def run_demo(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8
     if config.get_settings().service_name is None:
         overrides["service_name"] = "data-platform-demo"
     settings = config.configure(**overrides)
-    active = pipeline.get_pipeline()
     platform = _Platform(random.Random(seed))
     dashboard = get_observability_dashboard(platform.metrics, platform.logs, platform.traces)
-    router = build_router(dashboard, prometheus_registry=active.prometheus_registry)
-    server = start_server(router, host, port)
+    # The one server: /metrics, the dashboard, and the probes answered from the dashboard's health panel.
+    server = serve(host, port, mounts=[lambda router, _pipeline: mount_probes(router, dashboard)])
     stop = threading.Event()
     previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
     if previous is not None:

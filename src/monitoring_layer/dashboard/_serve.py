@@ -17,16 +17,13 @@ from monitoring_layer._http import Request, Response, Router
 from ._web import mount_dashboard
 from .observability_dashboard import ObservabilityDashboard
 
-__all__ = ["build_router"]
+__all__ = ["build_router", "mount_probes"]
 
 _HEALTH_JSON = {"healthy": "pass", "degraded": "warn", "unknown": "pass", "unhealthy": "fail"}
 
 
-def build_router(dashboard: ObservabilityDashboard, *, prometheus_registry: Any = None,
-                 token: str | None = None, environ: Any = None) -> Router:
-    """The dashboard's page and API, the probes, and ``/metrics`` when a registry is given."""
-    router = Router()
-    mount_dashboard(router, dashboard, token=token, environ=environ)
+def mount_probes(router: Router, dashboard: ObservabilityDashboard) -> None:
+    """``/livez``, ``/startupz``, ``/readyz`` and ``/healthz`` answered from ``dashboard``'s health panel."""
 
     def alive(_request: Request) -> Response:
         return Response.text("ok\n")
@@ -45,6 +42,14 @@ def build_router(dashboard: ObservabilityDashboard, *, prometheus_registry: Any 
 
     for path, handler in (("/livez", alive), ("/startupz", alive), ("/readyz", ready), ("/healthz", health)):
         router.add(path, handler)
+
+
+def build_router(dashboard: ObservabilityDashboard, *, prometheus_registry: Any = None,
+                 token: str | None = None, environ: Any = None) -> Router:
+    """The dashboard's page and API, the probes, and ``/metrics`` when a registry is given."""
+    router = Router()
+    mount_dashboard(router, dashboard, token=token, environ=environ)
+    mount_probes(router, dashboard)
     if prometheus_registry is not None:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
