@@ -130,5 +130,5 @@ def test_serve_command_serves_a_home(home: Path, written: str):
             assert resp.headers["Content-Type"].startswith("text/html")
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        proc.communicate(timeout=30)  # also closes the pipes
     assert proc.returncode == 0
