@@ -94,10 +94,13 @@ class _Platform:
         failed = False
         for stage in ("read", "transform", "write"):
             span = self.traces.start_span(operation_name=f"stage.{stage}", component="spark_processing")
-            # simulated stage time, recorded (not slept): the demo must not stall its own loop
-            duration = rng.uniform(5, 15) * (12 if slow and stage == "transform" else 1)
-            self.traces.add_tag(span, "simulated_ms", round(duration, 2))
-            self.metrics.observe_histogram("spark_execution_time_ms", duration)
+            # The stage's work is simulated by waiting, so the span, the trace and the histogram all see
+            # the same real duration (the latency spike makes "transform" fifteen times slower).
+            planned_ms = rng.uniform(1, 4) * (15 if slow and stage == "transform" else 1)
+            started = time.perf_counter()
+            time.sleep(planned_ms / 1000)
+            self.metrics.observe_histogram("spark_execution_time_ms", (time.perf_counter() - started) * 1000,
+                                           labels={"stage": stage})
             status = "SUCCESS"
             if stage == "write":
                 fail = "error burst" in phase and rng.random() < 0.6

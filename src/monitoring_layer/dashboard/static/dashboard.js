@@ -35,7 +35,7 @@ function fmt(value, digits) {
 function timeOf(iso) {
   if (!iso) return "–";
   const d = new Date(iso);
-  return isNaN(d) ? String(iso) : d.toLocaleTimeString();
+  return isNaN(d) ? String(iso) : d.toLocaleTimeString([], { hour12: false });
 }
 
 async function api(path, params, options) {
@@ -80,6 +80,9 @@ function renderSummary(s) {
     card("unhealthy", fmt(c.unhealthy_components), c.unhealthy_components ? "bad" : "", "card-unhealthy"),
     card("dropped / export errors", fmt(t.dropped_records) + " / " + fmt(t.export_errors), t.dropped_records ? "warn" : "", "card-selfmon"),
   );
+  // What was dropped, by signal/reason, as the self-telemetry card's tooltip.
+  const dropped = Object.entries(t.dropped || {}).filter(([, n]) => n).map(([k, n]) => k + ": " + n);
+  document.querySelector("[data-testid=card-selfmon]").title = dropped.length ? dropped.join("\n") : "nothing dropped";
 }
 
 // ---------------------------------------------------------------- charts (SVG)
@@ -98,14 +101,14 @@ function lineChart(container, series, options) {
   root.append(svg("line", { x1: pad.l, y1: pad.t, x2: pad.l, y2: height - pad.b, class: "axis" }));
   const top = svg("text", { x: 2, y: pad.t + 8, class: "tick" }); top.textContent = fmt(y1, 1); root.append(top);
   const bottom = svg("text", { x: 2, y: height - pad.b, class: "tick" }); bottom.textContent = fmt(y0, 1); root.append(bottom);
-  const left = svg("text", { x: pad.l, y: height - 4, class: "tick" }); left.textContent = new Date(x0).toLocaleTimeString(); root.append(left);
-  const right = svg("text", { x: width - pad.r, y: height - 4, class: "tick end" }); right.textContent = new Date(x1).toLocaleTimeString(); root.append(right);
+  const left = svg("text", { x: pad.l, y: height - 4, class: "tick" }); left.textContent = new Date(x0).toLocaleTimeString([], { hour12: false }); root.append(left);
+  const right = svg("text", { x: width - pad.r, y: height - 4, class: "tick end" }); right.textContent = new Date(x1).toLocaleTimeString([], { hour12: false }); root.append(right);
   series.forEach((s, i) => {
     const cls = "series s" + (i % 6);
     root.append(svg("polyline", { class: cls, points: s.points.map((p) => sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1)).join(" ") }));
     for (const p of s.points.slice(-120)) {
       const dot = svg("circle", { class: cls + " point", cx: sx(p[0]).toFixed(1), cy: sy(p[1]).toFixed(1), r: 2.5 });
-      const tip = svg("title"); tip.textContent = s.name + ": " + fmt(p[1], 2) + " at " + new Date(p[0]).toLocaleTimeString();
+      const tip = svg("title"); tip.textContent = s.name + ": " + fmt(p[1], 2) + " at " + new Date(p[0]).toLocaleTimeString([], { hour12: false });
       dot.append(tip);
       root.append(dot);
     }
@@ -140,7 +143,10 @@ async function refreshMetrics() {
   const select = document.getElementById("metric-select");
   const names = overview.metrics.map((m) => m.name);
   if (!state.metric || !names.includes(state.metric)) {
-    const preferred = overview.metrics.find((m) => m.series.some((s) => s.points.length > 1));
+    // Start on something that moves: a histogram, else a gauge, else any metric with several points.
+    const moving = (m) => m.series.some((s) => s.points.length > 1);
+    const preferred = ["histogram", "summary", "gauge"].map((t) => overview.metrics.find((m) => m.type === t && moving(m)))
+      .find(Boolean) || overview.metrics.find(moving);
     state.metric = preferred ? preferred.name : names[0] || "";
   }
   if (select.options.length !== names.length || [...select.options].some((o, i) => o.value !== names[i])) {
@@ -286,7 +292,7 @@ async function refresh() {
   const results = await Promise.allSettled(parts);
   const failed = results.filter((r) => r.status === "rejected");
   document.getElementById("updated").textContent = (failed.length ? failed.length + " panel(s) failed · " : "") +
-    "updated " + new Date().toLocaleTimeString();
+    "updated " + new Date().toLocaleTimeString([], { hour12: false });
   document.body.dataset.loaded = "1";
 }
 
