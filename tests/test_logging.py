@@ -327,3 +327,25 @@ def test_get_log_aggregator_is_one_instance_on_the_pipeline(process_wide):
     found[0].info("api", "through the pipeline")
     assert pipeline.flush()
     assert "through the pipeline" in (pipeline.settings.home / "logs" / "logs.json").read_text("utf-8")
+
+
+def test_keys_are_matched_as_whole_words_and_shaped_secrets_redacted():
+    from monitoring_layer.logging._scrub import Scrubber
+
+    scrubber = Scrubber()
+    for key in ("db_password", "db.password", "X-Api-Key", "clientSecret", "session_id", "access_token",
+                "user_session", "Authorization", "http.request.header.cookie"):
+        assert scrubber.sensitive(key), key
+    for key in ("tokenizer", "session_count", "token_count", "secretary", "cookiecutter"):
+        assert not scrubber.sensitive(key), key
+    assert scrubber.text("tokenizer=bert session_count=5 password=x") == \
+        "tokenizer=bert session_count=5 password=[REDACTED]"
+    assert scrubber.text("login with AKIAIOSFODNN7EXAMPLE failed") == "login with [REDACTED] failed"
+
+
+def test_a_bare_access_key_id_in_a_message_is_redacted(process_wide):
+    from monitoring_layer import get_log_aggregator
+
+    logs = get_log_aggregator()
+    logs.warning("deploy", "using AKIAIOSFODNN7EXAMPLE for the upload")
+    assert logs.get_logs(component="deploy")[0]["message"] == "using [REDACTED] for the upload"

@@ -117,3 +117,17 @@ def test_update_gives_up_on_another_process_lock_at_its_deadline(home: Path) -> 
     store.update(lambda doc: {**doc, "records": []}, timeout_s=5)
     assert json.loads((home / "logs" / "logs.json").read_text())["records"] == []
 
+
+
+def test_orjson_and_json_write_the_same_documents(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("orjson", reason="the `fast` extra (orjson) is not installed")
+    doc = {"schema_version": 1, "kind": "logs", "records": [
+        {"message": "café ☕", "n": 2**40, "x": 0.1, "tiny": 1e-07, "ok": True, "none": None,
+         "tags": ("a", "b"), "nested": {"1": [1, 2.5]}},
+        {"message": "huge", "n": 2**70},                       # beyond 64 bits: json takes it
+        {"message": os.fsdecode(b"bad-\xff")},                 # a lone surrogate: json takes it
+    ]}
+    fast = _store.dumps_document(doc)
+    monkeypatch.setattr(_store, "_orjson", None)
+    plain = _store.dumps_document(doc)
+    assert json.loads(_store._encode(fast, Path("x"))) == json.loads(_store._encode(plain, Path("x")))

@@ -154,7 +154,7 @@ def test_trace_function_wraps_the_call_in_a_span(traces):
     assert outer_span["status"] == inner_span["status"] == "SUCCESS"
     assert inner_span["parent"] == next(k for k, v in traces.spans.items() if v is outer_span)
     assert outer_span["component"] == "service"
-    assert outer_span["tags"] == {"code.function": "api_endpoint", "code.namespace": __name__}
+    assert outer_span["tags"] == {"code.function.name": f"{__name__}.test_trace_function_wraps_the_call_in_a_span.<locals>.api_endpoint"}
 
 
 def test_trace_function_ends_the_span_in_error(traces):

@@ -43,7 +43,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 
 from monitoring_layer import _selfmon
-from monitoring_layer.readings import MetricReading, ReadingSource, ReadingsHub, ReadingType
+from monitoring_layer.readings import MetricInfo, MetricReading, ReadingSource, ReadingsHub, ReadingType
 
 __all__ = ["ReadingsExporter", "readings_from_metrics_data"]
 
@@ -81,10 +81,12 @@ class ReadingsExporter(MetricExporter):
             _selfmon.fault("readings", exc, key="otel conversion", strict=False)
             return MetricExportResult.FAILURE
         timestamp = _collection_time(readings)
+        catalog: list[MetricInfo] = []
         for source in sources:
             with _selfmon.contained("readings", key=type(source).__name__):
                 readings.extend(source.readings(timestamp))
-        self.hub.publish(readings)
+                catalog.extend(source.catalog())
+        self.hub.publish(readings, catalog)
         return MetricExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
@@ -130,8 +132,11 @@ def _metric_readings(metric: Any, source: str) -> Iterable[MetricReading]:
         if kind == "histogram":
             count, total = int(point.count), float(point.sum)
             buckets = _buckets(point) if isinstance(data, HistogramData) else None
+            # OTel keeps the lifetime min and max (cumulative): the only exact statistics it has.
+            bounds = {"min": _finite(getattr(point, "min", None)), "max": _finite(getattr(point, "max", None))}
             yield MetricReading(metric.name, kind, total / count if count else 0.0, labels, count=count, sum=total,
-                                buckets=buckets, timestamp_ns=point.time_unix_nano, **common)
+                                buckets=buckets, statistics=bounds if count else None,
+                                timestamp_ns=point.time_unix_nano, **common)
         else:
             yield MetricReading(metric.name, kind, float(point.value), labels,
                                 timestamp_ns=point.time_unix_nano, **common)
@@ -144,6 +149,10 @@ def _buckets(point: Any) -> tuple[tuple[float, int], ...]:
         running += int(n)
         cumulative.append((bound, running))
     return tuple(cumulative)
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def _label(value: Any) -> str:

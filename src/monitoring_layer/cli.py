@@ -192,7 +192,7 @@ def _summary(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
         traces = doc["traces"]
         counts = {"traces": len(traces), "spans": sum(len(t["spans"]) for t in traces)}
         times = [t["start_unix_nano"] for t in traces] + [t["end_unix_nano"] for t in traces]
-    from monitoring_layer.exporters._encode import iso
+    from monitoring_layer._encode import iso
 
     span = {"oldest": iso(min(times)), "newest": iso(max(times))} if times else {}
     return {"counts": counts, "time_span": span}

@@ -196,8 +196,9 @@ OPTIONS: tuple[Option, ...] = (
            "Newest log records the log aggregator keeps in memory for queries (statistics and the "
            "error summary are running totals, not limited by it)."),
     Option("logs_redact_keys", "MONITORING_LOGS_REDACT_KEYS", _names, (),
-           "More attribute/message keys whose values are redacted, `name,name` (added to password, "
-           "passwd, secret, token, api_key, apikey, authorization, cookie, session, private_key).", "none"),
+           "More words whose keys are redacted (whole words), `name,name` (added to password, passwd, "
+           "secret, api_key, apikey, authorization, cookie, private_key, session_id, sessionid, "
+           "credentials, access_key, and token/session as a key's last word).", "none"),
     Option("traces_retention_days", "MONITORING_TRACES_RETENTION_DAYS", _positive_float, 7.0,
            "Traces that ended longer ago than this are dropped from `traces/traces.json`."),
     Option("traces_max_traces", "MONITORING_TRACES_MAX_TRACES", _positive_int, 10_000,

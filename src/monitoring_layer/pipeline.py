@@ -9,9 +9,9 @@ providers and installs them globally. Facades take their providers from here.
 What a pipeline adds, per signal:
 
 * traces: a ``BatchSpanProcessor`` into ``JsonFileSpanExporter``;
-* metrics: a ``PeriodicExportingMetricReader`` into ``JsonFileMetricExporter``;
-  another into a ``ReadingsExporter`` that publishes each collection as
-  ``MetricReading`` s on ``Pipeline.readings`` (also inside ``flush()``);
+* metrics: a ``PeriodicExportingMetricReader`` into a ``ReadingsExporter`` that
+  publishes each collection as ``MetricReading`` s on ``Pipeline.readings``
+  (also inside ``flush()``); ``JsonFileMetricExporter`` subscribes to them;
   and a ``PrometheusMetricReader`` on a private prometheus_client registry
   (served on ``/metrics`` by ``monitoring_layer.server`` when ``prometheus_port`` is set), through a
   ``PrometheusBridge`` that adds the metrics facade's summaries;
@@ -168,12 +168,16 @@ class Pipeline:
             settings.home, max_points=settings.metrics_max_points, retention_days=settings.metrics_retention_days,
             export_interval_s=settings.export_interval_s)
         readers: list[MetricReader] = []
-        for exporter in [self.exporters["metrics"], *self._otlp("metrics")]:
-            self.outputs["metrics"].append(type(exporter).__name__)
-            readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms))
-        # Readings: at every interval and, synchronously, inside flush().
+        # Readings: at every interval and, synchronously, inside flush(). The JSON
+        # file is written from them (never from OTel points directly).
         self.readings_exporter = ReadingsExporter(self.readings)
         readers.append(PeriodicExportingMetricReader(self.readings_exporter, export_interval_millis=interval_ms))
+        json_metrics, hub = self.exporters["metrics"], self.readings
+        hub.subscribe(lambda readings: json_metrics.consume(readings, hub.catalog()))
+        self.outputs["metrics"].append(type(self.exporters["metrics"]).__name__)
+        for exporter in self._otlp("metrics"):
+            self.outputs["metrics"].append(type(exporter).__name__)
+            readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms))
         readers.append(self._prometheus_reader())
         self.outputs["metrics"].append("PrometheusMetricReader")
         self._readers = readers
@@ -318,6 +322,10 @@ class Pipeline:
         for provider in self._owned:
             with _selfmon.contained("shutdown", key=type(provider).__name__):
                 provider.shutdown()
+        # The metrics file is fed by readings, not by a reader of its own: stop it
+        # after the readers' last collection reached it.
+        with _selfmon.contained("shutdown", key="metrics file"):
+            self.exporters["metrics"].shutdown()
 
     @property
     def stopped(self) -> bool:

@@ -17,6 +17,10 @@ One meaning per type:
   ``buckets`` holds ``(upper_bound, cumulative_count)`` pairs ending with
   ``+inf`` when the series has buckets.
 
+The metrics facade adds ``statistics`` (exact, over its retained points) and
+``points`` (the raw values each recording call passed, e.g. a counter's
+increments; ``value`` stays the cumulative total).
+
 Values are in ``unit``, the unit as registered (a facade histogram registered in
 ``ms`` reads in ms); ``prometheus_name`` is the family name the exposition uses
 (base units: ``request_latency_seconds``).
@@ -34,6 +38,7 @@ from monitoring_layer import _selfmon
 
 __all__ = [
     "READING_TYPES",
+    "MetricInfo",
     "MetricReading",
     "ReadingSource",
     "ReadingsCallback",
@@ -67,6 +72,12 @@ class MetricReading:
     timestamp_ns: int = 0
     #: ``service/pid`` of the process that recorded the series
     source: str = ""
+    #: the facade's retained raw points of the series, oldest first: ``(time_unix_nano, value)``
+    #: where value is what the recording call passed (a counter's increment, a gauge's new
+    #: value, an observation); None for series the facade does not keep
+    points: tuple[tuple[int, float], ...] | None = None
+    #: points of this *metric* (all series) dropped by the facade's retention bounds so far
+    dropped_points: int | None = None
 
     def __post_init__(self) -> None:
         if self.type not in READING_TYPES:
@@ -76,6 +87,17 @@ class MetricReading:
     def series_key(self) -> tuple[str, tuple[tuple[str, str], ...], str]:
         """Identity of the series across collections: name, sorted labels, source."""
         return (self.name, tuple(sorted(self.labels.items())), self.source)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricInfo:
+    """A metric a source knows, series or not (the catalog: a registered metric with no recording yet)."""
+
+    name: str
+    type: ReadingType
+    unit: str = ""
+    description: str = ""
+    prometheus_name: str = ""
 
 
 def reading_statistic(reading: MetricReading, statistic: str) -> float | None:
@@ -133,6 +155,9 @@ class ReadingSource(Protocol):
     def owns(self, name: str) -> bool:
         """True when the OTel metric ``name`` is rendered by this source (its OTel points are skipped)."""
 
+    def catalog(self) -> Iterable[MetricInfo]:
+        """Every metric this source knows, including those without series yet."""
+
 
 ReadingsCallback = Callable[[Sequence[MetricReading]], None]
 
@@ -150,6 +175,7 @@ class ReadingsHub:
         self._lock = threading.Lock()
         self._subscribers: tuple[ReadingsCallback, ...] = ()
         self._latest: tuple[MetricReading, ...] = ()
+        self._catalog: tuple[MetricInfo, ...] = ()
         self._collections = 0
 
     def subscribe(self, callback: ReadingsCallback) -> Callable[[], None]:
@@ -165,11 +191,12 @@ class ReadingsHub:
 
         return unsubscribe
 
-    def publish(self, readings: Sequence[MetricReading]) -> None:
-        """Hand one collection to every subscriber."""
+    def publish(self, readings: Sequence[MetricReading], catalog: Iterable[MetricInfo] = ()) -> None:
+        """Hand one collection to every subscriber (``catalog``: the sources' known metrics, see ``catalog()``)."""
         readings = tuple(readings)
         with self._lock:
             self._latest = readings
+            self._catalog = tuple(catalog)
             self._collections += 1
             subscribers = self._subscribers
         for callback in subscribers:
@@ -178,6 +205,10 @@ class ReadingsHub:
             except Exception as exc:  # noqa: BLE001 - one subscriber's bug must not starve the others
                 _selfmon.fault("readings", exc, key=getattr(callback, "__qualname__", repr(callback)),
                                strict=False)
+
+    def catalog(self) -> tuple[MetricInfo, ...]:
+        """The metrics the sources knew at the last collection, with or without series."""
+        return self._catalog
 
     def latest(self) -> tuple[MetricReading, ...]:
         """The readings of the last collection (empty before the first)."""

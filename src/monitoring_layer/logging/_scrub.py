@@ -4,8 +4,14 @@ Everything the aggregator stores or hands to OTel has gone through here, so a
 password in a keyword argument or in ``"login failed password=hunter2"``
 never reaches memory, the JSON file or an OTLP collector.
 
-* attribute keys containing a sensitive word (case-insensitive, ``-`` read as
-  ``_``: ``db_password``, ``X-Api-Key``, ``session_id``) get ``"[REDACTED]"``;
+* attribute keys holding a sensitive word as a whole word (case-insensitive;
+  ``-``, ``.`` and camelCase read as word breaks: ``db_password``, ``X-Api-Key``,
+  ``db.password``, ``clientSecret``, ``session_id``) get ``"[REDACTED]"``; the
+  ambiguous words ``token`` and ``session`` count only as the key's last word
+  (``access_token``, ``user_session``), so ``tokenizer`` and ``session_count``
+  are kept;
+* values that are secrets by their shape (AWS access key ids, ``AKIA...``) are
+  redacted wherever they appear;
 * ``key=value``, ``key: value`` and ``"key": "value"`` pairs with such keys
   inside messages and string attributes keep the key and lose the value;
 * strings longer than the limit are cut and end with a visible marker;
@@ -19,15 +25,26 @@ import traceback
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["DEFAULT_REDACT_KEYS", "REDACTED", "Scrubber", "exception_attributes"]
+__all__ = ["DEFAULT_REDACT_KEYS", "LAST_WORD_REDACT_KEYS", "REDACTED", "Scrubber", "exception_attributes", "key_words"]
 
 REDACTED = "[REDACTED]"
 
-#: Words that make a key sensitive.
+#: Words that make a key sensitive wherever they stand in it (as whole words).
 DEFAULT_REDACT_KEYS: tuple[str, ...] = (
-    "password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "cookie", "session",
-    "private_key",
+    "password", "passwd", "secret", "api_key", "apikey", "authorization", "cookie", "private_key",
+    "session_id", "sessionid", "credentials", "access_key",
 )
+#: Words that make a key sensitive only as its last word (``access_token``, not ``token_count``).
+LAST_WORD_REDACT_KEYS: tuple[str, ...] = ("token", "session")
+#: Values that are secrets whatever their key: AWS access key ids.
+_SECRET_VALUES = re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_BREAKS = re.compile(r"[-.\s]+")
+
+
+def key_words(key: str) -> str:
+    """``key`` folded to ``_``-separated lower-case words (``X-Api-Key`` -> ``x_api_key``)."""
+    return _BREAKS.sub("_", _CAMEL.sub("_", key)).lower()
 
 _MAX_DEPTH = 4          # nested lists/dicts deeper than this become their repr
 _KEY_CACHE_LIMIT = 4096  # distinct attribute keys remembered as sensitive or not
@@ -67,10 +84,13 @@ class Scrubber:
         for key in (*DEFAULT_REDACT_KEYS, *extra_keys):
             if not isinstance(key, str) or not key.strip():
                 raise ValueError(f"redact key {key!r} must be a non-empty string")
-            word = key.strip().lower().replace("-", "_")
+            word = key_words(key.strip())
             if word not in words:
                 words.append(word)
         self.words: tuple[str, ...] = tuple(words)
+        self.last_words: tuple[str, ...] = LAST_WORD_REDACT_KEYS
+        self._any = re.compile(r"(?:^|_)(?:" + "|".join(map(re.escape, words)) + r")(?:_|$)")
+        self._last = re.compile(r"(?:^|_)(?:" + "|".join(map(re.escape, self.last_words)) + r")$")
         self.max_length = max_length
         # A key is a whole token (never starts inside a word), so the search
         # stays linear on long texts; whether it is sensitive is decided by
@@ -86,8 +106,8 @@ class Scrubber:
         """True when ``key`` names a secret."""
         known = self._keys.get(key)
         if known is None:
-            folded = key.lower().replace("-", "_")
-            known = any(word in folded for word in self.words)
+            folded = key_words(key)
+            known = bool(self._any.search(folded) or self._last.search(folded))
             if len(self._keys) < _KEY_CACHE_LIMIT:
                 self._keys[key] = known
         return known
@@ -101,11 +121,14 @@ class Scrubber:
             value = value[: self.max_length] + f"...[truncated {cut} chars]"
         if ("=" in value or ":" in value) and self._mentions_secret(value):
             value = self._redact_pairs(value)
+        if "AKIA" in value or "ASIA" in value:
+            value = _SECRET_VALUES.sub(REDACTED, value)
         return value
 
     def _mentions_secret(self, value: str) -> bool:
+        # A cheap pre-check (substrings); `sensitive()` decides for each key found.
         folded = value.lower().replace("-", "_")
-        return any(word in folded for word in self.words)
+        return any(word in folded for word in self.words) or any(word in folded for word in self.last_words)
 
     def _redact_pairs(self, text: str) -> str:
         # Keys are matched without their values, so a harmless pair does not

@@ -26,7 +26,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from monitoring_layer import _selfmon
-from monitoring_layer.exporters._encode import iso, json_value, resource_service
+from monitoring_layer._encode import iso, json_value, resource_service
 from monitoring_layer.exporters.logs import level_name
 
 from ._scrub import Scrubber

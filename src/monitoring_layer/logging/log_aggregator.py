@@ -163,7 +163,7 @@ class LogAggregator:
             if type(component) is not str:
                 component = str(component)
             if (type(message) is not str or len(message) > self._max_length
-                    or "=" in message or ":" in message):
+                    or "=" in message or ":" in message or "AKIA" in message or "ASIA" in message):
                 message = self._scrubber.message(message)
             attributes = self._attributes(component, fields) if fields else {"component": component}
             now = time.time_ns()

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.exporter.prometheus._mapping import sanitize_attribute
@@ -34,7 +34,9 @@ from monitoring_layer import _selfmon, config
 from monitoring_layer._safe import safe_text
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings
-from monitoring_layer.readings import MetricReading
+from monitoring_layer._encode import iso, now_ns, resource_service
+from monitoring_layer._metric_entries import METRICS_SCHEMA_VERSION, facade_entry, group_by_name
+from monitoring_layer.readings import MetricInfo, MetricReading
 
 from ._names import MetricType, check_label_name, check_name, parse_type, ucum_unit
 from ._prometheus import PrometheusBridge, PullPrometheusReader, facade_view
@@ -102,6 +104,7 @@ class MetricsCollector:
         self._lock = threading.RLock()
         self._metrics: dict[str, Metric] = {}
         self._claimed: dict[str, str] = {}  # lower-cased OTel and Prometheus names -> metric name
+        self._buckets: dict[str, tuple[float, ...]] = {}  # histograms registered with their own buckets
         self._buffered: list[Metric] = []  # histogram and summary metrics
         self._caches: dict[MetricType, dict[tuple[Any, ...], tuple[Metric, Series]]] = {t: {} for t in MetricType}
         self._counters = self._caches[MetricType.COUNTER]
@@ -113,7 +116,6 @@ class MetricsCollector:
         self._source = f"{self.settings.service_name or 'unknown_service'}/{_pid()}"
         self._pending = 0  # histogram/summary values waiting for OTel, all metrics (approximate)
         self._series_count = 0
-        self._exporter = None
         self._own_reader = None
         self._readings_exporter: Any = None
 
@@ -125,7 +127,6 @@ class MetricsCollector:
 
         if pipeline is not None and getattr(pipeline, "prometheus_bridge", None) is not None:
             self._bridge: PrometheusBridge = pipeline.prometheus_bridge
-            self._exporter = pipeline.exporters.get("metrics")
             self._source = _source_of(pipeline)
         else:
             self._bridge = PrometheusBridge()
@@ -134,8 +135,6 @@ class MetricsCollector:
                 meter_provider.add_metric_reader(self._own_reader)
         self._bridge.add_source(self)
         _COLLECTORS.add(self)
-        if self._exporter is not None and hasattr(self._exporter, "add_source"):
-            self._exporter.add_source(self)
         # The pipeline's readings carry this collector's series as registered.
         self._readings_exporter = getattr(pipeline, "readings_exporter", None)
         if self._readings_exporter is not None:
@@ -149,19 +148,23 @@ class MetricsCollector:
     # ------------------------------------------------------------------ registration
 
     def register_metric(self, name: str, metric_type: MetricType | str, description: str = "",
-                        unit: str = "") -> None:
+                        unit: str = "", *, buckets: Sequence[float] | None = None) -> None:
         """Declare a metric. Same name and type again: no-op; another type: ``ValueError``.
 
         ``unit`` is stored in OTel/UCUM spelling (``MB`` becomes ``MBy``); OTel
         readers see the base unit (``s``, ``By``) and Prometheus shows it as a
-        name suffix (see ``prometheus_name``).
+        name suffix (see ``prometheus_name``). ``buckets`` (histograms only):
+        the bucket upper bounds, increasing, in ``unit``; by default OTel's.
 
         >>> metrics.register_metric("request_latency", "histogram", "Request latency", "ms")  # doctest: +SKIP
+        >>> metrics.register_metric("batch_rows", "histogram", buckets=[10, 100, 1000])  # doctest: +SKIP
         """
         kind = parse_type(metric_type)
-        self._register(check_name(name), kind, description, unit)
+        bounds = _check_buckets(buckets, kind) if buckets is not None else None
+        self._register(check_name(name), kind, description, unit, bounds)
 
-    def _register(self, name: str, kind: MetricType, description: Any, unit: Any) -> Metric:
+    def _register(self, name: str, kind: MetricType, description: Any, unit: Any,
+                  buckets: tuple[float, ...] | None = None) -> Metric:
         if not isinstance(description, str):
             raise TypeError(f"description must be a string, got {type(description).__name__}")
         unit = ucum_unit(unit)
@@ -171,6 +174,9 @@ class MetricsCollector:
                 if metric.type is not kind:
                     raise ValueError(f"metric {name!r} is already registered as a {metric.type.value}, "
                                      f"not a {kind.value}")
+                if buckets is not None and buckets != self._buckets.get(name):
+                    raise ValueError(f"histogram {name!r} is already registered with buckets "
+                                     f"{list(self._buckets.get(name) or _DEFAULT_BOUNDS)}, not {list(buckets)}")
                 return metric
             metric = Metric(name, kind, description, unit, self._max_points)
             self._claim_names(metric)
@@ -182,7 +188,10 @@ class MetricsCollector:
                 metric.instrument = self._meter.create_observable_gauge(name, callbacks=[metric.observe_last], **otel)
             else:
                 bounds = None
-                if (metric.mul, metric.div) != (1, 1):  # OTel's default buckets, in the base unit
+                if buckets is not None:
+                    self._buckets[name] = buckets
+                    bounds = [b * metric.mul / metric.div for b in buckets]
+                elif (metric.mul, metric.div) != (1, 1):  # OTel's default buckets, in the base unit
                     bounds = [b * metric.mul / metric.div for b in _DEFAULT_BOUNDS]
                 metric.instrument = self._meter.create_histogram(
                     name, explicit_bucket_boundaries_advisory=bounds, **otel)
@@ -244,6 +253,38 @@ class MetricsCollector:
         except (KeyError, TypeError, AttributeError):
             pass
         self._record_slow(MetricType.GAUGE, name, value, labels)
+
+    def increment_gauge(self, name: str, value: float = 1, labels: Mapping[str, Any] | None = None) -> None:
+        """Add ``value`` to the gauge ``name`` for ``labels`` (a series never set starts at 0).
+
+        For values that go up and down by steps (jobs in flight, open connections).
+        """
+        self._adjust_gauge(name, value, labels)
+
+    def decrement_gauge(self, name: str, value: float = 1, labels: Mapping[str, Any] | None = None) -> None:
+        """Subtract ``value`` from the gauge ``name`` for ``labels``."""
+        self._adjust_gauge(name, value, labels, sign=-1)
+
+    def _adjust_gauge(self, name: str, value: Any, labels: Mapping[str, Any] | None, sign: int = 1) -> None:
+        metric = self._metrics.get(name) if isinstance(name, str) else None
+        if metric is None:
+            metric = self._register(check_name(name), MetricType.GAUGE, "", "")
+        if metric.type is not MetricType.GAUGE:
+            _selfmon.fault("metric_type", ValueError(
+                f"metric {name!r} is a {metric.type.value}; a gauge step cannot record to it "
+                "(the value was dropped)"), key=name)
+            return
+        series, _cacheable = self._series_for(metric, labels)
+        number = checked_value(MetricType.GAUGE, value, name)
+        if number is None:
+            return
+        now = _time_ns()
+        with metric.lock:  # read-add-write under the series' metric lock: concurrent steps add up exactly
+            level = (series.last or 0) + sign * number
+            series.last = level
+            series.total += level
+            series.count += 1
+            metric.points.append((now, series, level))
 
     def observe_histogram(self, name: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
         """Record ``value`` in the histogram ``name`` for ``labels``."""
@@ -439,9 +480,7 @@ class MetricsCollector:
 
     def export_metrics(self) -> dict[str, Any]:
         """Every metric as a JSON-serializable document shaped like ``metrics/metrics_registry.json``."""
-        from monitoring_layer.exporters._encode import iso, now_ns
-
-        return {"schema_version": 1, "kind": "metrics", "updated": iso(now_ns()),
+        return {"schema_version": METRICS_SCHEMA_VERSION, "kind": "metrics", "updated": iso(now_ns()),
                 "metrics": self.file_entries()}
 
     def export_prometheus_format(self) -> str:
@@ -453,22 +492,19 @@ class MetricsCollector:
     # ------------------------------------------------------------------ hooks for exporters
 
     def owns(self, name: str) -> bool:
-        """True for metrics this collector renders itself into the JSON file (exporter hook)."""
+        """True for metrics this collector supplies readings of (``ReadingSource`` hook): their OTel
+        points are skipped."""
         return name in self._metrics or name == "monitoring_layer_metrics_drain"
 
-    def version(self) -> tuple[int, int, int]:
-        """Changes when ``file_entries()`` would (exporter hook): metrics, recordings, minute."""
-        recorded = sum(s.count for m in list(self._metrics.values()) for s in list(m.series.values()))
-        return len(self._metrics), recorded, _time_ns() // 60_000_000_000
-
     def file_entries(self) -> dict[str, Any]:
-        """``{name: entry}`` of every metric, pruned to retention (exporter hook)."""
-        horizon = self._horizon_ns()
+        """``{name: entry}`` of every metric, pruned to retention (as in ``export_metrics()``)."""
+        readings = group_by_name(self.readings(_time_ns()))
         entries = {}
         for name in sorted(self._metrics):
             metric = self._metrics[name]
-            metric.prune(horizon)
-            entries[name] = metric.entry(self._source)
+            entries[name] = facade_entry(
+                readings.get(name, []), kind=metric.type.value, description=metric.description, unit=metric.unit,
+                prometheus_name=metric.prometheus_name, dropped_points=metric.dropped_age + metric.dropped_by_count())
         return entries
 
     def readings(self, timestamp_ns: int) -> list[MetricReading]:
@@ -479,6 +515,11 @@ class MetricsCollector:
             metric.prune(horizon)
             result.extend(metric.readings(self._source, timestamp_ns))
         return result
+
+    def catalog(self) -> list[MetricInfo]:
+        """Every registered metric (``ReadingSource`` hook), recorded to or not."""
+        return [MetricInfo(m.name, m.type.value, m.unit, m.description, m.prometheus_name)  # type: ignore[arg-type]
+                for m in list(self._metrics.values())]
 
     def prometheus_view(self) -> tuple[set[str], dict[str, str], list[Any]]:
         """Hidden, renamed and added families for the Prometheus bridge (see ``_prometheus``)."""
@@ -509,8 +550,6 @@ class MetricsCollector:
         self._bridge.remove_source(self)
         if self._readings_exporter is not None:
             self._readings_exporter.remove_source(self)
-        if self._exporter is not None and hasattr(self._exporter, "remove_source"):
-            self._exporter.remove_source(self)
         if self._own_reader is not None:
             with _selfmon.contained("shutdown", key="metrics prometheus reader"):
                 self.meter_provider.remove_metric_reader(self._own_reader)  # also shuts it down
@@ -519,6 +558,23 @@ class MetricsCollector:
 
 _PROVIDER_COLLECTORS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 _PROVIDER_LOCK = threading.Lock()
+
+
+def _check_buckets(buckets: Any, kind: MetricType) -> tuple[float, ...]:
+    if kind is not MetricType.HISTOGRAM:
+        raise ValueError(f"buckets are for histograms only, not a {kind.value}")
+    if isinstance(buckets, (str, bytes)) or not isinstance(buckets, Sequence):
+        raise TypeError(f"buckets must be a sequence of numbers, got {type(buckets).__name__}")
+    bounds: list[float] = []
+    for bound in buckets:
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
+            raise ValueError(f"buckets must be finite numbers, got {bound!r}")
+        if bounds and bound <= bounds[-1]:
+            raise ValueError(f"buckets must be strictly increasing, got {list(buckets)!r}")
+        bounds.append(float(bound))
+    if not bounds:
+        raise ValueError("buckets must hold at least one bound")
+    return tuple(bounds)
 
 
 def _scope_attributes(meter_provider: Any) -> dict[str, Any]:
@@ -540,6 +596,4 @@ def _pid() -> int:
 
 
 def _source_of(pipeline: Any) -> str:
-    from monitoring_layer.exporters._encode import resource_service
-
     return f"{resource_service(getattr(pipeline, 'resource', None))}/{_pid()}"

@@ -7,8 +7,9 @@ than ``metrics_retention_days`` are pruned when the metric is read. A series
 also keeps exact lifetime ``count`` and ``sum`` (a counter's total), which no
 retention touches.
 
-``entry()`` renders a metric as it appears in ``export_metrics()`` and in
-``metrics/metrics_registry.json``.
+``readings()`` renders a metric's series as ``MetricReading`` s (with their raw
+points); ``monitoring_layer._metric_entries`` turns those into the JSON entries
+of ``export_metrics()`` and ``metrics/metrics_registry.json``.
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ from typing import Any
 from opentelemetry.metrics import Observation
 
 from monitoring_layer import _selfmon
-from monitoring_layer.exporters._encode import iso
 from monitoring_layer.readings import MetricReading
 
 from ._names import MetricType, base_unit, family_names, prometheus_name
 from ._stats import statistics
 
-__all__ = ["OVERFLOW_ATTRIBUTES", "OVERFLOW_LABELS", "Metric", "Series", "entry_statistics"]
+__all__ = ["OVERFLOW_ATTRIBUTES", "OVERFLOW_LABELS", "Metric", "Series"]
 
 #: The one series that takes measurements beyond the cardinality limit. Its
 #: OTel attribute is the one the OTel SDK uses for its own overflow, which the
@@ -139,103 +139,42 @@ class Metric:
 
     def _statistics(self, series: list[Series], points: list[tuple[int, Series, float]]) -> dict[str, Any]:
         result: dict[str, Any] = statistics([p[2] for p in points])
-        _add_totals(result, self.type.value,
-                    [s.count for s in series], [s.total for s in series],
-                    points[-1][2] if points else None)
+        result["total_count"] = sum(s.count for s in series)
+        result["total_sum"] = sum(s.total for s in series)
+        if self.type is MetricType.COUNTER:
+            result["total"] = result["total_sum"]
+        if self.type is MetricType.GAUGE:
+            result["last"] = points[-1][2] if points else None
         result["series"] = len(series)
         return result
 
-    def entry(self, source: str) -> dict[str, Any]:
-        """This metric as in ``export_metrics()`` / the JSON file."""
-        series_list = list(self.series.values())
-        by_series: dict[int, list[dict[str, Any]]] = {id(s): [] for s in series_list}
-        points = self.points_of(series_list)
-        stamp = _IsoStamp()
-        for time_ns, series, value in points:
-            by_series.setdefault(id(series), []).append(
-                {"time": stamp(time_ns), "time_unix_nano": time_ns, "value": value})
-        encoded = []
-        for s in series_list:
-            item: dict[str, Any] = {"labels": dict(s.labels), "source": source, "count": s.count, "sum": s.total}
-            if self.type is MetricType.GAUGE:
-                item["value"] = s.last
-            item["points"] = by_series[id(s)]
-            encoded.append(item)
-        with self.lock:
-            dropped = self.dropped_by_count() + self.dropped_age
-        entry: dict[str, Any] = {
-            "type": self.type.value, "description": self.description, "unit": self.unit,
-            "prometheus_name": self.prometheus_name, "series": encoded, "dropped_points": dropped,
-        }
-        entry["statistics"] = self._statistics(series_list, points)  # == entry_statistics(entry), faster
-        return entry
-
-
     def readings(self, source: str, timestamp_ns: int) -> list[MetricReading]:
-        """One reading per series: name and unit as registered, cumulative ``count``/``sum``
-        (a counter's ``value`` is its total), exact statistics over the series' retained points."""
+        """One reading per series that has recordings: name and unit as registered, cumulative
+        ``count``/``sum`` (a counter's ``value`` is its total), exact statistics and the raw
+        points retained for the series."""
         series_list = list(self.series.values())
         with self.lock:
             points = list(self.points)
-        values: dict[int, list[float]] = {id(s): [] for s in series_list}
-        for _time, series, value in points:
-            values.setdefault(id(series), []).append(value)
+            dropped = self.dropped_by_count() + self.dropped_age
+        by_series: dict[int, list[tuple[int, float]]] = {id(s): [] for s in series_list}
+        for time_ns, series, value in points:
+            by_series.setdefault(id(series), []).append((time_ns, value))
         kind = self.type.value
         result = []
         for s in series_list:
             if not s.count:
                 continue
-            retained = values.get(id(s), [])
+            retained = by_series.get(id(s), [])
+            values = [v for _t, v in retained]
             if self.type is MetricType.COUNTER:
                 value = s.total
             elif self.type is MetricType.GAUGE:
                 value = s.last if s.last is not None else 0.0
             else:  # the most recent observation, else the lifetime mean
-                value = retained[-1] if retained else s.total / s.count
+                value = values[-1] if values else s.total / s.count
             result.append(MetricReading(
                 self.name, kind, float(value), dict(s.labels),  # type: ignore[arg-type]
                 unit=self.unit, prometheus_name=self.prometheus_name, description=self.description,
-                count=s.count, sum=float(s.total), statistics=statistics(retained),
-                timestamp_ns=timestamp_ns, source=source))
+                count=s.count, sum=s.total, statistics=statistics(values),
+                timestamp_ns=timestamp_ns, source=source, points=tuple(retained), dropped_points=dropped))
         return result
-
-
-class _IsoStamp:
-    """``exporters._encode.iso`` with the date-time part cached per second (10,000 points per metric)."""
-
-    __slots__ = ("second", "prefix")
-
-    def __init__(self) -> None:
-        self.second = -1
-        self.prefix = ""
-
-    def __call__(self, time_ns: int) -> str:
-        second, rest = divmod(time_ns, 1_000_000_000)
-        if second != self.second:
-            self.second = second
-            self.prefix = iso(second * 1_000_000_000)[:19]  # YYYY-MM-DDTHH:MM:SS
-        return f"{self.prefix}.{rest // 1000:06d}Z"
-
-
-def _add_totals(result: dict[str, Any], kind: str, counts: list[int], sums: list[float], last: Any) -> None:
-    result["total_count"] = sum(counts)
-    result["total_sum"] = sum(sums)
-    if kind == MetricType.COUNTER.value:
-        result["total"] = result["total_sum"]
-    if kind == MetricType.GAUGE.value:
-        result["last"] = last
-
-
-def entry_statistics(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """Statistics of a file/export entry over all its series' points (also used by the exporter)."""
-    series = [s for s in entry.get("series", []) if isinstance(s, Mapping)]
-    points = sorted(
-        (p for s in series for p in s.get("points", []) if isinstance(p, Mapping)
-         and isinstance(p.get("value"), (int, float))),
-        key=lambda p: p.get("time_unix_nano", 0),
-    )
-    result: dict[str, Any] = statistics([p["value"] for p in points])
-    _add_totals(result, str(entry.get("type")), [int(s.get("count", 0)) for s in series],
-                [s.get("sum", 0) for s in series], points[-1]["value"] if points else None)
-    result["series"] = len(series)
-    return result

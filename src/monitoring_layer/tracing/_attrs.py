@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 __all__ = [
     "COMPONENT",
@@ -20,6 +20,7 @@ __all__ = [
     "INTERNAL_KEYS",
     "clean_attributes",
     "clean_value",
+    "resolve_kind",
     "resolve_status",
 ]
 
@@ -101,3 +102,23 @@ def resolve_status(status: Any) -> tuple[StatusCode, str | None]:
 def ok_status() -> Status:
     """The shared ``Status(OK)`` (immutable, so one instance serves every span)."""
     return _OK
+
+
+_KINDS: dict[str, SpanKind] = {
+    "internal": SpanKind.INTERNAL,
+    "server": SpanKind.SERVER,
+    "client": SpanKind.CLIENT,
+    "producer": SpanKind.PRODUCER,
+    "consumer": SpanKind.CONSUMER,
+}
+
+
+def resolve_kind(kind: Any, argument: str = "kind") -> SpanKind:
+    """The OTel ``SpanKind`` for ``kind`` (a name, any case, or a ``SpanKind``); ``ValueError`` otherwise."""
+    if isinstance(kind, SpanKind):
+        return kind
+    if isinstance(kind, str):
+        found = _KINDS.get(kind.strip().lower())
+        if found is not None:
+            return found
+    raise ValueError(f"{argument}={kind!r} is not one of {', '.join(_KINDS)}")

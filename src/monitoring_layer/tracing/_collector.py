@@ -40,8 +40,10 @@ from ._attrs import (
     clean_attributes,
     clean_value,
     ok_status,
+    resolve_kind,
     resolve_status,
 )
+from ._scope import SpanScope
 from ._store import TraceStore, _after_fork
 
 __all__ = ["TracingCollector", "get_tracing_collector"]
@@ -131,14 +133,19 @@ class TracingCollector:
     # -- traces -------------------------------------------------------------------------
 
     def start_trace(self, service: str, request_id: str | None = None, *, context: Context | None = None,
-                    **attributes: Any) -> str:
+                    kind: str | otel_trace.SpanKind | None = None, **attributes: Any) -> str:
         """Start a trace: a root span named ``service``, made current. Returns its 32-hex trace id.
 
         ``context`` (from ``extract``) continues a remote trace: same trace id,
         the remote span as parent. ``attributes`` become tags of the root span.
+        ``kind`` is the OTel span kind (``server``, ``client``, ``producer``,
+        ``consumer``, ``internal``): by default ``server`` when a remote
+        ``context`` is continued (a request arrived), else ``internal``.
         """
         if not isinstance(service, str) or not service:
             raise ValueError(f"service must be a non-empty string, got {service!r}")
+        span_kind = resolve_kind(kind) if kind is not None else (
+            otel_trace.SpanKind.SERVER if context is not None else otel_trace.SpanKind.INTERNAL)
         try:
             attrs = clean_attributes(attributes) if attributes else {}
             attrs[SERVICE] = service
@@ -150,7 +157,7 @@ class TracingCollector:
             if tracer is self._tracer:
                 attrs[COMPONENT] = service
             span = tracer.start_span(service, context=context if context is not None else Context(),
-                                     attributes=attrs)
+                                     kind=span_kind, attributes=attrs)
             ctx = span.get_span_context()
             if not ctx.is_valid:  # a no-op provider (OTEL_SDK_DISABLED): nothing to keep
                 return _INVALID_TRACE_ID
@@ -191,12 +198,15 @@ class TracingCollector:
     # -- spans --------------------------------------------------------------------------
 
     def start_span(self, operation_name: str, component: str, parent_span_id: str | None = None,
-                   trace_id: str | None = None, tags: Mapping[str, Any] | None = None) -> str:
+                   trace_id: str | None = None, tags: Mapping[str, Any] | None = None, *,
+                   kind: str | otel_trace.SpanKind = "internal") -> str:
         """Start a span, made current; returns its 16-hex span id.
 
         The parent is ``parent_span_id`` when given, else the current span of
         this thread or asyncio task, else (with ``trace_id``) the root of that trace.
+        ``kind``: ``internal`` (default), ``server``, ``client``, ``producer`` or ``consumer``.
         """
+        span_kind = otel_trace.SpanKind.INTERNAL if kind == "internal" else resolve_kind(kind)
         try:
             tracer = self._tracers.get(component)
             attrs = clean_attributes(tags) if tags else None
@@ -209,7 +219,7 @@ class TracingCollector:
             if parent_span_id is not None or trace_id is not None:
                 parent_ctx = self._parent_context(prev, parent_span_id, trace_id)
             span = tracer.start_span(operation_name, parent_ctx if parent_ctx is not None else prev,
-                                     attributes=attrs)
+                                     kind=span_kind, attributes=attrs)
             span_id = "%016x" % span.get_span_context().span_id  # = format_span_id, at half the cost
             if span_id == _INVALID_SPAN_ID:  # a no-op provider (OTEL_SDK_DISABLED): nothing to keep
                 return span_id
@@ -248,6 +258,24 @@ class TracingCollector:
         except Exception as exc:  # noqa: BLE001 - never into the caller's hot path
             _selfmon.fault("tracing", exc, key="end_span")
         return True
+
+    def span(self, operation_name: str, component: str = "app", *, kind: str | otel_trace.SpanKind = "internal",
+             tags: Mapping[str, Any] | None = None) -> SpanScope:
+        """A span as a context manager (also `async with`) or a decorator of sync and async functions.
+
+        >>> with traces.span("load", component="etl") as span:  # doctest: +SKIP
+        ...     span.add_tag("rows", 120)
+
+        The span starts on entry (made current) and ends on exit: ``SUCCESS``,
+        or ``ERROR`` with the exception recorded when the block raises (the
+        exception propagates unchanged). As a decorator each call is one span.
+        """
+        if not isinstance(operation_name, str) or not operation_name:
+            raise ValueError(f"operation_name must be a non-empty string, got {operation_name!r}")
+        if not isinstance(component, str) or not component:
+            raise ValueError(f"component must be a non-empty string, got {component!r}")
+        resolve_kind(kind)
+        return SpanScope(self, operation_name, component, kind, dict(tags) if tags else None)
 
     def add_event(self, span_id: str, name: str, attributes: Mapping[str, Any] | None = None) -> bool:
         """Add a timestamped event to an open span. False for an unknown or ended span."""
@@ -407,7 +435,7 @@ class TracingCollector:
             code = StatusCode.ERROR  # an error was given: the default SUCCESS cannot stand
         if isinstance(error, BaseException):
             span.record_exception(error)
-            span.set_attribute("error.type", type(error).__qualname__)
+            span.set_attribute("error.type", _type_name(type(error)))
             description = f"{type(error).__name__}: {error}"
         else:
             description = None if error is None else str(error)
@@ -458,6 +486,12 @@ class TracingCollector:
             self._invalid_calls += 1
         _selfmon.fault("tracing", f"{what}: {span_id!r} is unknown or already ended", key=what, strict=False)
         return False
+
+
+def _type_name(cls: type) -> str:
+    """An exception class as OTel's ``error.type`` names it: ``module.QualName``, bare for builtins."""
+    module = cls.__module__
+    return cls.__qualname__ if not module or module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
 def _milliseconds_ns(value: Any, argument: str) -> float:

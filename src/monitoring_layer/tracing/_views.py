@@ -15,7 +15,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
 
-from monitoring_layer.exporters._encode import iso, json_value
+from monitoring_layer._encode import iso, json_value
 
 from ._attrs import COMPONENT, INTERNAL_KEYS, REQUEST_ID, SERVICE, STATUS
 from ._store import TraceSnapshot

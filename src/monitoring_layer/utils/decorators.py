@@ -304,8 +304,9 @@ class TraceFunction:
 
     The span is a child of the current span when there is one (the tracing
     collector's context), else the root of a new trace. It ends ``SUCCESS``,
-    ``ERROR`` (with the exception) or ``CANCELLED``, and carries the tags
-    ``code.function`` and ``code.namespace``.
+    ``ERROR`` (with the exception) or ``CANCELLED``, and carries the tag
+    ``code.function.name`` (OTel semantic conventions: the fully qualified name,
+    ``module.QualName``).
     """
 
     def __init__(self, component: str, tracing_collector: Any = None, *, name: str | None = None) -> None:
@@ -317,8 +318,9 @@ class TraceFunction:
         function = _function_name(func, self.name)
         component, fixed = self.component, self.tracing_collector
         target = getattr(func, "__func__", func)
-        tags = {"code.function": getattr(target, "__name__", function),
-                "code.namespace": getattr(target, "__module__", None) or ""}
+        module = getattr(target, "__module__", None) or ""
+        qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", function)
+        tags = {"code.function.name": f"{module}.{qualname}" if module else qualname}
 
         def start() -> tuple[Any, Any]:
             try:

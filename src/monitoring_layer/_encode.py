@@ -1,0 +1,53 @@
+"""Small helpers that turn OTel values into readable JSON values (an internal helper: imports nothing of ours)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["attributes", "iso", "now_ns", "resource_service", "json_value"]
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def iso(ns: int | None) -> str | None:
+    """Epoch nanoseconds as ISO-8601 UTC with microseconds, e.g. ``2026-11-28T08:16:38.123456Z``."""
+    if ns is None:
+        return None
+    seconds, rest = divmod(int(ns), 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{rest // 1000:06d}Z"
+
+
+def json_value(value: Any) -> Any:
+    """An OTel attribute or body value as something ``json.dumps`` accepts."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Mapping):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    return repr(value)
+
+
+def attributes(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not attrs:
+        return {}
+    return {str(k): json_value(v) for k, v in attrs.items()}
+
+
+def resource_service(resource: Any) -> str:
+    if resource is None:
+        return "unknown_service"
+    return str(resource.attributes.get("service.name", "unknown_service"))
