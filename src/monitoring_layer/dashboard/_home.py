@@ -25,6 +25,11 @@ from monitoring_layer import _selfmon
 
 from ._rollup import TraceRollup
 
+try:  # the "fast" extra: orjson parses the files about three times faster
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - depends on the extra
+    _loads = json.loads  # type: ignore[assignment]
+
 __all__ = ["CachedFile", "HomeFiles", "LineCache"]
 
 LEVEL_ORDER = ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -44,7 +49,7 @@ class LineCache:
             return self._incremental(text)
         except (ValueError, LookupError):
             self._parsed = {}
-            document = json.loads(text)
+            document = _loads(text)
             if not isinstance(document, Mapping):
                 raise ValueError("the document is not a JSON object") from None
             return document.get(self.key)
@@ -74,7 +79,7 @@ class LineCache:
         fresh = sum(1 for body in bodies if body not in previous)
         if fresh > len(bodies) // 2:
             # Mostly new (the first load): one parse of the whole text is faster than one per line.
-            document = json.loads(text)
+            document = _loads(text)
             whole = document[self.key]
             values = whole if is_list else [{k: v} for k, v in whole.items()]
             if len(values) != len(bodies):
@@ -87,7 +92,7 @@ class LineCache:
         for body in bodies:
             value = previous.get(body)
             if value is None:
-                value = json.loads(body if is_list else "{" + body + "}")
+                value = _loads(body if is_list else "{" + body + "}")
             parsed[body] = value
             if is_list:
                 items.append(value)
@@ -193,7 +198,7 @@ def _log_totals(records: list[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _json(text: str) -> Any:
-    return json.loads(text)
+    return _loads(text)
 
 
 class HomeFiles:
