@@ -61,6 +61,7 @@ class _Platform:
         self.integration.integrate_spark_metrics()
         self.integration.integrate_lakehouse_metrics()
         self.integration.integrate_governance_metrics()
+        self.metrics.register_metric("batch_job_duration_ms", "gauge", "Duration of the latest batch job.", "ms")
         self.queue: collections.deque[int] = collections.deque(maxlen=100_000)
         self.offset = 0
         self.records = 0
@@ -87,11 +88,13 @@ class _Platform:
         for _ in range(rng.randint(40, 60)):
             self.offset += 1
             self.queue.append(self.offset)
-        batch = self.consume(20 if "lag growth" in phase else 60)
+        # the consumer falls behind under "lag growth", and catches up quickly after it
+        batch = self.consume(20 if "lag growth" in phase else 150)
         # batch job: one trace, a span per stage
         slow = "latency spike" in phase
         trace_id = self.traces.start_trace(service="spark-batch", request_id=f"job-{self.offset}")
         failed = False
+        job_started = time.perf_counter()
         for stage in ("read", "transform", "write"):
             span = self.traces.start_span(operation_name=f"stage.{stage}", component="spark_processing")
             # The stage's work is simulated by waiting, so the span, the trace and the histogram all see
@@ -114,6 +117,7 @@ class _Platform:
                                     records=len(batch))
             self.traces.end_span(span, status)
         self.traces.end_trace(trace_id, "ERROR" if failed else "SUCCESS")
+        self.metrics.set_gauge("batch_job_duration_ms", (time.perf_counter() - job_started) * 1000)
         self.metrics.increment_counter("spark_jobs_completed")
         self.metrics.increment_counter("spark_tasks_completed", 3)
         self.metrics.set_gauge("spark_memory_used_mb", 2048 + rng.uniform(-200, 400) + (1500 if slow else 0))
