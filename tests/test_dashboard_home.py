@@ -122,8 +122,9 @@ def test_serve_command_serves_a_home(home: Path, written: str):
         with urllib.request.urlopen(url.group(1) + "/api/summary", timeout=10) as resp:
             summary = json.loads(resp.read())
         assert summary["source"] == "home" and summary["counts"]["traces"] == 21
-        with urllib.request.urlopen(url.group(1) + "/livez", timeout=10) as resp:
-            assert resp.status == 200
+        for probe in ("/livez", "/startupz", "/readyz"):
+            with urllib.request.urlopen(url.group(1) + probe, timeout=10) as resp:
+                assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain"), probe
         with urllib.request.urlopen(url.group(1) + "/healthz", timeout=10) as resp:
             assert resp.headers["Content-Type"] == "application/health+json"
         with urllib.request.urlopen(url.group(1) + "/", timeout=10) as resp:
