@@ -101,18 +101,21 @@ def _check_safe_dir(path: Path) -> None:
     st = os.stat(path)
     if not stat.S_ISDIR(st.st_mode):
         raise ConfigError(f"MONITORING_HOME path {str(path)!r} is not a folder")
+    subfolder = path / "monitoring"
     if st.st_uid != os.geteuid():
         raise ConfigError(
             f"MONITORING_HOME folder {str(path)!r} is owned by uid {st.st_uid}, not by you "
             f"(uid {os.geteuid()}); another user could read or replace your telemetry. "
             "Set MONITORING_HOME (or configure(home=...)) to a folder you own, "
-            "e.g. MONITORING_HOME=$HOME/.monitoring."
+            f"e.g. MONITORING_HOME=$HOME/.monitoring, or a subfolder such as {subfolder} "
+            "when this is a shared volume you can write to (it is created 0700)."
         )
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise ConfigError(
             f"MONITORING_HOME folder {str(path)!r} is writable by group or others "
-            f"(mode {stat.S_IMODE(st.st_mode):04o}). Run `chmod 700 {path}` or set "
-            "MONITORING_HOME (or configure(home=...)) to a private folder."
+            f"(mode {stat.S_IMODE(st.st_mode):04o}), as volume roots often are (Kubernetes fsGroup, "
+            f"emptyDir). Use a subfolder: MONITORING_HOME={subfolder} is created 0700 and accepted; "
+            f"or run `chmod 700 {path}`."
         )
 
 
@@ -266,7 +269,7 @@ class JsonFileStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path.parent / name)  # a symlink is removed, never its target
                 removed += 1
-        _selfmon.dropped(self.kind, "stale_temp_file", removed)
+        _selfmon.dropped("files", "stale_temp_file", removed)
 
     def _identity(self) -> tuple[int, int, int] | None:
         try:

@@ -22,6 +22,8 @@ FILES: dict[str, str] = {
     "metrics/metrics_registry.json": "metrics",
     "logs/logs.json": "logs",
     "traces/traces.json": "traces",
+    "health/health_status.json": "health_status",
+    "health/health_history.json": "health_history",
 }
 
 _TYPES: dict[str, Any] = {

@@ -37,3 +37,9 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
     assert {"get_dashboard_summary()", "GET /api/summary"} <= operations
     assert all(r["traces"] == 1000 and r["ms_per_call"] > 0 for r in report["dashboard"])
     assert "GET /api/summary" in printed
+
+    health = {row["case"]: row for row in report["health"]}
+    assert len(health) == 4 and all(row["value"] > 0 for row in health.values())
+    slow = next(row for case, row in health.items() if "sleeping 100 ms" in case)
+    assert 0 < slow["ratio_to_sequential"]
+    assert "Health checks" in printed

@@ -87,3 +87,13 @@ def test_readme_documents_every_setting():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert config.settings_table_markdown() in readme, (
         "README's settings table is out of date; paste config.settings_table_markdown()")
+
+
+def test_otel_metric_export_interval_is_honoured_in_milliseconds_and_ours_wins():
+    assert config.resolve_settings({"OTEL_METRIC_EXPORT_INTERVAL": "2500"}).export_interval_s == 2.5
+    both = {"OTEL_METRIC_EXPORT_INTERVAL": "2500", "MONITORING_EXPORT_INTERVAL": "7"}
+    assert config.resolve_settings(both).export_interval_s == 7.0
+    with pytest.raises(ConfigError, match="OTEL_METRIC_EXPORT_INTERVAL='abc'"):
+        config.resolve_settings({"OTEL_METRIC_EXPORT_INTERVAL": "abc"})
+    with pytest.raises(ConfigError, match="OTEL_METRIC_EXPORT_INTERVAL='0'"):
+        config.resolve_settings({"OTEL_METRIC_EXPORT_INTERVAL": "0"})

@@ -28,3 +28,7 @@ def test_wheel_contains_everything(tmp_path):
     for group in ("opentelemetry_traces_exporter", "opentelemetry_metrics_exporter", "opentelemetry_logs_exporter"):
         assert f"[{group}]\nmonitoring_json = " in text
     assert "monitoring-layer = monitoring_layer.cli:main" in text
+    assert "[opentelemetry_instrumentor]" in text
+    for name, module, cls in [("kafka", "kafka", "KafkaInstrumentor"), ("spark", "spark", "SparkInstrumentor"),
+                              ("deltalake", "deltalake", "DeltaLakeInstrumentor")]:
+        assert f"monitoring_{name} = monitoring_layer.instrumentors.{module}:{cls}" in text

@@ -109,3 +109,40 @@ def test_forked_child_exports_its_own_records(run_python, home):
     """, env={"MONITORING_EXPORT_INTERVAL": "3600"})
     names = sorted(t["name"] for t in json.loads((home / "traces" / "traces.json").read_text())["traces"])
     assert names == ["child-request", "parent-after-fork", "parent-before-fork"]
+
+
+def test_a_forked_child_does_not_count_its_parents_increments_again(run_python, home):
+    run_python("""
+        import os
+        from monitoring_layer import flush, get_metrics_collector
+
+        metrics = get_metrics_collector()
+        metrics.increment_counter("jobs_done", 7)
+        pid = os.fork()
+        if pid == 0:
+            metrics.increment_counter("jobs_done", 1)
+            flush()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        flush()
+    """)
+    metric = json.loads((home / "metrics" / "metrics_registry.json").read_text())["metrics"]["jobs_done"]
+    assert metric["statistics"]["total"] == 8
+    assert sorted(series["sum"] for series in metric["series"]) == [1, 7]
+    child = next(series for series in metric["series"] if series["sum"] == 1)
+    assert len(child["points"]) == 1, "the child's series repeats the parent's points"
+
+
+def test_retention_never_drops_another_processes_counter_total(run_python, home):
+    for _ in range(3):
+        run_python("""
+            from monitoring_layer import flush, get_metrics_collector
+
+            metrics = get_metrics_collector()
+            for _ in range(12_000):  # beyond the 10,000 points a metric keeps
+                metrics.increment_counter("jobs_done")
+            flush()
+        """)
+    metric = json.loads((home / "metrics" / "metrics_registry.json").read_text())["metrics"]["jobs_done"]
+    assert metric["statistics"]["total"] == 36_000
+    assert [series["sum"] for series in metric["series"]] == [12_000] * 3

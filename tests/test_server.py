@@ -54,8 +54,11 @@ def test_metrics_port_serves_metrics_and_404_elsewhere(served: Pipeline) -> None
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    for path in ("/healthz", "/readyz", "/anything", "/", "/metrics/x"):
+    for path in ("/anything", "/", "/metrics/x", "/healthzz"):
         assert _get(base + path)[0] == 404, path
+    # The health probes are mounted on the one server (no check registered: pass).
+    status, headers, body = _get(base + "/healthz")
+    assert (status, headers["Content-Type"]) == (200, "application/health+json")
 
 
 def test_metrics_content_negotiation_and_gzip(served: Pipeline) -> None:

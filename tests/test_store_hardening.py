@@ -80,7 +80,7 @@ def test_temp_files_of_killed_writers_are_removed_at_the_first_write(home: Path)
     assert not dead.exists() and not dead_old_style.exists()
     assert alive.exists(), "a live writer's temp file was removed"
     assert other.exists(), "another file's temp file was removed"
-    assert _selfmon.counts()["dropped"][("logs", "stale_temp_file")] == 2
+    assert _selfmon.counts()["dropped"][("files", "stale_temp_file")] == 2
 
 
 def test_a_planted_lock_symlink_is_not_followed(home: Path, tmp_path: Path) -> None:

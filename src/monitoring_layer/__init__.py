@@ -9,12 +9,20 @@ This module only re-exports the public names.
 
 from monitoring_layer._defaults import get_observability_dashboard, serve
 from monitoring_layer._version import __version__
+from monitoring_layer._defaults import get_health_check_manager, serve_health
 from monitoring_layer.config import ConfigError, Settings, configure, get_settings
 from monitoring_layer.dashboard import ObservabilityDashboard
 from monitoring_layer.exporters import (
     JsonFileLogExporter,
     JsonFileMetricExporter,
     JsonFileSpanExporter,
+)
+from monitoring_layer.health import (
+    HealthCheckManager,
+    HealthStatus,
+    create_database_check,
+    create_kafka_check,
+    create_storage_check,
 )
 from monitoring_layer.integration import MonitoringIntegration, get_monitoring_integration
 from monitoring_layer.logging import LogAggregator, get_log_aggregator
@@ -38,6 +46,8 @@ from monitoring_layer.utils import (
 __all__ = [
     "ConfigError",
     "CountCalls",
+    "HealthCheckManager",
+    "HealthStatus",
     "JsonFileLogExporter",
     "JsonFileMetricExporter",
     "JsonFileSpanExporter",
@@ -57,8 +67,12 @@ __all__ = [
     "__version__",
     "configure",
     "count_operation",
+    "create_database_check",
+    "create_kafka_check",
+    "create_storage_check",
     "extract",
     "flush",
+    "get_health_check_manager",
     "get_log_aggregator",
     "get_metrics_collector",
     "get_monitoring_integration",
@@ -72,5 +86,6 @@ __all__ = [
     "measure_time",
     "retry_with_tracking",
     "serve",
+    "serve_health",
     "shutdown",
 ]

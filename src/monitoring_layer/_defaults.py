@@ -1,8 +1,10 @@
-"""Process-wide defaults: the ``get_*()`` getters and ``serve()``, built on ``get_pipeline()``.
+"""Process-wide defaults: the ``get_*()`` getters of the engines and ``serve()``, on ``get_pipeline()``.
 
 Top layer (beside the package face): this is the only place where a component
 meets the process-wide pipeline, so no facade or engine imports ``pipeline``.
-Each component adds one small block here.
+Each component adds one small block here: its getter, built once per process
+on the process-wide pipeline and facades, and the mount that puts its routes on
+the one embedded server.
 """
 
 from __future__ import annotations
@@ -11,27 +13,28 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from monitoring_layer import server
-from monitoring_layer._http import Router, ServerHandle
+from monitoring_layer import _http, server
+from monitoring_layer._http import ServerHandle
+from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer.dashboard import ObservabilityDashboard, mount_dashboard
+from monitoring_layer.health import HealthCheckManager, mount_health
 from monitoring_layer.logging import get_log_aggregator
 from monitoring_layer.metrics import get_metrics_collector
 from monitoring_layer.pipeline import get_pipeline
 from monitoring_layer.tracing import get_tracing_collector
 
-__all__ = ["get_observability_dashboard", "serve"]
+__all__ = ["get_health_check_manager", "get_observability_dashboard", "serve", "serve_health"]
 
 
 # -- the one embedded server ----------------------------------------------------
 
 def serve(host: str = "127.0.0.1", port: int = 0, *, mounts: Iterable[server.Mount] = ()) -> ServerHandle:
-    """Serve ``/metrics``, the dashboard (``/`` and ``/api/*``) and every registered mount of the
-    process-wide pipeline.
+    """Serve ``/metrics``, the health probes, the dashboard (``/`` and ``/api/*``) and every registered
+    mount of the process-wide pipeline.
 
     Bound to ``127.0.0.1`` unless ``host`` is given; ``port=0`` picks a free port.
     Returns a handle with ``.url`` and ``.close()``; raises ``OSError`` when the
-    address is taken. ``MONITORING_DASHBOARD_TOKEN``, when set, is required as a
-    bearer token on ``/api/*`` and enables the dashboard's actions.
+    address is taken.
 
     >>> handle = monitoring_layer.serve(port=9464)  # doctest: +SKIP
     >>> handle.url, handle.close()  # doctest: +SKIP
@@ -39,13 +42,66 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, mounts: Iterable[server.Mou
     return server.start(get_pipeline(), host, port, extra_mounts=[_mount_dashboard, *mounts])
 
 
-def _mount_dashboard(router: Router, _pipeline: Any) -> None:
-    # Only on serve()'s router, never as a global mount: the pipeline's own Prometheus port is
-    # started while the pipeline is being built, before the facades the dashboard needs can exist.
-    mount_dashboard(router, get_observability_dashboard())
+# -- health checks ----------------------------------------------------------------
+
+def _build_health() -> HealthCheckManager:
+    pipeline = get_pipeline()
+    # OTEL_SDK_DISABLED: checks still run and answer probes, but nothing is written.
+    home = pipeline.settings.home if pipeline.enabled else None
+    return HealthCheckManager(metrics_collector=get_metrics_collector(), home=home,
+                              write_interval_s=pipeline.settings.export_interval_s)
+
+
+_HEALTH: ProcessWide[HealthCheckManager] = ProcessWide(_build_health, close=lambda manager: manager.close())
+
+
+def get_health_check_manager() -> HealthCheckManager:
+    """The process-wide ``HealthCheckManager``: metrics through ``get_metrics_collector()``, files
+    under the pipeline's ``MONITORING_HOME``, a background runner started by the first check.
+
+    >>> health = get_health_check_manager()  # doctest: +SKIP
+    >>> health.register_check("kafka", "broker_connectivity", create_kafka_check(["localhost:9092"]))  # doctest: +SKIP
+    """
+    return _HEALTH.get()
+
+
+def serve_health(host: str = "127.0.0.1", port: int = 0) -> _http.ServerHandle:
+    """Serve only the health probes (``/livez``, ``/readyz``, ``/startupz``, ``/healthz``) of the
+    process-wide manager; returns a handle with ``.url`` and ``.close()``.
+
+    >>> server = serve_health(port=8081)  # doctest: +SKIP
+    """
+    router = _http.Router()
+    mount_health(router, get_health_check_manager())
+    return _http.start_server(router, host, port)
+
+
+_NO_CHECKS: ProcessWide[HealthCheckManager] = ProcessWide(lambda: HealthCheckManager(background=False))
+
+
+def _current_health() -> HealthCheckManager:
+    # A probe never builds the process-wide pipeline: until something registers a check
+    # (which builds the manager), the answer is that of a manager with no checks: pass.
+    return _HEALTH.peek() or _NO_CHECKS.get()
+
+
+def _mount_health(router: _http.Router, _pipeline: Any) -> None:
+    # The probes of the process-wide manager on every server of the pipeline (serve() and the
+    # OTEL_EXPORTER_PROMETHEUS_PORT one), looked up at each request: mounting builds nothing.
+    mount_health(router, _current_health)
+
+
+server.add_mount(_mount_health)
 
 
 # -- the observability dashboard ------------------------------------------------
+
+def _mount_dashboard(router: _http.Router, _pipeline: Any) -> None:
+    # Only on serve()'s router, never as a global mount: the pipeline's own Prometheus port is
+    # started while the pipeline is being built, before the facades the dashboard needs can exist.
+    # MONITORING_DASHBOARD_TOKEN, when set, guards /api/* and enables the actions.
+    mount_dashboard(router, get_observability_dashboard())
+
 
 _dashboard_lock = threading.Lock()
 _dashboards: dict[tuple[int, ...], tuple[tuple[Any, ...], ObservabilityDashboard]] = {}
@@ -63,12 +119,15 @@ def get_observability_dashboard(
 
     The same collaborators give the same dashboard (its trace aggregates are
     fed by a span processor it adds once to the tracer provider).
+
+    >>> dashboard = get_observability_dashboard()  # doctest: +SKIP
+    >>> dashboard.get_dashboard_summary()["status"]  # doctest: +SKIP
     """
     parts = (
         metrics_collector if metrics_collector is not None else get_metrics_collector(),
         log_aggregator if log_aggregator is not None else get_log_aggregator(),
         tracing_collector if tracing_collector is not None else get_tracing_collector(),
-        health_manager if health_manager is not None else _default_health(),
+        health_manager if health_manager is not None else get_health_check_manager(),
         alert_manager if alert_manager is not None else _default_alerts(),
     )
     key = tuple(id(p) for p in parts)
@@ -83,14 +142,5 @@ def get_observability_dashboard(
         return dashboard
 
 
-def _default_health() -> Any:
-    return None  # the health engine's process-wide getter joins here when it is merged
-
-
 def _default_alerts() -> Any:
     return None  # the alert engine's process-wide getter joins here when it is merged
-
-
-def _reset_for_tests() -> None:
-    with _dashboard_lock:
-        _dashboards.clear()

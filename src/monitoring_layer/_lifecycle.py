@@ -31,7 +31,8 @@ from typing import Any
 
 from monitoring_layer import _selfmon
 
-__all__ = ["install_exit_flush", "register", "run_after_fork_child", "run_flush", "run_shutdown"]
+__all__ = ["install_exit_flush", "register", "run_after_fork_child", "run_before_flush", "run_flush",
+           "run_shutdown"]
 
 Hook = Callable[[], Any]
 
@@ -40,6 +41,7 @@ Hook = Callable[[], Any]
 class _Entry:
     name: str
     after_fork_child: Callable[[], Hook | None] | None
+    before_flush: Callable[[], Hook | None] | None
     flush: Callable[[], Hook | None] | None
     shutdown: Callable[[], Hook | None] | None
 
@@ -60,16 +62,22 @@ def register(
     name: str,
     *,
     after_fork_child: Hook | None = None,
+    before_flush: Hook | None = None,
     flush: Hook | None = None,
     shutdown: Hook | None = None,
 ) -> Callable[[], None]:
-    """Register a component's hooks; returns a function that removes them."""
+    """Register a component's hooks; returns a function that removes them.
+
+    ``before_flush`` runs at ``monitoring_layer.flush()`` before the export (record what
+    you hold back); ``flush`` after it (write your own files, drain what you send).
+    """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, not {name!r}")
-    for arg, hook in (("after_fork_child", after_fork_child), ("flush", flush), ("shutdown", shutdown)):
+    for arg, hook in (("after_fork_child", after_fork_child), ("before_flush", before_flush), ("flush", flush),
+                      ("shutdown", shutdown)):
         if hook is not None and not callable(hook):
             raise TypeError(f"{arg} must be callable, not {type(hook).__name__}")
-    entry = _Entry(name, _ref(after_fork_child), _ref(flush), _ref(shutdown))
+    entry = _Entry(name, _ref(after_fork_child), _ref(before_flush), _ref(flush), _ref(shutdown))
     with _lock:
         _entries.append(entry)
 
@@ -100,6 +108,11 @@ def run_after_fork_child() -> None:
     global _lock
     _lock = threading.Lock()  # another thread may have held it at fork time
     _run("after_fork_child")
+
+
+def run_before_flush() -> None:
+    """Run every ``before_flush`` hook, in registration order."""
+    _run("before_flush")
 
 
 def run_flush() -> None:

@@ -28,18 +28,22 @@ __all__ = ["KNOWN_DROPS", "KNOWN_ERROR_KINDS", "contained", "counts", "counts_wi
 #: Every ``kind`` the package counts in ``monitoring_layer_errors_total``: exported at 0
 #: from the start, so an alert on any of them can be written before the first fault.
 KNOWN_ERROR_KINDS: tuple[str, ...] = (
-    "compat", "export", "flush", "instrumentation", "lifecycle", "logs_bridge", "logs_record", "logs_scrub",
+    "compat", "corrupt_file", "encode", "export", "flush", "health", "instrumentation", "lifecycle", "logs_bridge",
+    "logs_record", "logs_scrub",
     "logs_store", "metric_conflict", "metric_type", "metric_value", "prometheus_server", "readings", "serve",
     "setup", "shutdown", "tracing",
 )
 #: Every ``(signal, reason)`` counted in ``monitoring_layer_dropped_total``, exported at 0 from the start.
 KNOWN_DROPS: tuple[tuple[str, str], ...] = (
+    ("files", "stale_temp_file"),
+    ("health", "check_still_hanging"),
     ("integration", "instances"),
     ("logs", "already_shutdown"), ("logs", "attribute_limit"), ("logs", "memory_evicted"), ("logs", "queue_full"),
     ("logs", "retention_age"), ("logs", "retention_count"),
     ("metrics", "cardinality_overflow"), ("metrics", "retention_age"), ("metrics", "retention_count"),
     ("spans", "max_active_spans"), ("spans", "max_spans_per_trace"), ("spans", "memory_max_active"),
     ("spans", "memory_max_spans_per_trace"), ("spans", "retention_count"),
+    ("spark", "job_evicted"), ("spark", "pending_jobs"),
     ("traces", "already_shutdown"), ("traces", "memory_max_traces"), ("traces", "memory_retention_age"), ("traces", "queue_full"),
     ("traces", "retention_age"), ("traces", "retention_count"),
 )

@@ -192,6 +192,14 @@ def _summary(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
         traces = doc["traces"]
         counts = {"traces": len(traces), "spans": sum(len(t["spans"]) for t in traces)}
         times = [t["start_unix_nano"] for t in traces] + [t["end_unix_nano"] for t in traces]
+    elif kind == "health_status":
+        checks = [r for c in doc["components"].values() for r in c["checks"].values()]
+        counts = {"components": len(doc["components"]), "checks": len(checks)}
+        times = [r["time_unix_nano"] for r in checks if r.get("time_unix_nano") is not None]
+    elif kind == "health_history":
+        results = [r for rs in doc["checks"].values() for r in rs]
+        counts = {"checks": len(doc["checks"]), "results": len(results)}
+        times = [r["time_unix_nano"] for r in results if r.get("time_unix_nano") is not None]
     from monitoring_layer._encode import iso
 
     span = {"oldest": iso(min(times)), "newest": iso(max(times))} if times else {}

@@ -173,6 +173,8 @@ class Option:
     default: Any
     doc: str
     default_text: str | None = None  # how the README shows the default
+    #: a standard OTel variable read when ``env`` is unset, and how to turn it into ``parse``'s input
+    otel_env: tuple[str, Callable[[str], Any]] | None = None
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -181,7 +183,9 @@ OPTIONS: tuple[Option, ...] = (
            "or it is group/world-writable).", "`/tmp/monitoring`"),
     Option("export_interval_s", "MONITORING_EXPORT_INTERVAL", _positive_float, 5.0,
            "Seconds between writes of the JSON files (and between metric collections). "
-           "`monitoring_layer.flush()` writes at once."),
+           "`monitoring_layer.flush()` writes at once. When unset, OTel's `OTEL_METRIC_EXPORT_INTERVAL` "
+           "(milliseconds) is used.",
+           otel_env=("OTEL_METRIC_EXPORT_INTERVAL", lambda ms: float(ms) / 1000)),
     Option("metrics_retention_days", "MONITORING_METRICS_RETENTION_DAYS", _positive_float, 7.0,
            "Metric points older than this are dropped from `metrics/metrics_registry.json`."),
     Option("metrics_max_points", "MONITORING_METRICS_MAX_POINTS", _positive_int, 10_000,
@@ -299,6 +303,12 @@ def resolve_settings(
             values[option.name] = _parse(option, overrides[option.name], f"argument {option.name}")
         elif option.env and environ.get(option.env) is not None:
             values[option.name] = _parse(option, environ[option.env], f"environment variable {option.env}")
+        elif option.otel_env is not None and environ.get(option.otel_env[0], "").strip():
+            var, convert = option.otel_env
+            try:
+                values[option.name] = option.parse(convert(environ[var]))
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"environment variable {var}={environ[var]!r} is invalid: {exc}") from None
         else:
             values[option.name] = option.default
     values["otlp_signal_endpoints"] = {

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitoring_layer import config, pipeline
-from monitoring_layer._defaults import get_observability_dashboard, serve
-from monitoring_layer.dashboard._serve import mount_probes
+from monitoring_layer._defaults import get_health_check_manager, get_observability_dashboard, serve
+from monitoring_layer.health import create_storage_check
 from monitoring_layer.integration import get_monitoring_integration
 from monitoring_layer.logging import get_log_aggregator
 from monitoring_layer.metrics import get_metrics_collector
@@ -138,6 +138,27 @@ class _Platform:
         self.logs.info("kafka_ingestion", "batch consumed", messages=len(batch), lag=len(self.queue))
 
 
+def _register_health(health: Any, platform: _Platform, home: Path, clock: Callable[[], float]) -> None:
+    """Checks on the platform: consumer lag, the lakehouse folder, and a flapping schema registry
+    that the batch jobs depend on (while it is down, spark_processing is degraded)."""
+    def consumer_lag() -> dict[str, Any]:
+        lag = len(platform.queue)
+        return {"status": "healthy" if lag < 300 else "degraded", "observed_value": lag,
+                "observed_unit": "messages", "output": f"{lag} messages behind"}
+
+    started = clock()
+
+    def schema_registry() -> dict[str, Any]:
+        up = (clock() - started) % 5.0 < 3.0  # the flapping dependency: down 2 seconds out of every 5
+        return {"status": "healthy" if up else "unhealthy", "output": "reachable" if up else "connection refused"}
+
+    health.register_check("kafka_ingestion", "consumer_lag", consumer_lag, interval_s=1.0)
+    health.register_check("lakehouse_storage", "storage", create_storage_check(str(home)), interval_s=2.0)
+    health.register_check("schema_registry", "ping", schema_registry, interval_s=1.0, critical=False)
+    health.register_check("spark_processing", "executors", lambda: True, interval_s=2.0,
+                          depends_on="schema_registry")
+
+
 def _phase(elapsed: float, cycle_s: float) -> set[str]:
     position = (elapsed % cycle_s) / cycle_s
     return {name for name, start, end in FAULTS if start <= position < end}
@@ -155,9 +176,10 @@ def run_demo(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8
         overrides["service_name"] = "data-platform-demo"
     settings = config.configure(**overrides)
     platform = _Platform(random.Random(seed))
-    dashboard = get_observability_dashboard(platform.metrics, platform.logs, platform.traces)
-    # The one server: /metrics, the dashboard, and the probes answered from the dashboard's health panel.
-    server = serve(host, port, mounts=[lambda router, _pipeline: mount_probes(router, dashboard)])
+    health = get_health_check_manager()
+    _register_health(health, platform, Path(settings.home), clock)
+    dashboard = get_observability_dashboard(platform.metrics, platform.logs, platform.traces, health)
+    server = serve(host, port)  # the one server: /metrics, the health probes, the dashboard
     stop = threading.Event()
     previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
     if previous is not None:

@@ -381,14 +381,22 @@ def get_pipeline() -> Pipeline:
 def flush(timeout_s: float = 10.0) -> bool:
     """Make every exporter write now. True when everything was exported in time.
 
+    First the components' lifecycle ``before_flush`` hooks record what they hold back
+    (the Spark instrumentor's unsettled jobs); after the export (and the readings it
+    publishes), their ``flush`` hooks run (the engines' files, queued notifications).
     Does not start the pipeline: with nothing recorded there is nothing to write.
     """
+    _lifecycle.run_before_flush()
     pipeline = _PIPELINE.peek()
-    return True if pipeline is None else pipeline.flush(timeout_s)
+    ok = True if pipeline is None else pipeline.flush(timeout_s)
+    _lifecycle.run_flush()
+    return ok
 
 
 def shutdown(timeout_s: float = 10.0) -> None:
-    """Flush and stop the process-wide pipeline. Safe to call twice."""
+    """Stop the registered components (newest first), then flush and stop the process-wide
+    pipeline. Safe to call twice."""
+    _lifecycle.run_shutdown()
     pipeline = _PIPELINE.peek()
     if pipeline is not None:
         pipeline.shutdown(timeout_s)

@@ -244,7 +244,70 @@ def _absent(getter: str) -> str:
 
 
 def check_health() -> str:
-    return _absent("get_health_check_manager")
+    import sqlite3
+    import urllib.error
+    import urllib.request
+
+    from monitoring_layer.exporters import load_schema, validate
+
+    get_health_check_manager, serve_health, create_storage_check, create_database_check = _need(
+        "get_health_check_manager", "serve_health", "create_storage_check", "create_database_check")
+    health = get_health_check_manager()
+    data = _home() / "selftest-data"
+    data.mkdir(mode=0o700)
+    sqlite3.connect(data / "app.db").close()
+    health.register_check("storage", "data_folder", create_storage_check(str(data)))
+    health.register_check("database", "app_db", create_database_check(f"sqlite:///{data / 'app.db'}"))
+    health.register_check("api", "self", lambda: {"status": "healthy", "observed_value": 1, "observed_unit": "x"},
+                          probe="liveness")
+    health.register_check("broker", "ping", lambda: False, critical=True)
+    health.register_dependency("api", ["broker", "database"])
+    results = health.run_all_checks()
+    got = {(c, n): r["status"] for c, checks in results.items() for n, r in checks.items()}
+    _check(got == {("storage", "data_folder"): "healthy", ("database", "app_db"): "healthy",
+                   ("api", "self"): "healthy", ("broker", "ping"): "unhealthy"}, f"run_all_checks() gave {got}")
+    api = health.get_component_status("api")
+    _check(api["status"] == "degraded" and "broker" in api["reason"],
+           f"a component whose dependency is unhealthy must be degraded, naming it: {api}")
+    system = health.get_system_health()
+    _check(system["status"] == "unhealthy" and set(system["components"]) == {"storage", "database", "api", "broker"},
+           f"get_system_health() is {system['status']} over {sorted(system['components'])}")
+    health.run_check("broker", "ping")
+    history = health.get_check_history("broker", "ping", limit=100)
+    # At least the two runs above (the background runner, started by the first check, may add its own).
+    _check(len(history) >= 2 and all(a["time_unix_nano"] >= b["time_unix_nano"] for a, b in zip(history, history[1:])),
+           f"get_check_history gave {len(history)} results, not newest first")
+    server = serve_health(host="127.0.0.1", port=0)
+    try:
+        codes = {}
+        for path in ("/livez", "/readyz"):
+            try:
+                with urllib.request.urlopen(server.url + path, timeout=10) as response:
+                    codes[path] = (response.status, response.headers["Content-Type"], json.load(response))
+            except urllib.error.HTTPError as exc:
+                with exc:
+                    codes[path] = (exc.code, exc.headers["Content-Type"], json.load(exc))
+    finally:
+        server.close()
+    _check(codes["/livez"][:2] == (200, "application/health+json") and codes["/livez"][2]["status"] == "pass",
+           f"/livez answered {codes['/livez']}")
+    _check(codes["/readyz"][0] == 503 and codes["/readyz"][2]["checks"]["broker:ping"][0]["status"] == "fail",
+           f"/readyz answered {codes['/readyz']}")
+    doc = _load("metrics/metrics_registry.json")
+    gauge = _file_series(_file_metric(doc, "health_check_status"), component="broker", check="ping")
+    _check(gauge["points"][-1].get("value") == 0, f"health_check_status of broker:ping in the file is {gauge}")
+    _file_series(_file_metric(doc, "health_check_duration_ms"), component="storage", check="data_folder")
+    health.flush()
+    for relative, schema in (("health/health_status.json", "health_status"),
+                             ("health/health_history.json", "health_history")):
+        path = _home() / relative
+        _check(path.is_file(), f"{relative} was not written")
+        problems = validate(json.loads(path.read_text()), load_schema(schema))
+        _check(not problems, f"{relative} does not match its schema: {problems[:3]}")
+    report = _home() / "health_report.json"
+    health.export_health_report(str(report))
+    _check(json.loads(report.read_text())["system"]["status"] == "unhealthy", "export_health_report()")
+    return "checks run, dependency, probes over HTTP, metrics and files"
 
 
 def check_alerts() -> str:

@@ -15,6 +15,7 @@ from monitoring_layer.pipeline import Pipeline
 from ._cases import build_contenders, rows_of, targets_of
 from ._dashboard import dashboard_rows
 from ._export import export_rows
+from ._health import health_rows
 from ._memory import peak_rss_rows
 from ._timing import measure
 
@@ -61,6 +62,7 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
     exports = export_rows(plan["caps"], batch=1_000 if not quick else 100, rounds=plan["export_rounds"])
     memory = peak_rss_rows(_memory_scenarios(plan["memory_scale"]))
     dashboard = dashboard_rows(plan["dashboard_traces"], calls=plan["dashboard_calls"])
+    health = health_rows(quick=quick)
     return {
         "machine": machine(),
         "quick": quick,
@@ -69,6 +71,7 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
         "export": exports,
         "memory": memory,
         "dashboard": dashboard,
+        "health": health,
         "targets": targets_of(operations),
         "seconds": time.time() - started,
     }
@@ -113,6 +116,12 @@ def render(report: dict[str, Any]) -> str:
                   _table(["operation", "traces", "ms per call", "growth"],
                          [[r["operation"], f"{r['traces']:,}", f"{r['ms_per_call']:.3f}",
                            "" if r["growth"] is None else f"{r['growth']:.2f}x"] for r in report["dashboard"]])]
+    if report.get("health"):
+        lines += ["", "Health checks (docs/health.md)", _table(
+            ["case", "measured", "target", "met"],
+            [[r["case"], f"{r['value']:,.2f} {r['unit']}"
+              + (f" ({r['ratio_to_sequential']:.3f}x the sequential sum)" if "ratio_to_sequential" in r else ""),
+              r["target"], "" if r["met"] is None else ("yes" if r["met"] else "NO")] for r in report["health"]])]
     if report.get("targets"):
         lines += ["", "Targets", _table(["target", "measured", "met"],
                                         [[t["target"], t["measured"], "yes" if t["met"] else "NO"]

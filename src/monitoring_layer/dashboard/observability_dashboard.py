@@ -165,7 +165,7 @@ class ObservabilityDashboard:
                         recent_errors: int, totals: dict[str, Any]) -> str:
         # Worst of: the health engine's verdict, active alerts (critical: unhealthy, high: degraded)
         # and the recent error rate (over 5%: degraded). No data at all: unknown.
-        statuses = [health["status"]] if health["configured"] else []
+        statuses = [health["status"]] if health["configured"] and health["components"] else []
         if by_severity.get("critical"):
             statuses.append("unhealthy")
         elif by_severity.get("high"):

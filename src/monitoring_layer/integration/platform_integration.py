@@ -7,7 +7,10 @@
   layer's auto-metrics on the metrics collector (once per collector);
 * ``monitored_function(component, operation)``: one decorator that counts,
   times, logs and traces each call;
-* ``create_timer(component, operation)``: a context manager timing a block.
+* ``create_timer(component, operation)``: a context manager timing a block;
+* ``record_policy_check(policy, passed)``: one governance check, counted in
+  ``governance_policies_checked{policy}`` / ``governance_violations_detected{policy}``,
+  and the integration's running ``governance_compliance_score``.
 
 The operation-level metric families (labels ``component``, ``operation``) are
 shared with ``count_operation`` and ``measure_time``:
@@ -36,6 +39,7 @@ __all__ = ["MonitoringIntegration", "get_monitoring_integration"]
 _F = TypeVar("_F", bound=Callable[..., Any])
 _perf = time.perf_counter_ns
 _FAMILIES = (OPERATIONS, OPERATION_ERRORS, OPERATION_DURATION)
+_GOVERNANCE = tuple(LAYERS["governance"])
 
 #: Components one integration remembers; more are refused at registration.
 MAX_COMPONENTS = 1_000
@@ -60,6 +64,8 @@ class MonitoringIntegration:
         self.traces = check_collector(traces, "traces", "traces")
         self._lock = threading.Lock()
         self._components: dict[str, dict[str, Any]] = {}
+        self._checks = 0      # governance checks recorded by this integration, and how many passed
+        self._checks_passed = 0
 
     # -- collectors ---------------------------------------------------------------
 
@@ -139,6 +145,54 @@ class MonitoringIntegration:
         """Register ``governance_policies_checked``, ``governance_violations_detected``,
         ``governance_compliance_score``."""
         return self._integrate("governance")
+
+    # -- governance ---------------------------------------------------------------------
+
+    def record_policy_check(self, policy: str, passed: bool, *, resource: str | None = None,
+                            details: Any = None) -> dict[str, Any]:
+        """Record one governance policy check (there is no library to instrument: the caller checks).
+
+        Counts it in ``governance_policies_checked{policy}``, a failed one also in
+        ``governance_violations_detected{policy}`` (and logs a WARNING
+        ``[GOVERNANCE] <policy> - violation`` with ``resource`` and ``details``), and sets
+        ``governance_compliance_score`` (no labels) to the percentage of this integration's
+        checks that passed. Returns ``{"policy", "passed", "checks", "violations",
+        "compliance_score"}``. Collector faults are contained like ``monitored_function``'s.
+
+        >>> integration.record_policy_check("pii_masking", passed=False, resource="orders")  # doctest: +SKIP
+        """
+        policy = check_text(policy, "policy")
+        if not isinstance(passed, bool):
+            raise TypeError(f"passed must be a bool, got {type(passed).__name__}")
+        if resource is not None:
+            resource = check_text(resource, "resource")
+        with self._lock:
+            self._checks += 1
+            self._checks_passed += passed
+            checks, passed_total = self._checks, self._checks_passed
+        score = 100.0 * passed_total / checks
+        labels = {"policy": policy}
+        try:
+            metrics = self._metrics()
+            ensure_registered(metrics, _GOVERNANCE, LAYERS["governance"])
+            metrics.increment_counter("governance_policies_checked", 1, labels)
+            if not passed:
+                metrics.increment_counter("governance_violations_detected", 1, labels)
+            metrics.set_gauge("governance_compliance_score", score)
+        except Exception as problem:  # noqa: BLE001
+            fault(problem, f"governance.{policy}")
+        if not passed:
+            try:
+                fields: dict[str, Any] = {"policy": policy}
+                if resource is not None:
+                    fields["resource"] = resource
+                if details is not None:
+                    fields["details"] = details if isinstance(details, (str, int, float, bool)) else str(details)
+                self._logs().warning("governance", make_log_message("governance", policy, "violation"), **fields)
+            except Exception as problem:  # noqa: BLE001
+                fault(problem, f"governance.{policy}")
+        return {"policy": policy, "passed": passed, "checks": checks, "violations": checks - passed_total,
+                "compliance_score": score}
 
     # -- instrumentation ------------------------------------------------------------------
 

@@ -23,9 +23,10 @@ def _get_pipeline():  # type: ignore[no-untyped-def]
 
 def _after_fork_in_child() -> None:
     # A lock held by another thread at fork time stays locked forever in the
-    # child: give every collector and metric new ones. Totals are kept (the
-    # child's cumulative counters continue, like OTel's); buffered histogram
-    # values are the parent's to export, so the child forgets them.
+    # child: give every collector and metric new ones. The child is a new
+    # source (service/pid) and starts its own series from zero: what the parent
+    # recorded is the parent's to report, so keeping it here would count it
+    # twice wherever sources are summed (the file, a multi-process /metrics).
     for collector in list(_COLLECTORS):
         collector._lock = threading.RLock()
         collector._pending = 0
@@ -33,8 +34,14 @@ def _after_fork_in_child() -> None:
         for metric in list(collector._metrics.values()):
             metric.lock = threading.Lock()
             metric.pending = 0
+            metric.points.clear()
+            metric.dropped_age = 0
+            metric.dropped_reported = 0
             for series in list(metric.series.values()):
                 series.pending = []
+                series.count = 0
+                series.total = 0
+                series.last = None
 
 
 if hasattr(os, "register_at_fork"):

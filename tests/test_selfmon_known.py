@@ -1,0 +1,25 @@
+"""Every fault kind and drop reason the code counts is one exported at 0 from the start (alertable)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from monitoring_layer import _selfmon
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = [p for folder in ("src", "exporters", "instrumentors") for p in (ROOT / folder).rglob("*.py")]
+FAULT = re.compile(r"""(?:_selfmon\.)?\bfault\(\s*["']([a-z_]+)["']""")
+DROPPED = re.compile(r"""_selfmon\.dropped\(\s*["']([a-z_]+)["']\s*,\s*["']([a-z_]+)["']""")
+
+
+def test_every_literal_fault_kind_is_known() -> None:
+    used = {(path.name, kind) for path in SOURCES for kind in FAULT.findall(path.read_text())}
+    unknown = sorted((name, kind) for name, kind in used if kind not in _selfmon.KNOWN_ERROR_KINDS)
+    assert not unknown, f"add these kinds to _selfmon.KNOWN_ERROR_KINDS: {unknown}"
+
+
+def test_every_literal_drop_reason_is_known() -> None:
+    used = {(path.name, key) for path in SOURCES for key in DROPPED.findall(path.read_text())}
+    unknown = sorted((name, key) for name, key in used if key not in _selfmon.KNOWN_DROPS)
+    assert not unknown, f"add these to _selfmon.KNOWN_DROPS: {unknown}"
