@@ -40,6 +40,8 @@ def test_demo_runs_serves_and_writes_valid_files(tmp_path: Path):
         status, kind, body = _get(url + "/metrics")
         assert status == 200 and kind.startswith("text/plain") and b"spark_jobs_completed" in body
         assert _get(url + "/livez")[0] == 200 and _get(url + "/")[1].startswith("text/html")
+        health = json.loads(_get(url + "/api/health")[2])
+        assert health["configured"] and "schema_registry" in {c["component"] for c in health["components"]}
         summary = json.loads(_get(url + "/api/summary")[2])
         assert summary["source"] == "live" and summary["counts"]["traces"] > 0
         out, err = proc.communicate(timeout=120)
@@ -60,6 +62,7 @@ def test_demo_runs_serves_and_writes_valid_files(tmp_path: Path):
     assert statuses["metrics/metrics_registry.json"] == "ok"
     assert statuses["logs/logs.json"] == "ok"
     assert statuses["traces/traces.json"] == "ok"
+    assert statuses["health/health_status.json"] == "ok" and statuses["health/health_history.json"] == "ok"
     assert all(s != "invalid" for s in statuses.values()), report
     check = subprocess.run([sys.executable, "-m", "monitoring_layer", "check", "--home", str(home)], env=env,
                            capture_output=True, text=True, timeout=60)

@@ -154,7 +154,7 @@ def _register_health(health: Any, platform: _Platform, home: Path, clock: Callab
 
     health.register_check("kafka_ingestion", "consumer_lag", consumer_lag, interval_s=1.0)
     health.register_check("lakehouse_storage", "storage", create_storage_check(str(home)), interval_s=2.0)
-    health.register_check("schema_registry", "ping", schema_registry, interval_s=1.0, critical=False)
+    health.register_check("schema_registry", "ping", schema_registry, interval_s=1.0)
     health.register_check("spark_processing", "executors", lambda: True, interval_s=2.0,
                           depends_on="schema_registry")
 
@@ -228,6 +228,7 @@ def run_demo(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8
             "logs": summary["counts"]["logs"],
             "metrics": summary["counts"]["metrics"],
             "fault_ticks": ticks,
+            "health": {c["component"]: c["status"] for c in dashboard.get_health_panel()["components"]},
             "files": sorted(str(p.relative_to(settings.home)) for p in Path(settings.home).rglob("*.json")),
         }
         server.close()
@@ -238,6 +239,8 @@ def run_demo(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8
     print(f"  records written   {result['records']} ({result['write_failures']} failed writes)", file=out)
     print(f"  traces            {result['traces']} ({result['error_traces']} in error)", file=out)
     print(f"  log records       {result['logs']}", file=out)
+    print("  health now        " + ", ".join(f"{name} {status}" for name, status in result["health"].items()),
+          file=out)
     print("  faults injected   " + ", ".join(f"{name} for {n} steps" for name, n in ticks.items()), file=out)
     print(f"  metrics           {result['metrics']}", file=out)
     print(f"  files             {result['home']}: {', '.join(result['files'])}", file=out)
