@@ -320,9 +320,14 @@ def check_dashboard() -> str:
     from monitoring_layer.dashboard import ObservabilityDashboard, mount_dashboard
     from monitoring_layer._http import Router, start_server
 
-    (get_dashboard,) = _need("get_observability_dashboard")
+    get_dashboard, get_health = _need("get_observability_dashboard", "get_health_check_manager")
     metrics, logs, traces = _collectors()
+    health = get_health()
+    health.register_check("selftest_db", "ping", lambda: False, interval_s=3600)
+    health.run_all_checks()
     dashboard = get_dashboard(metrics_collector=metrics, log_aggregator=logs, tracing_collector=traces)
+    panel = dashboard.get_health_panel()
+    _check(panel["unhealthy"] == ["selftest_db"], f"the health panel shows {panel['components']}")
     metrics.register_metric("request_latency", "histogram", description="Request latency", unit="ms")
     for value in (12.0, 15.0, 240.0):
         metrics.observe_histogram("request_latency", value)
@@ -335,6 +340,8 @@ def check_dashboard() -> str:
         traces.end_span(span, status)
         traces.end_trace(trace_id, status)
     summary = dashboard.get_dashboard_summary()
+    _check(summary["status"] == "unhealthy" and summary["unhealthy_components"] == ["selftest_db"],
+           f"summary status {summary['status']}, unhealthy {summary['unhealthy_components']}")
     _check(summary["counts"]["traces"] == 3 and summary["counts"]["error_traces"] == 1,
            f"summary counts {summary['counts']}")
     _check(summary["counts"]["logs"] == 3 and summary["counts"]["log_errors"] == 2, f"summary {summary['counts']}")
