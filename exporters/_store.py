@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from monitoring_layer import _selfmon
+from monitoring_layer import _lifecycle, _selfmon
 from monitoring_layer._safe import safe_text
 from monitoring_layer.config import ConfigError
 
@@ -128,8 +128,7 @@ def _after_fork_in_child() -> None:
         store._thread_lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_lifecycle.register("file stores", after_fork_child=_after_fork_in_child)
 
 
 def dumps_document(doc: dict[str, Any], memo: dict[int, tuple[Any, str]] | None = None) -> str:

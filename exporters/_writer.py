@@ -25,7 +25,7 @@ import time
 import weakref
 from typing import Any
 
-from monitoring_layer import _selfmon
+from monitoring_layer import _lifecycle, _selfmon
 
 from ._store import JsonFileStore
 
@@ -180,5 +180,4 @@ def _after_fork_in_child() -> None:
         writer._after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_lifecycle.register("file writers", after_fork_child=_after_fork_in_child)

@@ -12,6 +12,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from monitoring_layer import _selfmon
+from monitoring_layer._encode import level_name
 from monitoring_layer.config import get_settings
 
 from ._encode import NS_PER_DAY, attributes, iso, json_value, now_ns, resource_service
@@ -21,24 +22,13 @@ from ._writer import BufferedFileWriter
 try:  # the result enum was renamed in newer SDKs
     from opentelemetry.sdk._logs.export import LogRecordExportResult as _Result
 except ImportError:  # pragma: no cover - older SDK
-    from opentelemetry.sdk._logs.export import LogExportResult as _Result  # type: ignore[no-redef]
+    from opentelemetry.sdk._logs.export import LogExportResult as _Result  # type: ignore[no-redef,assignment]
 
 __all__ = ["JsonFileLogExporter", "LOGS_FILE", "level_name"]
 
 LOGS_FILE = "logs/logs.json"
 
 # OTel severity numbers -> the five level names of the spec (and TRACE).
-_LEVELS = ((21, "CRITICAL"), (17, "ERROR"), (13, "WARNING"), (9, "INFO"), (5, "DEBUG"), (1, "TRACE"))
-
-
-def level_name(severity_number: int | None) -> str:
-    """The spec's level name for an OTel severity number (0/None: ``UNSPECIFIED``)."""
-    for floor, name in _LEVELS:
-        if severity_number is not None and severity_number >= floor:
-            return name
-    return "UNSPECIFIED"
-
-
 class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
     """An OTel ``LogRecordExporter`` writing to ``$MONITORING_HOME/logs/logs.json``.
 

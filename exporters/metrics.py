@@ -192,10 +192,11 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
 
     def _merge(self, doc: dict[str, Any], pending: Any) -> dict[str, Any]:
         otel, facade, empty = pending
-        metrics = doc.get("metrics") if isinstance(doc.get("metrics"), dict) else {}
+        found = doc.get("metrics")
+        metrics: dict[str, Any] = found if isinstance(found, dict) else {}
         horizon = now_ns() - int(self.retention_days * NS_PER_DAY)
         for name, entry in otel.items():
-            current = metrics.get(name) if isinstance(metrics.get(name), dict) else {}
+            current: dict[str, Any] = metrics[name] if isinstance(metrics.get(name), dict) else {}
             by_key = {
                 json.dumps([s.get("labels", {}), s.get("source", "")], sort_keys=True): s
                 for s in current.get("series", []) if isinstance(s, dict)
@@ -208,11 +209,13 @@ class JsonFileMetricExporter(BufferedFileWriter, MetricExporter):
                 "series": list(by_key.values()),
             }
         for name, metric in metrics.items():
+            # Facade entries keep their own bounds per process (a series' lifetime count/sum must
+            # never lose another process's series); retention here is for OTel-style entries.
             if name not in facade and "statistics" not in metric:
                 self._apply_retention(name, metric, horizon)
         metrics = {name: m for name, m in metrics.items() if m["series"] or "statistics" in m}
         for name, entry in facade.items():
-            current = metrics.get(name) if isinstance(metrics.get(name), dict) else {}
+            current = metrics[name] if isinstance(metrics.get(name), dict) else {}
             mine = {s["source"] for s in entry["series"]}
             others = [s for s in current.get("series", []) if isinstance(s, dict)
                       and s.get("source") not in mine and "count" in s]

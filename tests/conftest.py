@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from monitoring_layer import _selfmon, config
+from monitoring_layer import testing
 from monitoring_layer.pipeline import Pipeline
 
 # Variables a developer's shell may carry that would change what the tests see.
@@ -21,11 +21,9 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MONITORING_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MONITORING_STRICT", "1")  # record-time mistakes raise in our own tests
-    config._reset_for_tests()
-    _selfmon.reset()
+    testing.reset()
     yield
-    config._reset_for_tests()
-    _selfmon.reset()
+    testing.reset()
 
 
 @pytest.fixture
@@ -35,16 +33,14 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def pipeline() -> Iterator[Pipeline]:
+def pipeline(home: Path) -> Iterator[Pipeline]:
     """A private pipeline on this test's home (not installed globally).
 
     Its exporters write only when the test calls ``pipeline.flush()``: the
     interval is long so nothing depends on timing.
     """
-    settings = config.resolve_settings(overrides={"export_interval_s": 3600})
-    built = Pipeline(settings)
-    yield built
-    built.shutdown()
+    with testing.isolated_pipeline(home, install=False) as built:
+        yield built
 
 
 @pytest.fixture
@@ -73,16 +69,7 @@ def run_python(home: Path):
 def process_wide(pipeline: Pipeline) -> Iterator[Pipeline]:
     """Make this test's private ``pipeline`` the process-wide one, with fresh ``get_*()`` facades on it."""
     from monitoring_layer import pipeline as pipeline_module
-    from monitoring_layer.logging import log_aggregator
-    from monitoring_layer.metrics import _global
-    from monitoring_layer.tracing import _collector
 
-    facades = [_global._COLLECTOR, log_aggregator._AGGREGATOR, _collector._COLLECTOR]
     assert pipeline_module._PIPELINE.peek() is None, "a test built the real process-wide pipeline"
-    pipeline_module._PIPELINE.replace(pipeline)
-    try:
+    with testing.process_wide(pipeline):
         yield pipeline
-    finally:
-        for holder in facades:
-            holder.replace(None)
-        pipeline_module._PIPELINE.replace(None)  # the `pipeline` fixture shuts it down

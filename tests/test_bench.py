@@ -37,6 +37,8 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
     assert {"get_dashboard_summary()", "GET /api/summary"} <= operations
     assert all(r["traces"] == 1000 and r["ms_per_call"] > 0 for r in report["dashboard"])
     assert "GET /api/summary" in printed
+    assert [r["recorder"] for r in report["scrape"]] == ["idle", "busy"]
+    assert all(r["series"] == 1_000 and r["bytes"] > 0 for r in report["scrape"])
 
     health = {row["case"]: row for row in report["health"]}
     assert len(health) == 4 and all(row["value"] > 0 for row in health.values())

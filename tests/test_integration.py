@@ -167,9 +167,9 @@ def test_default_collectors_are_the_process_wide_ones(monkeypatch, fakes):
     def publish(topic, message):
         return (topic, message)
 
-    monkeypatch.setattr(monitoring_layer, "get_metrics_collector", lambda: metrics, raising=False)
-    monkeypatch.setattr(monitoring_layer, "get_log_aggregator", lambda: logs, raising=False)
-    monkeypatch.setattr(monitoring_layer, "get_tracing_collector", lambda: traces, raising=False)
+    monkeypatch.setattr(monitoring_layer.metrics, "get_metrics_collector", lambda: metrics, raising=False)
+    monkeypatch.setattr(monitoring_layer.logging, "get_log_aggregator", lambda: logs, raising=False)
+    monkeypatch.setattr(monitoring_layer.tracing, "get_tracing_collector", lambda: traces, raising=False)
     assert publish("t", "m") == ("t", "m")
     assert integration.integrate_kafka_metrics()
     assert metrics.total("operations_total") == 1 and "kafka_lag" in metrics.registered

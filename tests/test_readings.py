@@ -100,3 +100,39 @@ def test_subscriber_is_called_inside_flush(pipeline: Pipeline) -> None:
     pipeline.flush()
     assert seen == [7.0]
 
+
+
+def test_flush_and_shutdown_run_the_lifecycle_hooks(process_wide: Pipeline) -> None:
+    import monitoring_layer
+    from monitoring_layer import _lifecycle
+
+    calls: list[str] = []
+    seen_at_flush: list[int] = []
+    unregister = _lifecycle.register(
+        "test component", flush=lambda: (calls.append("flush"), seen_at_flush.append(process_wide.readings.collections)),
+        shutdown=lambda: calls.append("shutdown"))
+    try:
+        monitoring_layer.flush()
+        assert calls == ["flush"] and seen_at_flush == [1]  # after the flush's readings were published
+        monitoring_layer.shutdown()
+        assert calls == ["flush", "shutdown"] and process_wide.stopped
+    finally:
+        unregister()
+
+
+@pytest.mark.integration
+def test_a_forked_child_publishes_even_if_the_hub_lock_was_held(pipeline: Pipeline) -> None:
+    hub = pipeline.readings
+    hub._lock.acquire()  # as if another thread held it at fork time
+    try:
+        pid = os.fork()
+        if pid == 0:  # child
+            try:
+                hub.publish([MetricReading("c", "counter", 1.0)])
+                os._exit(0 if hub.latest()[0].value == 1.0 else 1)
+            finally:
+                os._exit(2)
+    finally:
+        hub._lock.release()
+    _pid, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0

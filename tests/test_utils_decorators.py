@@ -306,14 +306,14 @@ def test_default_collectors_are_looked_up_at_call_time(monkeypatch, metrics, log
         return 1
 
     # defined before the process-wide getters answer: nothing was looked up yet
-    monkeypatch.setattr(monitoring_layer, "get_metrics_collector", lambda: metrics, raising=False)
-    monkeypatch.setattr(monitoring_layer, "get_log_aggregator", lambda: logs, raising=False)
-    monkeypatch.setattr(monitoring_layer, "get_tracing_collector", lambda: traces, raising=False)
+    monkeypatch.setattr(monitoring_layer.metrics, "get_metrics_collector", lambda: metrics, raising=False)
+    monkeypatch.setattr(monitoring_layer.logging, "get_log_aggregator", lambda: logs, raising=False)
+    monkeypatch.setattr(monitoring_layer.tracing, "get_tracing_collector", lambda: traces, raising=False)
     assert handler() == 1
     assert metrics.total("function_calls_total") == 1 and len(logs.records) == 2 and len(traces.spans) == 1
 
     other = FakeMetrics()  # a new process-wide collector: families are registered on it too
-    monkeypatch.setattr(monitoring_layer, "get_metrics_collector", lambda: other, raising=False)
+    monkeypatch.setattr(monitoring_layer.metrics, "get_metrics_collector", lambda: other, raising=False)
     handler()
     assert other.total("function_calls_total") == 1 and "function_duration_ms" in other.registered
 

@@ -7,11 +7,20 @@ documented JSON files under ``MONITORING_HOME`` and serve Prometheus.
 This module only re-exports the public names.
 """
 
-from monitoring_layer._defaults import get_observability_dashboard, serve
+from monitoring_layer._defaults import (
+    get_health_check_manager,
+    get_log_aggregator,
+    get_metrics_collector,
+    get_monitoring_integration,
+    get_observability_dashboard,
+    get_tracing_collector,
+    serve,
+    serve_health,
+)
 from monitoring_layer._version import __version__
-from monitoring_layer._defaults import get_health_check_manager, serve_health
-from monitoring_layer.config import ConfigError, Settings, configure, get_settings
+from monitoring_layer.config import Settings, configure, get_settings
 from monitoring_layer.dashboard import ObservabilityDashboard
+from monitoring_layer.errors import ConfigError, MonitoringError, UnknownMetricError
 from monitoring_layer.exporters import (
     JsonFileLogExporter,
     JsonFileMetricExporter,
@@ -24,11 +33,12 @@ from monitoring_layer.health import (
     create_kafka_check,
     create_storage_check,
 )
-from monitoring_layer.integration import MonitoringIntegration, get_monitoring_integration
-from monitoring_layer.logging import LogAggregator, get_log_aggregator
-from monitoring_layer.metrics import MetricsCollector, MetricType, get_metrics_collector
+from monitoring_layer.integration import MonitoringIntegration
+from monitoring_layer.logging import LogAggregator
+from monitoring_layer.metrics import MetricsCollector, MetricType
 from monitoring_layer.pipeline import Pipeline, flush, get_pipeline, shutdown
-from monitoring_layer.tracing import TracingCollector, extract, get_tracing_collector, inject
+from monitoring_layer.tracing import TracingCollector, extract, inject
+from monitoring_layer.types import LogRecordDict, MetricStatistics, TraceDict
 from monitoring_layer.utils import (
     CountCalls,
     LogFunction,
@@ -53,17 +63,22 @@ __all__ = [
     "JsonFileSpanExporter",
     "LogAggregator",
     "LogFunction",
+    "LogRecordDict",
+    "MetricStatistics",
     "MetricType",
     "MetricsCollector",
+    "MonitoringError",
     "MonitoringIntegration",
     "ObservabilityDashboard",
     "Pipeline",
     "Settings",
+    "TraceDict",
     "TraceFunction",
     "TracingCollector",
     "TrackErrors",
     "TrackExecution",
     "TrackTiming",
+    "UnknownMetricError",
     "__version__",
     "configure",
     "count_operation",

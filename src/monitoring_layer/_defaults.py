@@ -3,8 +3,11 @@
 Top layer (beside the package face): this is the only place where a component
 meets the process-wide pipeline, so no facade or engine imports ``pipeline``.
 Each component adds one small block here: its getter, built once per process
-on the process-wide pipeline and facades, and the mount that puts its routes on
-the one embedded server.
+on the process-wide pipeline and facades (a facade's ``ProcessWide`` holder gets
+its builder installed here, so ``monitoring_layer.get_x is monitoring_layer.x.get_x``
+and no facade imports the pipeline), and the mount that puts its routes on the
+one embedded server. The package face imports this module first, so every
+builder is installed before any getter can be called.
 """
 
 from __future__ import annotations
@@ -13,33 +16,85 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from monitoring_layer import _http, server
+from monitoring_layer.exporters.prometheus_multiprocess import MultiprocessCollector
 from monitoring_layer._http import ServerHandle
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer.dashboard import ObservabilityDashboard, mount_dashboard
 from monitoring_layer.health import HealthCheckManager, mount_health
-from monitoring_layer.logging import get_log_aggregator
-from monitoring_layer.metrics import get_metrics_collector
+from monitoring_layer.integration import platform_integration
+from monitoring_layer.logging import log_aggregator
+from monitoring_layer.logging.log_aggregator import LogAggregator
+from monitoring_layer.metrics import _global as metrics_global
+from monitoring_layer.metrics._collector import MetricsCollector
 from monitoring_layer.pipeline import get_pipeline
-from monitoring_layer.tracing import get_tracing_collector
+from monitoring_layer.tracing import _collector as tracing_global
+from monitoring_layer.tracing._collector import TracingCollector
 
-__all__ = ["get_health_check_manager", "get_observability_dashboard", "serve", "serve_health"]
+__all__ = ["get_health_check_manager", "get_log_aggregator", "get_metrics_collector", "get_monitoring_integration",
+           "get_observability_dashboard", "get_tracing_collector", "serve", "serve_health"]
+
+
+# -- metrics facade ---------------------------------------------------------------
+
+metrics_global._COLLECTOR.set_build(lambda: MetricsCollector(pipeline=get_pipeline()))
+
+get_metrics_collector = metrics_global.get_metrics_collector
+
+
+# -- logging facade ---------------------------------------------------------------
+
+def _log_aggregator() -> LogAggregator:
+    pipeline = get_pipeline()
+    return LogAggregator(pipeline.logger_provider, settings=pipeline.settings)
+
+
+log_aggregator._AGGREGATOR.set_build(_log_aggregator)
+
+get_log_aggregator = log_aggregator.get_log_aggregator
+
+
+# -- tracing facade ---------------------------------------------------------------
+
+def _tracing_collector() -> TracingCollector:
+    pipeline = get_pipeline()
+    return TracingCollector(pipeline.tracer_provider, settings=pipeline.settings)
+
+
+tracing_global._COLLECTOR.set_build(_tracing_collector)
+
+get_tracing_collector = tracing_global.get_tracing_collector
+
+
+# -- platform integration ---------------------------------------------------------
+
+get_monitoring_integration = platform_integration.get_monitoring_integration
 
 
 # -- the one embedded server ----------------------------------------------------
 
-def serve(host: str = "127.0.0.1", port: int = 0, *, mounts: Iterable[server.Mount] = ()) -> ServerHandle:
-    """Serve ``/metrics``, the health probes, the dashboard (``/`` and ``/api/*``) and every registered
-    mount of the process-wide pipeline.
+def serve(host: str = "127.0.0.1", port: int = 0, *, mounts: Iterable[server.Mount] = (),
+          multiprocess: bool = False) -> ServerHandle:
+    """Serve ``/metrics``, the health probes, the dashboard (``/``, ``/api/*``) and every registered mount
+    of the process-wide pipeline.
 
     Bound to ``127.0.0.1`` unless ``host`` is given; ``port=0`` picks a free port.
     Returns a handle with ``.url`` and ``.close()``; raises ``OSError`` when the
-    address is taken.
+    address is taken. ``MONITORING_DASHBOARD_TOKEN``, when set, is required as a bearer
+    token on ``/api/*`` and enables the dashboard's actions. ``multiprocess=True``: ``/metrics`` merges every process that
+    writes its state into this home (``MONITORING_PROMETHEUS_MULTIPROCESS=true`` in them).
 
     >>> handle = monitoring_layer.serve(port=9464)  # doctest: +SKIP
     >>> handle.url, handle.close()  # doctest: +SKIP
     """
-    return server.start(get_pipeline(), host, port, extra_mounts=[_mount_dashboard, *mounts])
+    pipeline = get_pipeline()
+    registry = None
+    if multiprocess:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(MultiprocessCollector(pipeline.settings.home))  # type: ignore[arg-type]
+    return server.start(pipeline, host, port, extra_mounts=[_mount_dashboard, *mounts], registry=registry)
 
 
 # -- health checks ----------------------------------------------------------------
@@ -99,7 +154,6 @@ server.add_mount(_mount_health)
 def _mount_dashboard(router: _http.Router, _pipeline: Any) -> None:
     # Only on serve()'s router, never as a global mount: the pipeline's own Prometheus port is
     # started while the pipeline is being built, before the facades the dashboard needs can exist.
-    # MONITORING_DASHBOARD_TOKEN, when set, guards /api/* and enables the actions.
     mount_dashboard(router, get_observability_dashboard())
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["attributes", "iso", "now_ns", "resource_service", "json_value"]
+__all__ = ["attributes", "iso", "json_value", "level_name", "now_ns", "resource_service"]
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 
@@ -51,3 +51,14 @@ def resource_service(resource: Any) -> str:
     if resource is None:
         return "unknown_service"
     return str(resource.attributes.get("service.name", "unknown_service"))
+
+
+_LEVELS = ((21, "CRITICAL"), (17, "ERROR"), (13, "WARNING"), (9, "INFO"), (5, "DEBUG"), (1, "TRACE"))
+
+
+def level_name(severity_number: int | None) -> str:
+    """The spec's level name for an OTel severity number (0/None: ``UNSPECIFIED``)."""
+    for floor, name in _LEVELS:
+        if severity_number is not None and severity_number >= floor:
+            return name
+    return "UNSPECIFIED"

@@ -107,6 +107,7 @@ def run_after_fork_child() -> None:
     """Run every ``after_fork_child`` hook (called in a forked child)."""
     global _lock
     _lock = threading.Lock()  # another thread may have held it at fork time
+    _selfmon.after_fork_in_child()  # first: every other hook may count a fault
     _run("after_fork_child")
 
 

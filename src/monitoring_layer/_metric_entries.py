@@ -25,7 +25,7 @@ from monitoring_layer._encode import iso
 from monitoring_layer.readings import MetricReading
 from monitoring_layer._stats import statistics
 
-__all__ = ["METRICS_SCHEMA_VERSION", "entry_statistics", "facade_entry", "series_record"]
+__all__ = ["METRICS_SCHEMA_VERSION", "entry_statistics", "facade_entry", "group_by_name", "series_record"]
 
 #: Version 2: counter points are cumulative (``value``) with their ``increment``.
 METRICS_SCHEMA_VERSION = 2

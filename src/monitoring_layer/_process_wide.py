@@ -8,11 +8,12 @@ new lock, in case another thread held it at fork time.
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from collections.abc import Callable
 from typing import Generic, TypeVar
+
+from monitoring_layer import _lifecycle
 
 __all__ = ["ProcessWide"]
 
@@ -22,8 +23,10 @@ T = TypeVar("T")
 class ProcessWide(Generic[T]):
     """One value per process, built by ``build()`` on first use."""
 
-    def __init__(self, build: Callable[[], T], *, close: Callable[[T], None] | None = None) -> None:
+    def __init__(self, build: Callable[[], T] | None, *, close: Callable[[T], None] | None = None,
+                 what: str = "this process-wide instance") -> None:
         self._build = build
+        self._what = what
         self._close = close
         self._value: T | None = None
         self._lock = threading.Lock()
@@ -34,9 +37,16 @@ class ProcessWide(Generic[T]):
         if value is None:
             with self._lock:
                 if self._value is None:
+                    if self._build is None:
+                        raise RuntimeError(f"{self._what} has no builder: monitoring_layer._defaults installs "
+                                           "it when the package is imported")
                     self._value = self._build()
                 value = self._value
         return value
+
+    def set_build(self, build: Callable[[], T]) -> None:
+        """Install the builder (the top layer does it: facades never import the pipeline)."""
+        self._build = build
 
     def peek(self) -> T | None:
         """The value if it was built, without building it."""
@@ -62,5 +72,4 @@ def _after_fork_in_child() -> None:
         holder._lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_lifecycle.register("process-wide instances", after_fork_child=_after_fork_in_child)

@@ -22,7 +22,6 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_full_name
 from opentelemetry.sdk.metrics import (
     Counter,
     Histogram,
@@ -42,7 +41,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.metrics.export import Histogram as HistogramData
 
-from monitoring_layer import _selfmon
+from monitoring_layer import _compat, _selfmon
 from monitoring_layer.readings import MetricInfo, MetricReading, ReadingSource, ReadingsHub, ReadingType
 
 __all__ = ["ReadingsExporter", "readings_from_metrics_data"]
@@ -125,8 +124,8 @@ def _metric_readings(metric: Any, source: str) -> Iterable[MetricReading]:
     else:
         return
     unit = metric.unit or ""
-    common = {"unit": unit, "description": metric.description or "",
-              "prometheus_name": otel_prometheus_name(metric.name, unit, kind), "source": source}
+    description = metric.description or ""
+    prometheus_name = otel_prometheus_name(metric.name, unit, kind)
     for point in data.data_points:
         labels = {str(k): _label(v) for k, v in (point.attributes or {}).items()}
         if kind == "histogram":
@@ -136,10 +135,12 @@ def _metric_readings(metric: Any, source: str) -> Iterable[MetricReading]:
             bounds = {"min": _finite(getattr(point, "min", None)), "max": _finite(getattr(point, "max", None))}
             yield MetricReading(metric.name, kind, total / count if count else 0.0, labels, count=count, sum=total,
                                 buckets=buckets, statistics=bounds if count else None,
-                                timestamp_ns=point.time_unix_nano, **common)
+                                timestamp_ns=point.time_unix_nano, unit=unit, description=description,
+                                prometheus_name=prometheus_name, source=source)
         else:
             yield MetricReading(metric.name, kind, float(point.value), labels,
-                                timestamp_ns=point.time_unix_nano, **common)
+                                timestamp_ns=point.time_unix_nano, unit=unit, description=description,
+                                prometheus_name=prometheus_name, source=source)
 
 
 def _buckets(point: Any) -> tuple[tuple[float, int], ...]:
@@ -165,10 +166,10 @@ def _label(value: Any) -> str:
 
 def otel_prometheus_name(name: str, unit: str, kind: str) -> str:
     """The sample name OTel's Prometheus exporter gives an OTel metric (counters end in ``_total``)."""
-    family = sanitize_full_name(name)
+    family = _compat.sanitize_full_name(name)
     if kind == "counter" and family.endswith("_total"):
         family = family[:-6]
-    word = map_unit(unit) if unit else ""
+    word = _compat.map_unit(unit) if unit else ""
     if word and not family.endswith("_" + word):
         family += "_" + word
     return family + "_total" if kind == "counter" else family

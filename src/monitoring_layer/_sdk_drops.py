@@ -10,15 +10,15 @@ on. ``count_drops`` wraps that metrics object so every drop is also counted in
 ``monitoring_layer_dropped_total{signal, reason}`` (``queue_full``,
 ``already_shutdown``), at no cost while nothing is dropped.
 
-The attributes are private; on an SDK without them nothing is wrapped and
-``count_drops`` returns False.
+The attributes are private (reached through ``_compat``); on an SDK without
+them nothing is wrapped, ``count_drops`` returns False and a ``compat`` fault is counted.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from monitoring_layer import _selfmon
+from monitoring_layer import _compat, _selfmon
 
 __all__ = ["count_drops"]
 
@@ -40,10 +40,10 @@ class _CountingMetrics:
 
 def count_drops(processor: Any, signal: str) -> bool:
     """Count the drops of a batch ``processor`` under ``signal``; True when it is (now) watched."""
-    batch = getattr(processor, "_batch_processor", None)
-    metrics = getattr(batch, "_metrics", None)
-    if metrics is None or not hasattr(metrics, "drop_items"):
+    found = _compat.batch_processor_metrics(processor)
+    if found is None:
         return False
+    batch, metrics = found
     if not isinstance(metrics, _CountingMetrics):
         batch._metrics = _CountingMetrics(metrics, signal)  # noqa: SLF001
     return True

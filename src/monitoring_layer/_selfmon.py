@@ -17,7 +17,6 @@ Prometheus, the JSON file, OTLP.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -142,13 +141,10 @@ def reset() -> None:
         _kinds_reported.clear()
 
 
-def _after_fork_in_child() -> None:
+def after_fork_in_child() -> None:
+    """Called first by ``_lifecycle`` in a forked child (``_lifecycle`` imports this module)."""
     # A lock held by another thread at fork time would stay locked forever in
     # the child; replace it. Counts are kept: they describe the parent's past
     # and the child's counters continue from them, like its other cumulatives.
     global _lock
     _lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from monitoring_layer.errors import ConfigError
+
 __all__ = [
     "ConfigError",
     "OPTIONS",
@@ -28,14 +30,6 @@ __all__ = [
     "resolve_settings",
     "settings_table_markdown",
 ]
-
-
-class ConfigError(ValueError):
-    """A setting has a bad value, or cannot change any more.
-
-    The message names the environment variable or ``configure()`` argument and
-    the value that was refused.
-    """
 
 
 # --------------------------------------------------------------------------- parsers
@@ -226,6 +220,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("prometheus_port", "OTEL_EXPORTER_PROMETHEUS_PORT", _port, None,
            "Serve `/metrics` for Prometheus on this port (off when unset; 0 picks a free port).",
            "unset (off)"),
+    Option("prometheus_multiprocess", "MONITORING_PROMETHEUS_MULTIPROCESS", _bool, False,
+           "For pre-forking servers (gunicorn, uWSGI): every process writes its metric state under "
+           "`metrics/processes/`, and `/metrics` serves all processes of the home merged (counters and "
+           "histograms summed, gauges per `pid`).", "false"),
     Option("otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", _optional_text, None,
            "Also send all three signals by OTLP to this collector (needs the `otlp` extra). "
            "The signal-specific `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT` and the "
@@ -269,6 +267,7 @@ class Settings:
     sdk_disabled: bool
     prometheus_host: str
     prometheus_port: int | None
+    prometheus_multiprocess: bool
     otlp_endpoint: str | None
     otlp_protocol: str
     otlp_signal_endpoints: Mapping[str, str] = dataclasses.field(default_factory=dict)

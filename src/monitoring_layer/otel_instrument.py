@@ -21,13 +21,13 @@ import os
 from importlib.metadata import entry_points
 from typing import Any
 
-from opentelemetry.sdk._configuration import _BaseConfigurator
 
+from monitoring_layer._compat import BaseConfigurator as _BaseConfigurator
 from monitoring_layer.config import ConfigError
 from monitoring_layer.pipeline import get_pipeline
 
 try:
-    from opentelemetry.instrumentation.distro import BaseDistro
+    from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 except ImportError:  # without the instrument extra only the configurator can be used
     BaseDistro = None  # type: ignore[assignment,misc]
 

@@ -38,8 +38,10 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import CollectorRegistry
 
 from monitoring_layer import _lifecycle, _selfmon, config, server
+from monitoring_layer.exporters.prometheus_multiprocess import MultiprocessCollector, ProcessStateWriter
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._readings_export import ReadingsExporter
 from monitoring_layer._sdk_drops import count_drops
@@ -101,6 +103,9 @@ class Pipeline:
         self.outputs: dict[str, list[str]] = {"traces": [], "metrics": [], "logs": []}
         #: every collection's ``MetricReading`` s (empty when disabled); subscribe to it
         self.readings = ReadingsHub()
+        #: what /metrics serves when it is not prometheus_registry (multiprocess mode: every process merged)
+        self.scrape_registry: Any = None
+        self.process_state: Any = None
         self.readings_exporter: ReadingsExporter | None = None
 
         if not self.enabled:  # OTEL_SDK_DISABLED: record nothing, export nothing
@@ -158,10 +163,10 @@ class Pipeline:
             export_interval_s=settings.export_interval_s)
         for exporter in [self.exporters["logs"], *self._otlp("logs")]:
             self.outputs["logs"].append(type(exporter).__name__)
-            processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=batch_delay_ms)
-            count_drops(processor, "logs")
-            self.logger_provider.add_log_record_processor(processor)
-            self._components.append(processor)
+            log_processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=batch_delay_ms)
+            count_drops(log_processor, "logs")
+            self.logger_provider.add_log_record_processor(log_processor)
+            self._components.append(log_processor)
 
         # -- metrics
         self.exporters["metrics"] = JsonFileMetricExporter(
@@ -193,6 +198,7 @@ class Pipeline:
                 self.meter_provider.add_metric_reader(reader)
                 self._components.append(reader)
         self._self_metrics()
+        self._multiprocess()
         self._serve_prometheus()
 
     # -- building blocks ---------------------------------------------------------
@@ -225,6 +231,19 @@ class Pipeline:
         self.prometheus_registry = self.prometheus_bridge.registry
         self.prometheus_reader = PullPrometheusReader(registry=self.prometheus_bridge.otel_registry)
         return self.prometheus_reader
+
+    def _multiprocess(self) -> None:
+        """Multiprocess mode: write this process's families at every collection; scrape them all merged."""
+        if not self.settings.prometheus_multiprocess:
+            return
+        writer = ProcessStateWriter(self.settings.home, self.prometheus_registry)
+        self.process_state = writer
+        def write_state(_readings: object) -> None:
+            writer.write()
+
+        self.readings.subscribe(write_state)
+        self.scrape_registry = CollectorRegistry(auto_describe=False)
+        self.scrape_registry.register(MultiprocessCollector(self.settings.home))  # type: ignore[arg-type]
 
     def _serve_prometheus(self) -> None:
         port = self.settings.prometheus_port

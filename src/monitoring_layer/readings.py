@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from monitoring_layer import _selfmon
+from monitoring_layer import _lifecycle, _selfmon
 
 __all__ = [
     "READING_TYPES",
@@ -177,6 +178,7 @@ class ReadingsHub:
         self._latest: tuple[MetricReading, ...] = ()
         self._catalog: tuple[MetricInfo, ...] = ()
         self._collections = 0
+        _HUBS.add(self)
 
     def subscribe(self, callback: ReadingsCallback) -> Callable[[], None]:
         """Call ``callback(readings)`` at every collection; returns a function that unsubscribes."""
@@ -218,3 +220,14 @@ class ReadingsHub:
     def collections(self) -> int:
         """How many collections were published."""
         return self._collections
+
+
+_HUBS: weakref.WeakSet[ReadingsHub] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for hub in list(_HUBS):  # another thread may have held a hub's lock at fork time
+        hub._lock = threading.Lock()
+
+
+_lifecycle.register("readings hubs", after_fork_child=_after_fork_in_child)

@@ -300,9 +300,9 @@ def check_health() -> str:
     health.flush()
     for relative, schema in (("health/health_status.json", "health_status"),
                              ("health/health_history.json", "health_history")):
-        path = _home() / relative
-        _check(path.is_file(), f"{relative} was not written")
-        problems = validate(json.loads(path.read_text()), load_schema(schema))
+        written = _home() / relative
+        _check(written.is_file(), f"{relative} was not written")
+        problems = validate(json.loads(written.read_text()), load_schema(schema))
         _check(not problems, f"{relative} does not match its schema: {problems[:3]}")
     report = _home() / "health_report.json"
     health.export_health_report(str(report))

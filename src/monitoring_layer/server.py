@@ -113,11 +113,18 @@ class _Filtered:
                 yield family
 
 
-def build_router(pipeline: ServedPipeline, *, extra_mounts: Iterable[Mount] = ()) -> Router:
-    """A router with ``/metrics`` of ``pipeline``, every registered mount and ``extra_mounts``."""
+def build_router(pipeline: ServedPipeline, *, extra_mounts: Iterable[Mount] = (),
+                 registry: Any = None) -> Router:
+    """A router with ``/metrics`` of ``pipeline``, every registered mount and ``extra_mounts``.
+
+    ``/metrics`` serves ``registry`` when given, else the pipeline's ``scrape_registry``
+    (multiprocess mode: every process of the home merged), else its ``prometheus_registry``.
+    """
     router = Router()
-    if getattr(pipeline, "prometheus_registry", None) is not None:
-        router.add("/metrics", metrics_handler(pipeline.prometheus_registry))
+    registry = (registry or getattr(pipeline, "scrape_registry", None)
+                or getattr(pipeline, "prometheus_registry", None))
+    if registry is not None:
+        router.add("/metrics", metrics_handler(registry))
     with _lock:
         mounts = [*_mounts, *extra_mounts]
         try:
@@ -130,6 +137,6 @@ def build_router(pipeline: ServedPipeline, *, extra_mounts: Iterable[Mount] = ()
 
 
 def start(pipeline: ServedPipeline, host: str = "127.0.0.1", port: int = 0, *,
-          extra_mounts: Iterable[Mount] = ()) -> ServerHandle:
+          extra_mounts: Iterable[Mount] = (), registry: Any = None) -> ServerHandle:
     """Serve ``build_router(pipeline)`` on ``host:port``; raises ``OSError`` when it cannot bind."""
-    return start_server(build_router(pipeline, extra_mounts=extra_mounts), host, port)
+    return start_server(build_router(pipeline, extra_mounts=extra_mounts, registry=registry), host, port)

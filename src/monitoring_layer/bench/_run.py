@@ -17,14 +17,15 @@ from ._dashboard import dashboard_rows
 from ._export import export_rows
 from ._health import health_rows
 from ._memory import peak_rss_rows
+from ._scrape import scrape_rows
 from ._timing import measure
 
 __all__ = ["render", "run_bench"]
 
-_FULL = {"rounds": 15, "batch": 2_000, "caps": (1_000, 10_000, 100_000), "export_rounds": 3,
-         "memory_scale": 1, "dashboard_traces": (1_000, 10_000), "dashboard_calls": 50}
-_QUICK = {"rounds": 3, "batch": 200, "caps": (1_000,), "export_rounds": 1, "memory_scale": 100,
-          "dashboard_traces": (1_000,), "dashboard_calls": 5}
+_FULL: dict[str, Any] = {"rounds": 15, "batch": 2_000, "caps": (1_000, 10_000, 100_000), "export_rounds": 3,
+                         "memory_scale": 1, "dashboard_traces": (1_000, 10_000), "dashboard_calls": 50}
+_QUICK: dict[str, Any] = {"rounds": 3, "batch": 200, "caps": (1_000,), "export_rounds": 1, "memory_scale": 100,
+                          "dashboard_traces": (1_000,), "dashboard_calls": 5}
 
 
 def machine() -> dict[str, Any]:
@@ -62,6 +63,7 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
     exports = export_rows(plan["caps"], batch=1_000 if not quick else 100, rounds=plan["export_rounds"])
     memory = peak_rss_rows(_memory_scenarios(plan["memory_scale"]))
     dashboard = dashboard_rows(plan["dashboard_traces"], calls=plan["dashboard_calls"])
+    scrape = scrape_rows(1_000, scrapes=5 if quick else 30)
     health = health_rows(quick=quick)
     return {
         "machine": machine(),
@@ -71,6 +73,7 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
         "export": exports,
         "memory": memory,
         "dashboard": dashboard,
+        "scrape": scrape,
         "health": health,
         "targets": targets_of(operations),
         "seconds": time.time() - started,
@@ -116,6 +119,11 @@ def render(report: dict[str, Any]) -> str:
                   _table(["operation", "traces", "ms per call", "growth"],
                          [[r["operation"], f"{r['traces']:,}", f"{r['ms_per_call']:.3f}",
                            "" if r["growth"] is None else f"{r['growth']:.2f}x"] for r in report["dashboard"]])]
+    if report.get("scrape"):
+        lines += ["", "/metrics scrape (one embedded server), while another thread records or not",
+                  _table(["series", "recorder", "scrapes", "median", "max", "body"],
+                         [[f"{r['series']:,}", r["recorder"], str(r["scrapes"]), f"{r['median_ms']:.1f} ms",
+                           f"{r['max_ms']:.1f} ms", f"{r['bytes'] / 1e3:.0f} kB"] for r in report["scrape"]])]
     if report.get("health"):
         lines += ["", "Health checks (docs/health.md)", _table(
             ["case", "measured", "target", "met"],

@@ -10,7 +10,8 @@
    visible (``monitoring_layer._sdk_drops``), including processors a user
    added to the provider before the aggregator was built.
 
-The attributes used are private; on an SDK without them nothing is wrapped and
+The attributes used are private (reached through ``monitoring_layer._compat``);
+on an SDK without them nothing is wrapped and
 ``watch_batch_processors`` returns 0 (queries and statistics are unaffected:
 the aggregator's store is fed synchronously, never through a queue).
 """
@@ -20,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.sdk._logs import LogRecordProcessor, SynchronousMultiLogRecordProcessor
+from opentelemetry.sdk._logs import LogRecordProcessor
 
-from monitoring_layer import _selfmon
+from monitoring_layer import _compat, _selfmon
 from monitoring_layer._sdk_drops import count_drops
 
 from ._scrub import Scrubber
@@ -70,22 +71,12 @@ def scrub_first(logger_provider: Any, processor: ScrubbingProcessor) -> bool:
     """Put ``processor`` before every other processor of ``logger_provider``.
 
     Returns False (and adds nothing) when the provider's processors are not
-    the SDK's sequential ones; the caller then scrubs only what it stores.
+    the SDK's sequential ones; the caller then scrubs only what it stores and
+    must report the weaker protection.
     """
-    multi = getattr(logger_provider, "_multi_log_record_processor", None)
-    if not isinstance(multi, SynchronousMultiLogRecordProcessor):
-        return False
-    lock = getattr(multi, "_lock", None)
-    processors = getattr(multi, "_log_record_processors", None)
-    if lock is None or not isinstance(processors, tuple):
-        return False
-    with lock:
-        multi._log_record_processors = (processor, *multi._log_record_processors)  # noqa: SLF001
-    return True
+    return _compat.prepend_log_processor(logger_provider, processor)
 
 
 def watch_batch_processors(logger_provider: Any) -> int:
     """Count the drops of every batch processor on ``logger_provider``; returns how many are watched."""
-    multi = getattr(logger_provider, "_multi_log_record_processor", None)
-    processors = getattr(multi, "_log_record_processors", ()) or ()
-    return sum(count_drops(processor, "logs") for processor in processors)
+    return sum(count_drops(processor, "logs") for processor in _compat.log_processors(logger_provider))

@@ -14,7 +14,6 @@ exception type) survive eviction. Their key sets are capped at
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 import time
@@ -25,9 +24,9 @@ from typing import Any
 from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.trace import format_span_id, format_trace_id
 
-from monitoring_layer import _selfmon
-from monitoring_layer._encode import iso, json_value, resource_service
-from monitoring_layer.exporters.logs import level_name
+from monitoring_layer import _lifecycle, _selfmon
+from monitoring_layer._encode import iso, json_value, level_name, resource_service
+from monitoring_layer.types import LogRecordDict
 
 from ._scrub import Scrubber
 
@@ -74,10 +73,7 @@ class LogStore(LogRecordProcessor):
         self._errors: dict[str, int] = {}
         self._minutes: dict[int, int] = {}  # minute number -> records (the last 61 minutes)
         self._started_ns = clock()
-        if hasattr(os, "register_at_fork"):
-            # A lock held by another thread at fork time would stay locked in the child.
-            reinit = weakref.WeakMethod(self._after_fork)
-            os.register_at_fork(after_in_child=lambda: (m := reinit()) and m())
+        _STORES.add(self)  # a lock held by another thread at fork time would stay locked in the child
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
@@ -190,9 +186,9 @@ class LogStore(LogRecordProcessor):
         trace_id: str | None = None,
         match: Callable[[Entry], bool] | None = None,
         limit: int = 100,
-    ) -> list[dict[str, Any]]:
+    ) -> list[LogRecordDict]:
         """Matching records as dicts, newest first, at most ``limit``."""
-        found: list[dict[str, Any]] = []
+        found: list[LogRecordDict] = []
         if limit <= 0:
             return found
         for entry in reversed(self.snapshot(component)):
@@ -255,7 +251,7 @@ def _has_trace(entry: Entry, trace_id: str) -> bool:
     return bool(entry[_TRACE]) and format_trace_id(entry[_TRACE]) == trace_id.lower()
 
 
-def as_dict(entry: Entry) -> dict[str, Any]:
+def as_dict(entry: Entry) -> LogRecordDict:
     """One entry in the record shape of ``logs/logs.json``."""
     timestamp, severity, text, component, body, attrs, trace_id, span_id, resource = entry
     return {
@@ -280,3 +276,14 @@ def searchable_text(entry: Entry) -> str:
     if attrs:
         parts.extend(v for v in attrs.values() if isinstance(v, str))
     return "\n".join(parts).lower()
+
+
+_STORES: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_STORES):
+        store._after_fork()
+
+
+_lifecycle.register("log stores", after_fork_child=_after_fork_in_child)

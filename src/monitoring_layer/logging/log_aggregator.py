@@ -23,9 +23,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from opentelemetry._logs import LogRecord
-from opentelemetry.sdk._logs import LogRecordLimits, ReadWriteLogRecord
+from opentelemetry.sdk._logs import ReadWriteLogRecord
 
-from monitoring_layer import _selfmon
+from monitoring_layer import _compat, _selfmon
+from monitoring_layer.types import LogRecordDict
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings, get_settings
@@ -116,12 +117,18 @@ class LogAggregator:
             # processor (exporters included) sees them; failing that, before we keep them.
             if scrub_first(logger_provider, ScrubbingProcessor(self._scrubber, SCOPE)):
                 self._store.scrub_foreign = False
+            else:  # a weaker protection must never be silent
+                _selfmon.fault(
+                    "compat", "scrub-first could not be installed on the LoggerProvider "
+                    f"({type(logger_provider).__name__}): records of other OTel loggers (instrumentation "
+                    "libraries) reach the JSON and OTLP exporters UNREDACTED; only what the log aggregator "
+                    "stores is scrubbed", key="scrub_first", strict=False)
             logger_provider.add_log_record_processor(self._store)
             self.watched_processors = watch_batch_processors(logger_provider)
             self._logger = logger_provider.get_logger(SCOPE, __version__)
             self._scope = self._logger.instrumentation_scope
             self._store.own_scope_object = self._scope
-            self._limits = getattr(self._logger, "_log_record_limits", None) or LogRecordLimits()
+            self._limits = _compat.logger_limits(self._logger)
         else:
             self.watched_processors = 0
 
@@ -215,7 +222,7 @@ class LogAggregator:
         limit: int = 100,
         since: datetime | timedelta | float | int | None = None,
         trace_id: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[LogRecordDict]:
         """Kept records, newest first.
 
         ``level`` is a *minimum*: ``level="WARNING"`` returns WARNING, ERROR and
@@ -232,7 +239,7 @@ class LogAggregator:
             limit=_check_limit(limit),
         )
 
-    def get_component_logs(self, component: str, limit: int = 50) -> list[dict[str, Any]]:
+    def get_component_logs(self, component: str, limit: int = 50) -> list[LogRecordDict]:
         """The newest ``limit`` records of ``component`` (from its index)."""
         if not isinstance(component, str):
             raise TypeError(f"component must be a string, got {type(component).__name__}")
@@ -240,7 +247,7 @@ class LogAggregator:
 
     def search_logs(
         self, query: str, component: str | None = None, level: str | int | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
+    ) -> list[LogRecordDict]:
         """Full-text search over messages and string attributes, newest first.
 
         Case-insensitive; every word must occur as a substring (``"timeout"``
@@ -408,14 +415,8 @@ def _since_ns(since: Any) -> int | None:
 
 # --------------------------------------------------------------------------- process-wide
 
-def _build() -> LogAggregator:
-    from monitoring_layer.pipeline import get_pipeline
-
-    pipeline = get_pipeline()
-    return LogAggregator(pipeline.logger_provider, settings=pipeline.settings)
-
-
-_AGGREGATOR: ProcessWide[LogAggregator] = ProcessWide(_build)
+#: Built by ``monitoring_layer._defaults`` on the process-wide pipeline (this layer never imports it).
+_AGGREGATOR: ProcessWide[LogAggregator] = ProcessWide(None, what="get_log_aggregator()")
 
 
 def get_log_aggregator() -> LogAggregator:

@@ -27,13 +27,14 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from opentelemetry.exporter.prometheus._mapping import sanitize_attribute
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from monitoring_layer import _selfmon, config
+from monitoring_layer import _compat, _selfmon, config
 from monitoring_layer._safe import safe_text
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings
+from monitoring_layer.errors import UnknownMetricError
+from monitoring_layer.types import MetricStatistics
 from monitoring_layer._encode import iso, now_ns, resource_service
 from monitoring_layer._metric_entries import METRICS_SCHEMA_VERSION, facade_entry, group_by_name
 from monitoring_layer.readings import MetricInfo, MetricReading
@@ -64,13 +65,6 @@ _NS_PER_DAY = 86_400 * 1_000_000_000
 # OTel's default explicit bucket boundaries (the SDK's, repeated: it keeps them private).
 _DEFAULT_BOUNDS = (0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0,
                    7500.0, 10000.0)
-
-
-class UnknownMetricError(KeyError):
-    """Raised by queries for a metric name that was never registered nor recorded."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unknown metric"
 
 
 class MetricsCollector:
@@ -463,7 +457,7 @@ class MetricsCollector:
         """
         return self._metric(name).prometheus_name
 
-    def get_metric_statistics(self, name: str, labels: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def get_metric_statistics(self, name: str, labels: Mapping[str, Any] | None = None) -> MetricStatistics:
         """``count, sum, mean, min, max, p50, p95, p99`` over the retained points of ``name``.
 
         ``labels`` keeps the series that carry all the given pairs (``None`` or
@@ -476,7 +470,7 @@ class MetricsCollector:
             raise TypeError(f"labels must be a mapping of label names to values, got {type(labels).__name__}")
         metric = self._metric(name)
         metric.prune(self._horizon_ns())
-        return metric.statistics(labels)
+        return metric.statistics(labels)  # type: ignore[return-value]  # built with every key of the TypedDict
 
     def export_metrics(self) -> dict[str, Any]:
         """Every metric as a JSON-serializable document shaped like ``metrics/metrics_registry.json``."""
@@ -529,7 +523,7 @@ class MetricsCollector:
             if metric.type is MetricType.SUMMARY:
                 metric.prune(horizon)
         scope = {"otel_scope_name": METER_NAME, "otel_scope_version": __version__, "otel_scope_schema_url": "",
-                 **{"otel_scope_" + sanitize_attribute(k): str(v) for k, v in self._scope_attributes.items()}}
+                 **{"otel_scope_" + _compat.sanitize_attribute(k): str(v) for k, v in self._scope_attributes.items()}}
         return facade_view(metrics, scope)
 
     # ------------------------------------------------------------------ helpers

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import threading
 
+from monitoring_layer import _lifecycle
 from monitoring_layer._process_wide import ProcessWide
 
 from ._collector import _COLLECTORS, MetricsCollector, _pid
 
 __all__ = ["get_metrics_collector"]
 
+#: Built by ``monitoring_layer._defaults`` on the process-wide pipeline (this layer never imports it).
 _COLLECTOR: ProcessWide[MetricsCollector] = ProcessWide(
-    lambda: MetricsCollector(pipeline=_get_pipeline()), close=lambda collector: collector.close())
-
-
-def _get_pipeline():  # type: ignore[no-untyped-def]
-    from monitoring_layer.pipeline import get_pipeline
-
-    return get_pipeline()
+    None, close=lambda collector: collector.close(), what="get_metrics_collector()")
 
 
 def _after_fork_in_child() -> None:
@@ -44,8 +39,7 @@ def _after_fork_in_child() -> None:
                 series.last = None
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_lifecycle.register("metrics collectors", after_fork_child=_after_fork_in_child)
 
 
 def get_metrics_collector() -> MetricsCollector:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import re
 
-from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_full_name
+from monitoring_layer import _compat
 
 __all__ = ["MetricType", "base_unit", "check_label_name", "check_name", "family_names", "parse_type",
            "prometheus_name", "ucum_unit"]
@@ -154,15 +154,15 @@ def family_names(name: str, metric_type: MetricType, unit: str) -> tuple[str, st
     >>> family_names("kafka_processing_time_ms", MetricType.HISTOGRAM, "ms")
     ('kafka_processing_time_ms_seconds', 'kafka_processing_time_seconds')
     """
-    word = map_unit(base_unit(unit)[0])
+    word = _compat.map_unit(base_unit(unit)[0])
     name = name.lower()  # OTel instrument names are case-insensitive: the SDK lower-cases them
-    otel_family = _with_unit(sanitize_full_name(name), metric_type, word)
+    otel_family = _with_unit(_compat.sanitize_full_name(name), metric_type, word)
     base = name
     for suffix in _NAME_SUFFIXES.get(unit, ()):
         if base.lower().endswith("_" + suffix) and len(base) > len(suffix) + 1:
             base = base[: -len(suffix) - 1]
             break
-    return otel_family, _with_unit(sanitize_full_name(base), metric_type, word)
+    return otel_family, _with_unit(_compat.sanitize_full_name(base), metric_type, word)
 
 
 def _with_unit(family: str, metric_type: MetricType, word: str) -> str:

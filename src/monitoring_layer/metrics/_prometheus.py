@@ -25,18 +25,18 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.exporter.prometheus._mapping import map_unit
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
-from monitoring_layer import _selfmon
+from monitoring_layer import _compat, _selfmon
 
 from ._stats import QUANTILES, quantile
 
 #: Family names whose conflicts are remembered at most (names may come from anywhere).
 _MAX_CONFLICTS = 1000
 
-__all__ = ["PrometheusBridge", "PullPrometheusReader", "PrometheusSource", "facade_view", "summary_family"]
+__all__ = ["PrometheusBridge", "PrometheusSource", "PullPrometheusReader", "SummaryFamily", "facade_view",
+           "summary_family"]
 
 
 class PrometheusSource(Protocol):
@@ -79,10 +79,10 @@ class PrometheusBridge:
         added: list[Metric] = []
         for source in sources:
             with _selfmon.contained("export", key="prometheus view"):
-                source_hidden, source_renames, families = source.prometheus_view()
+                source_hidden, source_renames, source_families = source.prometheus_view()
                 hidden |= source_hidden
                 renames.update(source_renames)
-                added.extend(families)
+                added.extend(source_families)
         # The OTel collector first: it runs the reader's collection, which
         # also hands the facades' buffered observations to OTel.
         families: list[Metric] = []
@@ -160,9 +160,23 @@ def _renamed(family: Metric, name: str) -> Metric:
     return copy
 
 
-def summary_family(name: str, documentation: str, unit: str, rows: list[tuple[dict[str, str], Any]]) -> Metric:
+class SummaryFamily(Metric):
+    """A summary family that also carries each series' retained observations (base unit).
+
+    The exposition ignores them; the multiprocess state file keeps them, so a merged
+    ``/metrics`` computes quantiles over the observations of every process.
+    """
+
+    def __init__(self, name: str, documentation: str, unit: str) -> None:
+        super().__init__(name, documentation, "summary", unit)
+        self.observations: list[tuple[dict[str, str], list[float]]] = []
+
+
+def summary_family(name: str, documentation: str, unit: str, rows: list[tuple[dict[str, str], Any]],
+                   observations: list[tuple[dict[str, str], list[float]]] | None = None) -> Metric:
     """A Prometheus summary family: ``rows`` are ``(labels, (count, sum, {quantile: value}))``."""
-    family = Metric(name, documentation, "summary", unit)
+    family = SummaryFamily(name, documentation, unit)
+    family.observations = observations or []
     for labels, (count, total, quantiles) in rows:
         for q, value in quantiles.items():
             if value is not None:
@@ -195,10 +209,14 @@ def facade_view(metrics: Iterable[Any], scope: dict[str, str]) -> tuple[set[str]
         for _time, series, value in points:
             values.setdefault(id(series), []).append(value)
         rows = []
+        observations = []
         for series in list(metric.series.values()):
             ordered = sorted(values.get(id(series), ()))
             quantiles = {q: None if v is None else metric.to_otel(v)
                          for q, v in ((q, quantile(ordered, q)) for q in QUANTILES)}
-            rows.append(({**scope, **series.labels}, (series.count, metric.to_otel(series.total), quantiles)))
-        families.append(summary_family(metric.family, metric.help_text, map_unit(metric.otel_unit), rows))
+            labels = {**scope, **series.labels}
+            rows.append((labels, (series.count, metric.to_otel(series.total), quantiles)))
+            observations.append((labels, [metric.to_otel(v) for v in ordered]))
+        families.append(summary_family(metric.family, metric.help_text, _compat.map_unit(metric.otel_unit), rows,
+                                       observations))
     return hidden, renames, families

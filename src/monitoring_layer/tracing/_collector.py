@@ -12,7 +12,6 @@ it. Threads and pools started inside a trace inherit it (see ``_threads``).
 
 from __future__ import annotations
 
-import contextvars
 import json
 import os
 import threading
@@ -20,13 +19,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
-from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.trace import Status, StatusCode, format_span_id, format_trace_id, set_span_in_context
 
-from monitoring_layer import _selfmon
+from monitoring_layer import _compat, _selfmon
+from monitoring_layer.types import TraceDict
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings, get_settings
@@ -44,7 +42,7 @@ from ._attrs import (
     resolve_status,
 )
 from ._scope import SpanScope
-from ._store import TraceStore, _after_fork
+from ._store import TraceStore, renew_after_fork
 
 __all__ = ["TracingCollector", "get_tracing_collector"]
 
@@ -55,19 +53,7 @@ _INVALID_TRACE_ID = "0" * 32
 _MAX_COMPONENTS = 1_000
 
 
-def _context_ops() -> tuple[Any, Any]:
-    """OTel's ``context.get_current`` and ``context.attach``, or, when OTel runs on its default
-    contextvars runtime context, the ``ContextVar.get``/``set`` they delegate to: two call levels
-    less, four times per span pair (the facade's hot path). Any other runtime context gets the
-    public functions."""
-    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
-    var = getattr(runtime, "_current_context", None)
-    if type(runtime) is ContextVarsRuntimeContext and isinstance(var, contextvars.ContextVar):
-        return var.get, var.set
-    return otel_context.get_current, otel_context.attach
-
-
-_get_current, _attach = _context_ops()
+_get_current, _attach = _compat.context_ops()
 _get_current_span = otel_trace.get_current_span
 
 
@@ -125,7 +111,7 @@ class TracingCollector:
         self._abandoned = 0
         if propagate_to_threads:
             _threads.install()
-        _after_fork(self)
+        renew_after_fork(self)
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
@@ -181,7 +167,7 @@ class TracingCollector:
         """
         span_id = self._roots.pop(trace_id, None) if isinstance(trace_id, str) else None
         record = self._live.get(span_id) if span_id is not None else None
-        if record is None:
+        if record is None or span_id is None:
             return self._bad_end("end_trace", trace_id)
         root = record[0]
         trace_int = root.get_span_context().trace_id
@@ -314,7 +300,7 @@ class TracingCollector:
 
     # -- queries ----------------------------------------------------------------------
 
-    def get_trace(self, trace_id: str) -> dict[str, Any] | None:
+    def get_trace(self, trace_id: str) -> TraceDict | None:
         """The trace with its spans and span tree, or None when unknown here."""
         if not isinstance(trace_id, str):
             raise TypeError(f"trace_id must be a 32-hex string, got {type(trace_id).__name__}")
@@ -323,7 +309,7 @@ class TracingCollector:
         except ValueError:
             return None
         snap = self.store.snapshot(trace_int)
-        return _views.trace_view(snap) if snap is not None else None
+        return _views.trace_view(snap) if snap is not None else None  # type: ignore[return-value]
 
     def get_slow_traces(self, duration_threshold_ms: float = 1000, limit: int = 100) -> list[dict[str, Any]]:
         """Completed traces that lasted at least ``duration_threshold_ms``, slowest first."""
@@ -436,7 +422,7 @@ class TracingCollector:
         if isinstance(error, BaseException):
             span.record_exception(error)
             span.set_attribute("error.type", _type_name(type(error)))
-            description = f"{type(error).__name__}: {error}"
+            description: str | None = f"{type(error).__name__}: {error}"
         else:
             description = None if error is None else str(error)
         if facade_status is not None:
@@ -513,14 +499,8 @@ def _check_limit(limit: Any) -> None:
 
 # --------------------------------------------------------------------------- process-wide
 
-def _build() -> TracingCollector:
-    from monitoring_layer.pipeline import get_pipeline
-
-    pipeline = get_pipeline()
-    return TracingCollector(pipeline.tracer_provider, settings=pipeline.settings)
-
-
-_COLLECTOR: ProcessWide[TracingCollector] = ProcessWide(_build)
+#: Built by ``monitoring_layer._defaults`` on the process-wide pipeline (this layer never imports it).
+_COLLECTOR: ProcessWide[TracingCollector] = ProcessWide(None, what="get_tracing_collector()")
 
 
 def get_tracing_collector() -> TracingCollector:

@@ -60,7 +60,7 @@ def _text(value: Any) -> str:
 def _pairs(carrier: Any) -> list[tuple[Any, Any]]:
     if carrier is None:
         return []
-    return [pair for pair in carrier if isinstance(pair, (tuple, list)) and len(pair) == 2]
+    return [(pair[0], pair[1]) for pair in carrier if isinstance(pair, (tuple, list)) and len(pair) == 2]
 
 
 _GETTER = _CarrierGetter()

@@ -22,7 +22,6 @@ dicts when queried.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import weakref
@@ -32,7 +31,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
-from monitoring_layer import _selfmon
+from monitoring_layer import _lifecycle, _selfmon
 
 __all__ = ["TraceStore", "TraceSnapshot"]
 
@@ -97,7 +96,7 @@ class TraceStore(SpanProcessor):
         self._lock = threading.Lock()
         self._traces: dict[int, _Trace] = {}      # insertion ordered: oldest first
         self._active: dict[int, int] = {}         # span id -> trace id, oldest first
-        _after_fork(self)
+        _STORES.add(self)
 
     def _after_fork_in_child(self) -> None:
         # A lock held by another thread at fork time would stay locked in the child.
@@ -219,15 +218,17 @@ class TraceStore(SpanProcessor):
             self._active.clear()
 
 
-def _after_fork(obj: Any) -> None:
+_STORES: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def renew_after_fork(obj: Any) -> None:
     """Call ``obj._after_fork_in_child()`` in forked children, without keeping ``obj`` alive."""
-    if not hasattr(os, "register_at_fork"):
-        return
-    ref = weakref.WeakMethod(obj._after_fork_in_child)
+    _STORES.add(obj)
 
-    def reinit() -> None:
-        method = ref()
-        if method is not None:
-            method()
 
-    os.register_at_fork(after_in_child=reinit)
+def _after_fork_in_child() -> None:
+    for obj in list(_STORES):
+        obj._after_fork_in_child()
+
+
+_lifecycle.register("trace stores and collectors", after_fork_child=_after_fork_in_child)

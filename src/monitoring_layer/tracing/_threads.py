@@ -54,7 +54,7 @@ def install() -> None:
             return submit(self, functools.partial(_run_in, otel_context.get_current(), fn), *args, **kwargs)
 
         threading.Thread.start = start_in_context  # type: ignore[method-assign]
-        ThreadPoolExecutor.submit = submit_in_context  # type: ignore[method-assign]
+        ThreadPoolExecutor.submit = submit_in_context  # type: ignore[method-assign,assignment]
 
 
 def uninstall() -> None:

@@ -1,8 +1,8 @@
 """Collector arguments: validation at decoration time, lazy defaults, one registration per family.
 
 A collector argument left ``None`` means the process-wide one, looked up at
-call time through ``monitoring_layer.get_metrics_collector`` (or
-``get_log_aggregator`` / ``get_tracing_collector``): decorating a function at
+call time through ``monitoring_layer.metrics.get_metrics_collector`` (or
+``logging.get_log_aggregator`` / ``tracing.get_tracing_collector``): decorating a function at
 import time neither starts the pipeline nor fixes the settings.
 
 Any object with the spec's methods is accepted (duck typing): the real
@@ -15,7 +15,7 @@ import threading
 import weakref
 from typing import Any
 
-from monitoring_layer import _selfmon
+from monitoring_layer import _selfmon, logging, metrics, tracing
 
 from ._names import FAMILIES
 
@@ -32,17 +32,12 @@ _GETTERS = {
     "traces": "get_tracing_collector",
 }
 
-_package: Any = None
+_FACADES = {"metrics": metrics, "logs": logging, "traces": tracing}
 
 
 def default(kind: str) -> Any:
-    """The process-wide collector of ``kind`` ("metrics", "logs", "traces")."""
-    global _package
-    if _package is None:
-        import monitoring_layer
-
-        _package = monitoring_layer
-    return getattr(_package, _GETTERS[kind])()
+    """The process-wide collector of ``kind`` ("metrics", "logs", "traces"), looked up at call time."""
+    return getattr(_FACADES[kind], _GETTERS[kind])()
 
 
 def check_collector(value: Any, argument: str, kind: str) -> Any:

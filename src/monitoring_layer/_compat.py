@@ -1,0 +1,146 @@
+"""Every access to a private part of the OpenTelemetry SDK and exporters, in one place.
+
+The package relies on a few private names (tested with opentelemetry-sdk
+``TESTED_SDK``). Each accessor below checks that what it needs is there and,
+when it is not (the SDK moved it), falls back to a weaker behaviour and reports
+it once as a fault ``kind="compat"`` (counted in
+``monitoring_layer_errors_total{kind="compat"}``, logged with the consequence).
+Nothing else in the package touches an underscore attribute of OTel.
+
+Internal helper (lowest layer): imports only ``_selfmon``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.sdk._configuration import _BaseConfigurator as BaseConfigurator
+from opentelemetry.sdk._logs import LogRecordLimits, SynchronousMultiLogRecordProcessor
+
+from monitoring_layer import _selfmon
+
+__all__ = ["SDK_VERSION", "BaseConfigurator", "TESTED_SDK", "batch_processor_metrics", "context_ops", "log_processors",
+           "logger_limits", "map_unit", "prepend_log_processor", "sanitize_attribute", "sanitize_full_name"]
+
+# The base class OTel's own docs give distributions for OTEL_*_EXPORTER handling
+# (private module name, public role): re-exported so otel_instrument touches no private module.
+#: The SDK minor version these accesses were written against.
+TESTED_SDK = (1, 45)
+
+
+def _version() -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in re.findall(r"\d+", metadata.version("opentelemetry-sdk"))[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return ()
+
+
+SDK_VERSION = _version()
+
+
+def _fallback(what: str, consequence: str) -> None:
+    _selfmon.fault("compat", f"{what} is not available in opentelemetry-sdk "
+                   f"{'.'.join(map(str, SDK_VERSION)) or '?'} (written for {TESTED_SDK[0]}.{TESTED_SDK[1]}): "
+                   f"{consequence}", key=what, strict=False)
+
+
+# -- Prometheus naming (opentelemetry.exporter.prometheus._mapping) -------------------------
+
+_UNITS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds",
+          "min": "minutes", "h": "hours", "d": "days", "By": "bytes", "KBy": "kilobytes",
+          "MBy": "megabytes", "GBy": "gigabytes", "TBy": "terabytes", "KiBy": "kibibytes",
+          "MiBy": "mebibytes", "GiBy": "gibibytes", "TiBy": "tebibytes", "%": "percent", "1": ""}
+
+
+def _own_sanitize(name: str) -> str:
+    return re.sub(r"_+", "_", re.sub(r"[^a-zA-Z0-9_:]", "_", name))
+
+
+def _own_map_unit(unit: str) -> str:
+    return _UNITS.get(unit, _own_sanitize(unit).strip("_"))
+
+
+def _own_sanitize_full_name(name: str) -> str:
+    cleaned = _own_sanitize(name)
+    return "_" + cleaned if cleaned[:1].isdigit() else cleaned
+
+
+def _own_sanitize_attribute(key: str) -> str:
+    return _own_sanitize(key).replace(":", "_")
+
+
+try:
+    from opentelemetry.exporter.prometheus import _mapping as _prometheus_mapping
+
+    map_unit: Callable[[str], str] = _prometheus_mapping.map_unit
+    sanitize_full_name: Callable[[str], str] = _prometheus_mapping.sanitize_full_name
+    sanitize_attribute: Callable[[str], str] = _prometheus_mapping.sanitize_attribute
+except (ImportError, AttributeError):  # pragma: no cover - depends on the installed exporter
+    map_unit, sanitize_full_name, sanitize_attribute = _own_map_unit, _own_sanitize_full_name, _own_sanitize_attribute
+    _fallback("opentelemetry.exporter.prometheus._mapping",
+              "Prometheus names are derived by monitoring-layer's own rules and may differ from OTel's")
+
+
+# -- batch processors' drop hook (BatchSpanProcessor / BatchLogRecordProcessor) --------------
+
+def batch_processor_metrics(processor: Any) -> tuple[Any, Any] | None:
+    """``(inner batch processor, its metrics object with drop_items)``, or None when absent."""
+    batch = getattr(processor, "_batch_processor", None)
+    metrics = getattr(batch, "_metrics", None)
+    if metrics is None or not hasattr(metrics, "drop_items"):
+        if type(processor).__name__.startswith("Batch"):
+            _fallback("BatchProcessor._metrics.drop_items",
+                      "items dropped by the SDK's full batch queues are not counted in monitoring_layer_dropped_total")
+        return None
+    return batch, metrics
+
+
+# -- the logs SDK's processor chain --------------------------------------------------------
+
+#: The LoggerProvider attribute holding its processors (a name, so a test can simulate a move).
+_MULTI_ATTR = "_multi_log_record_processor"
+
+
+def log_processors(logger_provider: Any) -> tuple[Any, ...]:
+    """The processors of an SDK ``LoggerProvider`` (empty when they cannot be reached)."""
+    multi = getattr(logger_provider, _MULTI_ATTR, None)
+    processors = getattr(multi, "_log_record_processors", None)
+    return processors if isinstance(processors, tuple) else ()
+
+
+def prepend_log_processor(logger_provider: Any, processor: Any) -> bool:
+    """Put ``processor`` before every other processor of ``logger_provider``; False when impossible."""
+    multi = getattr(logger_provider, _MULTI_ATTR, None)
+    lock = getattr(multi, "_lock", None)
+    processors = getattr(multi, "_log_record_processors", None)
+    if not isinstance(multi, SynchronousMultiLogRecordProcessor) or lock is None or not isinstance(processors, tuple):
+        return False
+    with lock:
+        multi._log_record_processors = (processor, *multi._log_record_processors)  # noqa: SLF001
+    return True
+
+
+def logger_limits(logger: Any) -> Any:
+    """The SDK logger's ``LogRecordLimits`` (the SDK default when absent)."""
+    limits = getattr(logger, "_log_record_limits", None)
+    if limits is None:
+        return LogRecordLimits()
+    return limits
+
+
+# -- the context runtime ------------------------------------------------------------------------
+
+def context_ops() -> tuple[Callable[[], Any], Callable[[Any], Any]]:
+    """OTel's ``context.get_current``/``attach``, or the ``ContextVar.get``/``set`` they delegate to
+    when OTel runs on its default contextvars runtime (two call levels less on the span hot path)."""
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    if type(runtime) is ContextVarsRuntimeContext and isinstance(var, contextvars.ContextVar):
+        return var.get, var.set
+    return otel_context.get_current, otel_context.attach
