@@ -187,12 +187,12 @@ def run_demo(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     cycle = duration_s if duration_s else cycle_s
     platform.step(set())  # one step before the URLs are printed: whoever opens them sees data
-    print(f"monitoring-layer demo: a simulated data platform (ingest, batch jobs, lakehouse, governance)", file=out)
+    print("monitoring-layer demo: a simulated data platform (ingest, batch jobs, lakehouse, governance)", file=out)
     print(f"  dashboard   {server.url}/", file=out)
     print(f"  metrics     {server.url}/metrics", file=out)
     print(f"  probes      {server.url}/livez  {server.url}/readyz  {server.url}/healthz", file=out)
     print(f"  files       {settings.home}", file=out)
-    print(f"  faults      " + ", ".join(f"{n} at {int(a * cycle)}-{int(b * cycle)} s" for n, a, b in FAULTS)
+    print("  faults      " + ", ".join(f"{n} at {int(a * cycle)}-{int(b * cycle)} s" for n, a, b in FAULTS)
           + (f" (every {int(cycle)} s)" if not duration_s else ""), file=out)
     print("  Ctrl-C stops" + (f"; runs {duration_s:g} s" if duration_s else ""), file=out, flush=True)
     started = clock()

@@ -16,7 +16,7 @@ import dataclasses
 import enum
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 __all__ = ["HEALTH_ORDER", "SEVERITIES", "alert_time_ns", "plain", "redact"]
@@ -148,8 +148,6 @@ def to_ns(value: Any) -> int | None:
         except ValueError:
             return None
         if moment.tzinfo is None:
-            from datetime import timezone
-
             moment = moment.replace(tzinfo=timezone.utc)
         return int(moment.timestamp() * 1e6) * 1000
     return None

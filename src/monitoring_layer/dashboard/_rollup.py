@@ -18,7 +18,7 @@ import math
 import threading
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor

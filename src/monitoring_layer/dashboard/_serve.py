@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
 from monitoring_layer._http import Request, Response, Router
 
 from ._web import mount_dashboard
@@ -51,8 +53,6 @@ def build_router(dashboard: ObservabilityDashboard, *, prometheus_registry: Any 
     mount_dashboard(router, dashboard, token=token, environ=environ)
     mount_probes(router, dashboard)
     if prometheus_registry is not None:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
         def metrics(_request: Request) -> Response:
             return Response(200, generate_latest(prometheus_registry), CONTENT_TYPE_LATEST)
 

@@ -9,8 +9,8 @@ whatever their source.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Mapping
+from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from monitoring_layer import _selfmon
@@ -213,8 +213,6 @@ class HomeSource:
 def _ns_of(text: Any) -> int | None:
     if not isinstance(text, str):
         return None
-    from datetime import datetime
-
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
