@@ -182,6 +182,9 @@ def test_serve_puts_the_dashboard_on_the_one_server(process_wide):
         summary = json.loads(request(handle.url + "/api/summary")[2])
         assert summary["counts"]["traces"] == 1 and summary["counts"]["log_errors"] == 1
         assert request(handle.url + "/metrics")[0] == 200
+        for probe in ("/livez", "/readyz", "/startupz", "/healthz"):  # the health engine's, on the same server
+            status, headers, _ = request(handle.url + probe)
+            assert status == 200 and headers["Content-Type"] == "application/health+json", probe
         assert monitoring_layer.get_observability_dashboard() is monitoring_layer.get_observability_dashboard()
     finally:
         handle.close()
