@@ -330,7 +330,7 @@ def test_get_log_aggregator_is_one_instance_on_the_pipeline(process_wide):
 
 
 def test_keys_are_matched_as_whole_words_and_shaped_secrets_redacted():
-    from monitoring_layer.logging._scrub import Scrubber
+    from monitoring_layer._scrub import Scrubber
 
     scrubber = Scrubber()
     for key in ("db_password", "db.password", "X-Api-Key", "clientSecret", "session_id", "access_token",

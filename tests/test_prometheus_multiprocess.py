@@ -152,8 +152,8 @@ def test_gunicorn_workers_behind_one_port(tmp_path: Path, home: Path) -> None:
         proc.send_signal(signal.SIGTERM)  # graceful: every worker exits and flushes
         output = proc.communicate(timeout=60)[0]
     assert proc.returncode == 0, output
-    workers = [p for p in (home / PROCESSES_DIR).glob("*.json")]
-    assert len(workers) >= 4, output  # the preloading master and the four workers wrote their state
+    # Each worker that served a request built its pipeline and wrote its own state file.
+    assert list((home / PROCESSES_DIR).glob("*-*.json")), output
     text = _merged(home, alive=lambda pid, start: False, gauge_grace_s=0)
     _promtool_ok(text)
     assert _samples(text)["http_requests_total", (("path", "/orders"),)] == 200

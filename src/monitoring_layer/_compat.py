@@ -14,19 +14,23 @@ from __future__ import annotations
 
 import contextvars
 import re
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk._configuration import _BaseConfigurator as BaseConfigurator
 from opentelemetry.sdk._logs import LogRecordLimits, SynchronousMultiLogRecordProcessor
+from opentelemetry.sdk.trace import SpanProcessor
 
 from monitoring_layer import _selfmon
 
-__all__ = ["SDK_VERSION", "BaseConfigurator", "TESTED_SDK", "batch_processor_metrics", "context_ops", "log_processors",
-           "logger_limits", "map_unit", "prepend_log_processor", "sanitize_attribute", "sanitize_full_name"]
+__all__ = ["SDK_VERSION", "BaseConfigurator", "TESTED_SDK", "add_span_scrubber", "batch_processor_metrics",
+           "context_ops", "log_processors", "logger_limits", "map_unit", "prepend_log_processor",
+           "sanitize_attribute", "sanitize_full_name"]
 
 # The base class OTel's own docs give distributions for OTEL_*_EXPORTER handling
 # (private module name, public role): re-exported so otel_instrument touches no private module.
@@ -132,6 +136,65 @@ def logger_limits(logger: Any) -> Any:
     if limits is None:
         return LogRecordLimits()
     return limits
+
+
+# -- scrubbing spans as they end ----------------------------------------------------------------
+
+#: Whether the SDK calls ``SpanProcessor._on_ending(span)`` with the still-mutable span, before any
+#: processor's ``on_end`` (opentelemetry-sdk 1.34 and newer).
+SPAN_ENDING_HOOK = hasattr(SpanProcessor, "_on_ending")
+_SCRUBBED_PROVIDERS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+class _ScrubbingSpanProcessor(SpanProcessor):
+    """Redacts each ending span's attributes and events' attributes in place, before any exporter."""
+
+    def __init__(self, changes: Callable[[Mapping[str, Any]], dict[str, Any] | None]) -> None:
+        self._changes = changes
+
+    def _on_ending(self, span: Any) -> None:
+        try:
+            attributes = span._attributes  # noqa: SLF001 - BoundedAttributes, frozen once the span ends
+            if attributes:
+                found = self._changes(attributes)
+                if found:
+                    span._attributes = _replaced(attributes, found)  # noqa: SLF001
+            for event in span._events:  # noqa: SLF001
+                event_attributes = event._attributes  # noqa: SLF001
+                if event_attributes:
+                    found = self._changes(event_attributes)
+                    if found:
+                        event._attributes = {**event_attributes, **found}  # noqa: SLF001 - immutable mapping
+        except Exception as exc:  # noqa: BLE001 - never into the code that ends the span
+            _selfmon.fault("compat", exc, key="span scrubbing", strict=False)
+
+
+def _replaced(attributes: Any, found: Mapping[str, Any]) -> Any:
+    """A frozen copy of a span's ``BoundedAttributes`` with ``found`` in place (same bounds, same drop count)."""
+    if not isinstance(attributes, BoundedAttributes):
+        return {**attributes, **found}
+    copy = BoundedAttributes(maxlen=attributes.maxlen, attributes={**attributes, **found}, immutable=True,
+                             max_value_len=attributes.max_value_len)
+    copy.dropped = attributes.dropped
+    return copy
+
+
+def add_span_scrubber(tracer_provider: Any,
+                      changes: Callable[[Mapping[str, Any]], dict[str, Any] | None]) -> bool:
+    """Scrub every span of ``tracer_provider`` as it ends (once per provider); False when impossible.
+
+    ``changes(attributes)`` returns what to replace (see ``Scrubber.changes``). Without the
+    SDK's ending hook, spans reach the exporters unredacted: reported as a ``compat`` fault.
+    """
+    if tracer_provider in _SCRUBBED_PROVIDERS:
+        return True
+    if not SPAN_ENDING_HOOK or not hasattr(tracer_provider, "add_span_processor"):
+        _fallback("SpanProcessor._on_ending",
+                  "span attributes and events reach the exporters and stores UNREDACTED")
+        return False
+    tracer_provider.add_span_processor(_ScrubbingSpanProcessor(changes))
+    _SCRUBBED_PROVIDERS.add(tracer_provider)
+    return True
 
 
 # -- the context runtime ------------------------------------------------------------------------

@@ -194,7 +194,8 @@ OPTIONS: tuple[Option, ...] = (
            "Newest log records the log aggregator keeps in memory for queries (statistics and the "
            "error summary are running totals, not limited by it)."),
     Option("logs_redact_keys", "MONITORING_LOGS_REDACT_KEYS", _names, (),
-           "More words whose keys are redacted (whole words), `name,name` (added to password, passwd, "
+           "More words whose keys are redacted (whole words) in log records, span attributes and events, "
+           "and metric labels, `name,name` (added to password, passwd, "
            "secret, api_key, apikey, authorization, cookie, private_key, session_id, sessionid, "
            "credentials, access_key, and token/session as a key's last word).", "none"),
     Option("traces_retention_days", "MONITORING_TRACES_RETENTION_DAYS", _positive_float, 7.0,

@@ -40,7 +40,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CollectorRegistry
 
-from monitoring_layer import _lifecycle, _selfmon, config, server
+from monitoring_layer import _compat, _lifecycle, _selfmon, config, server
+from monitoring_layer._scrub import Scrubber
 from monitoring_layer.exporters.prometheus_multiprocess import MultiprocessCollector, ProcessStateWriter
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._readings_export import ReadingsExporter
@@ -142,6 +143,8 @@ class Pipeline:
         self.exporters["traces"] = JsonFileSpanExporter(
             settings.home, max_traces=settings.traces_max_traces, retention_days=settings.traces_retention_days,
             max_spans_per_trace=settings.traces_max_spans_per_trace, export_interval_s=settings.export_interval_s)
+        # Secrets in any span's attributes and events are redacted as it ends, before every exporter.
+        _compat.add_span_scrubber(self.tracer_provider, Scrubber(settings.logs_redact_keys).changes)
         span_exporters = [self.exporters["traces"], *self._otlp("traces")]
         for exporter in span_exporters:
             self.outputs["traces"].append(type(exporter).__name__)

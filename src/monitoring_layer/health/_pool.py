@@ -149,6 +149,9 @@ class CheckPool:
         while True:
             with cond:
                 while not self._tasks:
+                    if self._closing:  # closed while this worker was still running its last task
+                        self._threads -= 1
+                        return
                     self._idle += 1
                     woke = cond.wait(self.idle_s)
                     self._idle -= 1

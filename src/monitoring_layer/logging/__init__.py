@@ -2,7 +2,7 @@
 
 from ._bridge import AggregatorHandler, LoggingCapture
 from ._levels import LEVELS, parse_level
-from ._scrub import DEFAULT_REDACT_KEYS, REDACTED
+from monitoring_layer._scrub import DEFAULT_REDACT_KEYS, REDACTED
 from ._store import ERROR_BUCKET, LogStore
 from .log_aggregator import LogAggregator, get_log_aggregator
 

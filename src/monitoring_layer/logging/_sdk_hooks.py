@@ -26,7 +26,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor
 from monitoring_layer import _compat, _selfmon
 from monitoring_layer._sdk_drops import count_drops
 
-from ._scrub import Scrubber
+from monitoring_layer._scrub import Scrubber
 
 __all__ = ["ScrubbingProcessor", "scrub_first", "watch_batch_processors"]
 

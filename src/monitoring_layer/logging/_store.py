@@ -28,7 +28,7 @@ from monitoring_layer import _lifecycle, _selfmon
 from monitoring_layer._encode import iso, json_value, level_name, resource_service
 from monitoring_layer.types import LogRecordDict
 
-from ._scrub import Scrubber
+from monitoring_layer._scrub import Scrubber
 
 __all__ = ["ERROR_BUCKET", "LogStore", "MAX_KEYS", "OTHER"]
 

@@ -35,7 +35,7 @@ from . import _levels
 from ._bridge import AggregatorHandler, LoggingCapture
 from ._sdk_hooks import ScrubbingProcessor, scrub_first, watch_batch_processors
 from ._levels import Level, parse_level
-from ._scrub import REDACTED, Scrubber, exception_attributes
+from monitoring_layer._scrub import REDACTED, Scrubber, exception_attributes
 from ._store import LogStore, searchable_text
 
 __all__ = ["LogAggregator", "get_log_aggregator"]

@@ -31,6 +31,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 
 from monitoring_layer import _compat, _selfmon, config
 from monitoring_layer._safe import safe_text
+from monitoring_layer._scrub import REDACTED, Scrubber
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings
 from monitoring_layer.errors import UnknownMetricError
@@ -98,6 +99,7 @@ class MetricsCollector:
         self._lock = threading.RLock()
         self._metrics: dict[str, Metric] = {}
         self._claimed: dict[str, str] = {}  # lower-cased OTel and Prometheus names -> metric name
+        self._scrubber = Scrubber(self.settings.logs_redact_keys, max_length=_MAX_LABEL_LENGTH)
         self._buckets: dict[str, tuple[float, ...]] = {}  # histograms registered with their own buckets
         self._buffered: list[Metric] = []  # histogram and summary metrics
         self._caches: dict[MetricType, dict[tuple[Any, ...], tuple[Metric, Series]]] = {t: {} for t in MetricType}
@@ -376,6 +378,10 @@ class MetricsCollector:
                     value = str(value)
                 if not value.isascii():
                     value = safe_text(value)  # a lone surrogate would break every scrape
+                if self._scrubber.sensitive(label):
+                    value = REDACTED  # password="..." as a label: the same rules as logs and spans
+                elif "=" in value or ":" in value or "AKIA" in value or "ASIA" in value:
+                    value = self._scrubber.text(value)
                 items.append((label, value))
         key = tuple(sorted(items))
         series = metric.series.get(key)
@@ -552,6 +558,10 @@ class MetricsCollector:
 
 _PROVIDER_COLLECTORS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 _PROVIDER_LOCK = threading.Lock()
+
+
+#: Label values longer than this are cut by the scrubber (with a visible marker).
+_MAX_LABEL_LENGTH = 1024
 
 
 def _check_buckets(buckets: Any, kind: MetricType) -> tuple[float, ...]:

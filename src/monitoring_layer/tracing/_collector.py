@@ -24,6 +24,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Status, StatusCode, format_span_id, format_trace_id, set_span_in_context
 
 from monitoring_layer import _compat, _selfmon
+from monitoring_layer._scrub import Scrubber
 from monitoring_layer.types import TraceDict
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._version import __version__
@@ -99,6 +100,9 @@ class TracingCollector:
             )
             if hasattr(provider, "add_span_processor"):  # an SDK provider; a no-op one records nothing
                 provider.add_span_processor(store)
+                # Secrets in span attributes and events are redacted as each span ends, before the
+                # store or any exporter sees it (the same rules as for logs; once per provider).
+                _compat.add_span_scrubber(provider, Scrubber(settings.logs_redact_keys).changes)
         self.store = store
         self.max_active_spans = settings.traces_max_active_spans
         # span id (hex) -> (span, context current before it started, trace id if it is a root,

@@ -1,8 +1,12 @@
 """Make a record safe to keep: redact secrets, bound sizes, turn any value into a valid attribute.
 
-Everything the aggregator stores or hands to OTel has gone through here, so a
-password in a keyword argument or in ``"login failed password=hunter2"``
-never reaches memory, the JSON file or an OTLP collector.
+One set of rules for every signal: log records (the log aggregator and a
+scrubbing processor in front of the logger provider), span attributes and span
+events (a span processor that scrubs each span as it ends, before any exporter
+or store sees it), and metric label values (when the series is created). So a
+password in a keyword argument, a ``db.password`` span attribute or
+``"login failed password=hunter2"`` never reaches memory, the files, the
+exposition or an OTLP collector.
 
 * attribute keys holding a sensitive word as a whole word (case-insensitive;
   ``-``, ``.`` and camelCase read as word breaks: ``db_password``, ``X-Api-Key``,
@@ -180,6 +184,25 @@ class Scrubber:
             if isinstance(value, Mapping):
                 return self.mapping(value, depth + 1)
         return self.text(_safe_repr(value))
+
+    def changes(self, attributes: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What to replace in ``attributes`` (already valid OTel attributes) to redact secrets; None if nothing.
+
+        Sensitive keys lose their value; string values holding ``key=value`` secrets or
+        shaped secrets are redacted inside. Used on spans and events as they end.
+        """
+        found: dict[str, Any] | None = None
+        for key, value in attributes.items():
+            if self.sensitive(key):
+                if value != REDACTED:
+                    found = found if found is not None else {}
+                    found[key] = REDACTED
+            elif type(value) is str and ("=" in value or ":" in value or "AKIA" in value or "ASIA" in value):
+                cleaned = self.text(value) if len(value) <= self.max_length else value
+                if cleaned != value:
+                    found = found if found is not None else {}
+                    found[key] = cleaned
+        return found
 
     def mapping(self, values: Mapping[Any, Any], depth: int = 0) -> dict[str, Any]:
         """A mapping's items as attributes: sensitive keys redacted, values cleaned."""
