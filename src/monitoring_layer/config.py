@@ -219,8 +219,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("prometheus_host", "OTEL_EXPORTER_PROMETHEUS_HOST", _text, "127.0.0.1",
            "Address the Prometheus scrape endpoint listens on."),
     Option("prometheus_port", "OTEL_EXPORTER_PROMETHEUS_PORT", _port, None,
-           "Serve `/metrics` for Prometheus on this port (off when unset; 0 picks a free port).",
-           "unset (off)"),
+           "Serve `/metrics` for Prometheus on this port (off when unset; 0 picks a free port). "
+           "`prometheus` in `OTEL_METRICS_EXPORTER` turns it on at OTel's default port, 9464.",
+           "unset (off)",
+           otel_env=("OTEL_METRICS_EXPORTER",
+                     lambda names: 9464 if "prometheus" in [n.strip().lower() for n in names.split(",")]
+                     else None)),
     Option("prometheus_multiprocess", "MONITORING_PROMETHEUS_MULTIPROCESS", _bool, False,
            "For pre-forking servers (gunicorn, uWSGI): every process writes its metric state under "
            "`metrics/processes/`, and `/metrics` serves all processes of the home merged (counters and "
@@ -306,7 +310,8 @@ def resolve_settings(
         elif option.otel_env is not None and environ.get(option.otel_env[0], "").strip():
             var, convert = option.otel_env
             try:
-                values[option.name] = option.parse(convert(environ[var]))
+                converted = convert(environ[var])
+                values[option.name] = option.default if converted is None else option.parse(converted)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"environment variable {var}={environ[var]!r} is invalid: {exc}") from None
         else:
