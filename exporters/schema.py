@@ -22,6 +22,9 @@ FILES: dict[str, str] = {
     "metrics/metrics_registry.json": "metrics",
     "logs/logs.json": "logs",
     "traces/traces.json": "traces",
+    "alerts/rules.json": "alert_rules",
+    "alerts/incidents.json": "alert_incidents",
+    "alerts/audit_log.json": "alert_audit",
     "health/health_status.json": "health_status",
     "health/health_history.json": "health_history",
 }

@@ -63,6 +63,10 @@ def test_demo_runs_serves_and_writes_valid_files(tmp_path: Path):
     assert statuses["logs/logs.json"] == "ok"
     assert statuses["traces/traces.json"] == "ok"
     assert statuses["health/health_status.json"] == "ok" and statuses["health/health_history.json"] == "ok"
+    for name in ("alerts/rules.json", "alerts/incidents.json", "alerts/audit_log.json"):
+        assert statuses[name] == "ok", (name, report)
+    alerts = re.search(r"alerts\s+fired (\d+), resolved (\d+)", output)
+    assert alerts and int(alerts.group(1)) >= 1 and int(alerts.group(2)) >= 1, output  # fired and resolved
     assert all(s != "invalid" for s in statuses.values()), report
     check = subprocess.run([sys.executable, "-m", "monitoring_layer", "check", "--home", str(home)], env=env,
                            capture_output=True, text=True, timeout=60)

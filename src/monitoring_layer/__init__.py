@@ -8,6 +8,7 @@ This module only re-exports the public names.
 """
 
 from monitoring_layer._defaults import (
+    get_alert_manager,
     get_health_check_manager,
     get_log_aggregator,
     get_metrics_collector,
@@ -18,6 +19,7 @@ from monitoring_layer._defaults import (
     serve_health,
 )
 from monitoring_layer._version import __version__
+from monitoring_layer.alerts import AlertManager, AlertRule, NotificationChannel, Severity
 from monitoring_layer.config import Settings, configure, get_settings
 from monitoring_layer.dashboard import ObservabilityDashboard
 from monitoring_layer.errors import ConfigError, MonitoringError, UnknownMetricError
@@ -54,6 +56,8 @@ from monitoring_layer.utils import (
 )
 
 __all__ = [
+    "AlertManager",
+    "AlertRule",
     "ConfigError",
     "CountCalls",
     "HealthCheckManager",
@@ -69,9 +73,11 @@ __all__ = [
     "MetricsCollector",
     "MonitoringError",
     "MonitoringIntegration",
+    "NotificationChannel",
     "ObservabilityDashboard",
     "Pipeline",
     "Settings",
+    "Severity",
     "TraceDict",
     "TraceFunction",
     "TracingCollector",
@@ -87,6 +93,7 @@ __all__ = [
     "create_storage_check",
     "extract",
     "flush",
+    "get_alert_manager",
     "get_health_check_manager",
     "get_log_aggregator",
     "get_metrics_collector",

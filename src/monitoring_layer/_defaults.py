@@ -22,6 +22,7 @@ from monitoring_layer import _http, server
 from monitoring_layer.exporters.prometheus_multiprocess import MultiprocessCollector
 from monitoring_layer._http import ServerHandle
 from monitoring_layer._process_wide import ProcessWide
+from monitoring_layer.alerts import AlertManager
 from monitoring_layer.dashboard import ObservabilityDashboard, mount_dashboard
 from monitoring_layer.health import HealthCheckManager, mount_health
 from monitoring_layer.integration import platform_integration
@@ -33,8 +34,9 @@ from monitoring_layer.pipeline import get_pipeline
 from monitoring_layer.tracing import _collector as tracing_global
 from monitoring_layer.tracing._collector import TracingCollector
 
-__all__ = ["get_health_check_manager", "get_log_aggregator", "get_metrics_collector", "get_monitoring_integration",
-           "get_observability_dashboard", "get_tracing_collector", "serve", "serve_health"]
+__all__ = ["get_alert_manager", "get_health_check_manager", "get_log_aggregator", "get_metrics_collector",
+           "get_monitoring_integration", "get_observability_dashboard", "get_tracing_collector", "serve",
+           "serve_health"]
 
 
 # -- metrics facade ---------------------------------------------------------------
@@ -95,6 +97,23 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, mounts: Iterable[server.Mou
         registry = CollectorRegistry(auto_describe=False)
         registry.register(MultiprocessCollector(pipeline.settings.home))  # type: ignore[arg-type]
     return server.start(pipeline, host, port, extra_mounts=[_mount_dashboard, *mounts], registry=registry)
+
+
+# -- the alert manager ------------------------------------------------------------
+
+def _build_alert_manager() -> AlertManager:
+    pipeline = get_pipeline()
+    return AlertManager(get_metrics_collector(), readings=pipeline.readings, home=pipeline.settings.home,
+                        log_aggregator=get_log_aggregator())
+
+
+_ALERT_MANAGER: ProcessWide[AlertManager] = ProcessWide(_build_alert_manager, close=AlertManager.close)
+
+
+def get_alert_manager() -> AlertManager:
+    """The process-wide alert manager: rules evaluated on every collection of ``get_pipeline()``'s readings,
+    files under its ``MONITORING_HOME`` (built on first use; rules and incidents reloaded from there)."""
+    return _ALERT_MANAGER.get()
 
 
 # -- health checks ----------------------------------------------------------------
@@ -182,7 +201,7 @@ def get_observability_dashboard(
         log_aggregator if log_aggregator is not None else get_log_aggregator(),
         tracing_collector if tracing_collector is not None else get_tracing_collector(),
         health_manager if health_manager is not None else get_health_check_manager(),
-        alert_manager if alert_manager is not None else _default_alerts(),
+        alert_manager if alert_manager is not None else get_alert_manager(),
     )
     key = tuple(id(p) for p in parts)
     with _dashboard_lock:
@@ -195,6 +214,3 @@ def get_observability_dashboard(
         _dashboards[key] = (parts, dashboard)
         return dashboard
 
-
-def _default_alerts() -> Any:
-    return None  # the alert engine's process-wide getter joins here when it is merged

@@ -192,6 +192,8 @@ def _summary(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
         traces = doc["traces"]
         counts = {"traces": len(traces), "spans": sum(len(t["spans"]) for t in traces)}
         times = [t["start_unix_nano"] for t in traces] + [t["end_unix_nano"] for t in traces]
+    elif kind.startswith("alert_"):  # the alert manager's files: how many of each record list
+        counts = {key: len(value) for key, value in doc.items() if isinstance(value, list)}
     elif kind == "health_status":
         checks = [r for c in doc["components"].values() for r in c["checks"].values()]
         counts = {"components": len(doc["components"]), "checks": len(checks)}

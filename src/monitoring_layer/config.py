@@ -225,6 +225,9 @@ OPTIONS: tuple[Option, ...] = (
            otel_env=("OTEL_METRICS_EXPORTER",
                      lambda names: 9464 if "prometheus" in [n.strip().lower() for n in names.split(",")]
                      else None)),
+    Option("prometheus_runtime_metrics", "MONITORING_PROMETHEUS_RUNTIME_METRICS", _bool, True,
+           "Add the process and Python runtime series prometheus_client users expect to `/metrics` "
+           "(`process_*`, `python_info`, `python_gc_*`); `false` leaves them out.", "true"),
     Option("prometheus_multiprocess", "MONITORING_PROMETHEUS_MULTIPROCESS", _bool, False,
            "For pre-forking servers (gunicorn, uWSGI): every process writes its metric state under "
            "`metrics/processes/`, and `/metrics` serves all processes of the home merged (counters and "
@@ -272,6 +275,7 @@ class Settings:
     sdk_disabled: bool
     prometheus_host: str
     prometheus_port: int | None
+    prometheus_runtime_metrics: bool
     prometheus_multiprocess: bool
     otlp_endpoint: str | None
     otlp_protocol: str

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitoring_layer import config, pipeline
-from monitoring_layer._defaults import get_health_check_manager, get_observability_dashboard, serve
+from monitoring_layer._defaults import get_alert_manager, get_health_check_manager, get_observability_dashboard, serve
+from monitoring_layer.alerts import AlertRule
 from monitoring_layer.health import create_storage_check
 from monitoring_layer.integration import get_monitoring_integration
 from monitoring_layer.logging import get_log_aggregator
@@ -159,6 +160,27 @@ def _register_health(health: Any, platform: _Platform, home: Path, clock: Callab
                           depends_on="schema_registry")
 
 
+def _register_alerts(alerts: Any) -> None:
+    """One rule per injected fault: each fires while its fault lasts and resolves after it."""
+    alerts.register_rule(AlertRule(
+        "batch_latency_high", "Batch job latency high", "batch_job_duration_ms", "> 25", 25, "high",
+        cooldown_s=0, description="the latest batch job took over 25 ms"))
+    alerts.register_rule(AlertRule(
+        "lakehouse_write_errors", "Lakehouse writes failing", "function_errors_total", "> 1", 1, "critical",
+        labels={"component": "lakehouse_storage"}, statistic="rate", cooldown_s=0,
+        description="more than one failed lakehouse write per second"))
+    alerts.register_rule(AlertRule(
+        "kafka_lag_high", "Kafka consumer lag", "kafka_lag", "> 300", 300, "medium", cooldown_s=0,
+        description="the consumer is more than 300 messages behind"))
+
+
+def _alert_counts(alerts: Any) -> tuple[int, int]:
+    """Alerts that fired, and those of them resolved since, in this run."""
+    seen = {a["alert_id"]: a for a in [*alerts.get_alert_history(limit=10_000), *alerts.get_active_alerts()]}
+    fired = [a for a in seen.values() if a.get("fired_at")]
+    return len(fired), sum(1 for a in fired if a.get("state") == "resolved")
+
+
 def _phase(elapsed: float, cycle_s: float) -> set[str]:
     position = (elapsed % cycle_s) / cycle_s
     return {name for name, start, end in FAULTS if start <= position < end}
@@ -178,7 +200,9 @@ def run_demo(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8
     platform = _Platform(random.Random(seed))
     health = get_health_check_manager()
     _register_health(health, platform, Path(settings.home), clock)
-    dashboard = get_observability_dashboard(platform.metrics, platform.logs, platform.traces, health)
+    alerts = get_alert_manager()
+    _register_alerts(alerts)
+    dashboard = get_observability_dashboard(platform.metrics, platform.logs, platform.traces, health, alerts)
     server = serve(host, port)  # the one server: /metrics, the health probes, the dashboard
     stop = threading.Event()
     previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
@@ -228,6 +252,7 @@ def run_demo(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8
             "logs": summary["counts"]["logs"],
             "metrics": summary["counts"]["metrics"],
             "fault_ticks": ticks,
+            "alerts_fired_resolved": _alert_counts(alerts),
             "health": {c["component"]: c["status"] for c in dashboard.get_health_panel()["components"]},
             "files": sorted(str(p.relative_to(settings.home)) for p in Path(settings.home).rglob("*.json")),
         }
@@ -239,6 +264,8 @@ def run_demo(home: Path | None = None, *, host: str = "127.0.0.1", port: int = 8
     print(f"  records written   {result['records']} ({result['write_failures']} failed writes)", file=out)
     print(f"  traces            {result['traces']} ({result['error_traces']} in error)", file=out)
     print(f"  log records       {result['logs']}", file=out)
+    fired, resolved = result["alerts_fired_resolved"]
+    print(f"  alerts            fired {fired}, resolved {resolved}", file=out)
     print("  health now        " + ", ".join(f"{name} {status}" for name, status in result["health"].items()),
           file=out)
     print("  faults injected   " + ", ".join(f"{name} for {n} steps" for name, n in ticks.items()), file=out)

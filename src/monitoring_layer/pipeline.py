@@ -35,10 +35,11 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from monitoring_layer import _compat, _lifecycle, _selfmon, config, server
 from monitoring_layer._scrub import Scrubber
@@ -192,7 +193,8 @@ class Pipeline:
         self.meter_provider = meter_provider or (_global_sdk(otel_metrics.get_meter_provider(), MeterProvider)
                                                  if install_global else None)
         if self.meter_provider is None:
-            self.meter_provider = MeterProvider(resource=self.resource, metric_readers=readers)
+            self.meter_provider = MeterProvider(resource=self.resource, metric_readers=readers,
+                                                views=_bounded_http_views())
             self._owned.append(self.meter_provider)
             if install_global:
                 otel_metrics.set_meter_provider(self.meter_provider)
@@ -230,7 +232,12 @@ class Pipeline:
         # Private registries: never clash with the host's prometheus_client
         # metrics. The bridge's public registry shows OTel's families plus the
         # summaries that the metrics facade supplies (OTel has none).
-        self.prometheus_bridge = PrometheusBridge()
+        self.prometheus_bridge = PrometheusBridge(cardinality_limit=self.settings.metrics_cardinality_limit)
+        if self.settings.prometheus_runtime_metrics:
+            # What a prometheus_client user's /metrics always had: CPU, memory, file descriptors, GC.
+            ProcessCollector(registry=self.prometheus_bridge.registry)
+            PlatformCollector(registry=self.prometheus_bridge.registry)
+            GCCollector(registry=self.prometheus_bridge.registry)
         self.prometheus_registry = self.prometheus_bridge.registry
         self.prometheus_reader = PullPrometheusReader(registry=self.prometheus_bridge.otel_registry)
         return self.prometheus_reader
@@ -352,6 +359,22 @@ class Pipeline:
     @property
     def stopped(self) -> bool:
         return self._stopped
+
+
+#: The attributes OTel's HTTP semantic conventions (old and stable) give HTTP client/server metrics,
+#: without the URL and target: one series per URL would be unbounded (a View keeps the rest).
+_HTTP_METRIC_ATTRIBUTES = {
+    "http.method", "http.status_code", "http.scheme", "http.flavor", "http.host", "http.server_name",
+    "net.peer.name", "net.peer.port", "net.host.name", "net.host.port",
+    "http.request.method", "http.response.status_code", "http.route", "url.scheme", "server.address",
+    "server.port", "network.protocol.name", "network.protocol.version", "error.type",
+}
+
+
+def _bounded_http_views() -> list[View]:
+    """Views keeping HTTP metrics' low-cardinality attributes (providers we create only)."""
+    return [View(instrument_name=pattern, attribute_keys=set(_HTTP_METRIC_ATTRIBUTES))
+            for pattern in ("http.client.*", "http.server.*")]
 
 
 def _remaining_ms(deadline: float) -> int:

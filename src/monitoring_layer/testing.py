@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from monitoring_layer import _selfmon, config
+from monitoring_layer import _defaults, _selfmon, config
 from monitoring_layer.logging import log_aggregator
 from monitoring_layer.metrics import _global as metrics_global
 from monitoring_layer.pipeline import _PIPELINE, Pipeline
@@ -36,7 +36,8 @@ from monitoring_layer.tracing import _collector as tracing_global
 
 __all__ = ["isolated_pipeline", "process_wide", "reset"]
 
-_FACADES = (metrics_global._COLLECTOR, log_aggregator._AGGREGATOR, tracing_global._COLLECTOR)
+# The engines first: they are built on the facades and stop before them.
+_FACADES = (_defaults._ALERT_MANAGER, metrics_global._COLLECTOR, log_aggregator._AGGREGATOR, tracing_global._COLLECTOR)
 
 
 def reset() -> None:

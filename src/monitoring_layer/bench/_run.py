@@ -12,6 +12,7 @@ from typing import Any
 from monitoring_layer.config import resolve_settings
 from monitoring_layer.pipeline import Pipeline
 
+from ._alerts import alert_rows
 from ._cases import build_contenders, rows_of, targets_of
 from ._dashboard import dashboard_rows
 from ._export import export_rows
@@ -63,8 +64,13 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
     exports = export_rows(plan["caps"], batch=1_000 if not quick else 100, rounds=plan["export_rounds"])
     memory = peak_rss_rows(_memory_scenarios(plan["memory_scale"]))
     dashboard = dashboard_rows(plan["dashboard_traces"], calls=plan["dashboard_calls"])
+    alerts = alert_rows(quick=quick)
     scrape = scrape_rows(1_000, scrapes=5 if quick else 30)
     health = health_rows(quick=quick)
+    targets = targets_of(operations)
+    floor = alerts[0]["rule_evaluations_per_s"]
+    targets.append({"target": "alert rules: >= 100,000 rule evaluations/s (100 rules, non-firing reading)",
+                    "measured": f"{floor:,.0f}/s", "met": floor >= 100_000})
     return {
         "machine": machine(),
         "quick": quick,
@@ -73,9 +79,10 @@ def run_bench(*, quick: bool = False) -> dict[str, Any]:
         "export": exports,
         "memory": memory,
         "dashboard": dashboard,
+        "alerts": alerts,
         "scrape": scrape,
         "health": health,
-        "targets": targets_of(operations),
+        "targets": targets,
         "seconds": time.time() - started,
     }
 
@@ -119,6 +126,11 @@ def render(report: dict[str, Any]) -> str:
                   _table(["operation", "traces", "ms per call", "growth"],
                          [[r["operation"], f"{r['traces']:,}", f"{r['ms_per_call']:.3f}",
                            "" if r["growth"] is None else f"{r['growth']:.2f}x"] for r in report["dashboard"]])]
+    if report.get("alerts"):
+        lines += ["", "Alert rules: evaluation over one collection's readings (nothing firing)", _table(
+            ["case", "rules", "series", "rule evaluations/s", "ms per collection"],
+            [[r["case"], f"{r['rules']:,}", f"{r['series']:,}", f"{r['rule_evaluations_per_s']:,.0f}",
+              f"{r['ms_per_collection']:.2f}"] for r in report["alerts"]])]
     if report.get("scrape"):
         lines += ["", "/metrics scrape (one embedded server), while another thread records or not",
                   _table(["series", "recorder", "scrapes", "median", "max", "body"],

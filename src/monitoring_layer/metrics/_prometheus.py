@@ -32,6 +32,7 @@ from monitoring_layer import _compat, _selfmon
 
 from ._stats import QUANTILES, quantile
 
+_SELF_METRICS = "monitoring_layer_"
 #: Family names whose conflicts are remembered at most (names may come from anywhere).
 _MAX_CONFLICTS = 1000
 
@@ -50,12 +51,16 @@ class PrometheusSource(Protocol):
 class PrometheusBridge:
     """OTel's Prometheus families plus the summaries that facades add (see module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cardinality_limit: int | None = None) -> None:
         self.otel_registry = CollectorRegistry(auto_describe=False)
         self.registry = CollectorRegistry(auto_describe=True)
         self._sources: list[PrometheusSource] = []
         self._lock = threading.Lock()
         self._conflicts: set[str] = set()  # family names already counted as conflicts
+        #: series (label sets) per family beyond which the exposition folds them into one overflow series
+        self.cardinality_limit = cardinality_limit
+        self._admitted: dict[str, set[tuple[tuple[str, str], ...]]] = {}
+        self._refused: dict[str, set[tuple[tuple[str, str], ...]]] = {}
         self.registry.register(self)  # type: ignore[arg-type]
 
     def add_source(self, source: PrometheusSource) -> None:
@@ -92,7 +97,15 @@ class PrometheusBridge:
             new_name = renames.get(family.name)
             families.append(family if new_name is None else _renamed(family, new_name))
         families.extend(added)
-        yield from self._merged(families)
+        for family in families:
+            if not family.documentation:  # an instrument without a description: promtool wants HELP
+                family.documentation = f"{family.type} {family.name}"
+        merged = self._merged(families)
+        if self.cardinality_limit is not None:
+            # The library's own self-metrics have a known, fixed set of series: never folded.
+            merged = [family if family.name.startswith(_SELF_METRICS) or family.name == "target_info"
+                      else self._guarded(family) for family in merged]
+        yield from merged
 
     def _merged(self, families: list[Metric]) -> list[Metric]:
         """One family per name, whatever OTel yields: the exposition must stay valid.
@@ -120,6 +133,49 @@ class PrometheusBridge:
             merged.samples = _unique_samples([*first.samples, *family.samples])
             by_name[family.name] = merged
         return list(by_name.values())
+
+    def _guarded(self, family: Metric) -> Metric:
+        """``family`` with at most ``cardinality_limit`` series; the others folded into one.
+
+        Any instrument in the process is guarded (third-party instrumentation too: a URL
+        per series would make the scrape megabytes long). The first label sets seen are
+        kept; the samples of later ones are summed into the series
+        ``otel_metric_overflow="true"`` (counters, histograms, summary sums and counts;
+        gauges and quantiles are left out), and each refused label set is counted once in
+        ``monitoring_layer_dropped_total{signal="metrics",reason="cardinality_overflow"}``.
+        """
+        limit = self.cardinality_limit or 0
+        admitted = self._admitted.setdefault(family.name, set())
+        refused = self._refused.setdefault(family.name, set())
+        kept: list[Any] = []
+        overflow: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        newly_refused = 0
+        for sample in family.samples:
+            identity = tuple(sorted((k, v) for k, v in sample.labels.items() if k not in ("le", "quantile")))
+            if identity in admitted or dict(identity).get("otel_metric_overflow") == "true":
+                kept.append(sample)
+                continue
+            if len(admitted) < limit:
+                admitted.add(identity)
+                kept.append(sample)
+                continue
+            if identity not in refused:
+                newly_refused += 1
+                if len(refused) < 10 * limit:  # remembered (bounded) so a refused set counts once
+                    refused.add(identity)
+            if family.type in ("gauge", "info", "stateset", "unknown") or "quantile" in sample.labels:
+                continue
+            extra = tuple((k, v) for k, v in sample.labels.items() if k == "le")
+            key = (sample.name, (("otel_metric_overflow", "true"), *extra))
+            overflow[key] = overflow.get(key, 0.0) + sample.value
+        if not overflow and not newly_refused:
+            return family
+        _selfmon.dropped("metrics", "cardinality_overflow", newly_refused)
+        guarded = Metric(family.name, family.documentation, family.type, family.unit)
+        guarded.samples = kept
+        for (name, labels), value in overflow.items():
+            guarded.add_sample(name, dict(labels), value)
+        return guarded
 
     def _conflict(self, name: str, first: Metric, other: Metric) -> None:
         with self._lock:
