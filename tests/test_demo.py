@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from monitoring_layer.cli import check_home
+from monitoring_layer.dashboard import ObservabilityDashboard
 
 pytestmark = pytest.mark.integration
 
@@ -71,5 +72,10 @@ def test_demo_runs_serves_and_writes_valid_files(tmp_path: Path):
     check = subprocess.run([sys.executable, "-m", "monitoring_layer", "check", "--home", str(home)], env=env,
                            capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
+    # the home read back by another process's dashboard: the engines' files included
+    from_home = ObservabilityDashboard.from_home(home)
+    assert from_home.get_alerts_panel()["statistics"]["total"] >= 1
+    assert sum(b["alerts_fired"] for b in from_home.get_timeline_data(hours=1)["buckets"]) >= 1
+    assert {"schema_registry", "spark_processing"} <= {c["component"] for c in from_home.get_health_panel()["components"]}
     traces = json.loads((home / "traces" / "traces.json").read_text())["traces"]
     assert any(t["status"] == "ERROR" for t in traces)  # the error burst failed some writes
