@@ -33,6 +33,10 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
     assert signals == {("spans", 1000), ("logs", 1000), ("metric points", 1000)}
     assert all(r["records_per_s"] > 0 and r["file_bytes"] > 0 for r in report["export"])
     assert report["memory"] and all(r["peak_rss_mib"] > 0 for r in report["memory"])
+    operations = {r["operation"] for r in report["dashboard"]}
+    assert {"get_dashboard_summary()", "GET /api/summary"} <= operations
+    assert all(r["traces"] == 1000 and r["ms_per_call"] > 0 for r in report["dashboard"])
+    assert "GET /api/summary" in printed
     cases = {r["case"]: r for r in report["alerts"]}
     assert set(cases) == {"100 rules, one non-firing reading", "10,000 rules over 1,000 series"}
     assert all(r["rule_evaluations_per_s"] > 0 and r["ms_per_collection"] > 0 for r in cases.values())
