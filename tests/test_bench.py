@@ -20,10 +20,11 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
     # three rounds judge nothing: figures only, said to be indicative; the sections are named on stderr
     assert report["indicative"] is True and report["targets"] == []
     assert "Targets" not in printed and " NO " not in printed and "indicative" in printed
-    assert captured.err.splitlines()[:6] == [
+    assert captured.err.splitlines()[:7] == [
         "bench: operations: facades, raw OpenTelemetry and prometheus_client (3 rounds)…",
         "bench: JSON files: write rate with the file filled to its cap…",
         "bench: memory: peak RSS of large workloads, each in a fresh interpreter…",
+        "bench: dashboard: queries over the traces…",
         "bench: alert rules: evaluations per second…",
         "bench: /metrics scrape: one embedded server, with and without a recording thread…",
         "bench: health checks: run_all_checks throughput and /healthz…",
@@ -46,6 +47,10 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
     assert signals == {("spans", 1000), ("logs", 1000), ("metric points", 1000)}
     assert all(r["records_per_s"] > 0 and r["file_bytes"] > 0 for r in report["export"])
     assert report["memory"] and all(r["peak_rss_mib"] > 0 for r in report["memory"])
+    operations = {r["operation"] for r in report["dashboard"]}
+    assert {"get_dashboard_summary()", "GET /api/summary"} <= operations
+    assert all(r["traces"] == 1000 and r["ms_per_call"] > 0 for r in report["dashboard"])
+    assert "GET /api/summary" in printed
     cases = {r["case"]: r for r in report["alerts"]}
     assert set(cases) == {"100 rules, one non-firing reading", "10,000 rules over 1,000 series"}
     assert all(r["rule_evaluations_per_s"] > 0 and r["ms_per_collection"] > 0 for r in cases.values())

@@ -74,3 +74,25 @@ def test_bad_buckets_are_refused(metrics: MetricsCollector, buckets, error) -> N
 def test_buckets_are_for_histograms_only(metrics: MetricsCollector) -> None:
     with pytest.raises(ValueError, match="histograms only"):
         metrics.register_metric("c", "counter", buckets=[1, 2])
+
+
+def test_a_name_that_spells_its_unit_reaches_otel_named_for_the_base_unit(pipeline: Pipeline) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    metrics = MetricsCollector(provider)
+    try:
+        metrics.register_metric("kafka_processing_time_ms", "histogram", unit="ms")
+        metrics.observe_histogram("kafka_processing_time_ms", 250)
+        data = reader.get_metrics_data()
+        found = {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+        assert "kafka_processing_time_ms" not in found
+        otel = found["kafka_processing_time"]
+        assert otel.unit == "s" and otel.data.data_points[0].sum == 0.25
+        assert metrics.prometheus_name("kafka_processing_time_ms") == "kafka_processing_time_seconds"
+        assert metrics.get_metric_statistics("kafka_processing_time_ms")["max"] == 250  # the facade keeps ms
+    finally:
+        metrics.close()
+        provider.shutdown()

@@ -25,10 +25,15 @@ def test_ci_runs_the_readme_test_command():
     assert test_command in ci_lines
 
 
-def test_main_job_script_exists():
+def test_main_job_is_the_demo():
     main_command, _ = _quick_start_commands()
-    script = re.search(r"python (\S+\.py)", main_command).group(1)
-    assert (ROOT / script).is_file()
+    assert main_command.endswith(".venv/bin/monitoring-layer demo --duration 30")
+    import subprocess
+    import sys
+
+    shown = subprocess.run([sys.executable, "-m", "monitoring_layer", "demo", "--help"], capture_output=True,
+                           text=True, timeout=60)
+    assert shown.returncode == 0 and "--duration" in shown.stdout
 
 
 def test_usage_snippet_runs_as_written(run_python):

@@ -13,6 +13,7 @@ from monitoring_layer._defaults import (
     get_log_aggregator,
     get_metrics_collector,
     get_monitoring_integration,
+    get_observability_dashboard,
     get_tracing_collector,
     serve,
     serve_health,
@@ -20,6 +21,7 @@ from monitoring_layer._defaults import (
 from monitoring_layer._version import __version__
 from monitoring_layer.alerts import AlertManager, AlertRule, NotificationChannel, Severity
 from monitoring_layer.config import Settings, configure, get_settings
+from monitoring_layer.dashboard import ObservabilityDashboard
 from monitoring_layer.errors import ConfigError, MonitoringError, UnknownMetricError
 from monitoring_layer.exporters import (
     JsonFileLogExporter,
@@ -72,6 +74,7 @@ __all__ = [
     "MonitoringError",
     "MonitoringIntegration",
     "NotificationChannel",
+    "ObservabilityDashboard",
     "Pipeline",
     "Settings",
     "Severity",
@@ -95,6 +98,7 @@ __all__ = [
     "get_log_aggregator",
     "get_metrics_collector",
     "get_monitoring_integration",
+    "get_observability_dashboard",
     "get_pipeline",
     "get_settings",
     "get_tracing_collector",

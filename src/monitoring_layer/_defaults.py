@@ -12,6 +12,7 @@ builder is installed before any getter can be called.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,6 +23,7 @@ from monitoring_layer.exporters.prometheus_multiprocess import MultiprocessColle
 from monitoring_layer._http import ServerHandle
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer.alerts import AlertManager
+from monitoring_layer.dashboard import ObservabilityDashboard, mount_dashboard
 from monitoring_layer.health import HealthCheckManager, mount_health
 from monitoring_layer.integration import platform_integration
 from monitoring_layer.logging import log_aggregator
@@ -33,7 +35,8 @@ from monitoring_layer.tracing import _collector as tracing_global
 from monitoring_layer.tracing._collector import TracingCollector
 
 __all__ = ["get_alert_manager", "get_health_check_manager", "get_log_aggregator", "get_metrics_collector",
-           "get_monitoring_integration", "get_tracing_collector", "serve", "serve_health"]
+           "get_monitoring_integration", "get_observability_dashboard", "get_tracing_collector", "serve",
+           "serve_health"]
 
 
 # -- metrics facade ---------------------------------------------------------------
@@ -76,11 +79,13 @@ get_monitoring_integration = platform_integration.get_monitoring_integration
 
 def serve(host: str = "127.0.0.1", port: int = 0, *, mounts: Iterable[server.Mount] = (),
           multiprocess: bool = False) -> ServerHandle:
-    """Serve ``/metrics``, the health probes (and every registered mount) of the process-wide pipeline.
+    """Serve ``/metrics``, the health probes, the dashboard (``/``, ``/api/*``) and every registered mount
+    of the process-wide pipeline.
 
     Bound to ``127.0.0.1`` unless ``host`` is given; ``port=0`` picks a free port.
     Returns a handle with ``.url`` and ``.close()``; raises ``OSError`` when the
-    address is taken. ``multiprocess=True``: ``/metrics`` merges every process that
+    address is taken. ``MONITORING_DASHBOARD_TOKEN``, when set, is required as a bearer
+    token on ``/api/*`` and enables the dashboard's actions. ``multiprocess=True``: ``/metrics`` merges every process that
     writes its state into this home (``MONITORING_PROMETHEUS_MULTIPROCESS=true`` in them).
 
     >>> handle = monitoring_layer.serve(port=9464)  # doctest: +SKIP
@@ -91,7 +96,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, mounts: Iterable[server.Mou
     if multiprocess:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(MultiprocessCollector(pipeline.settings.home))  # type: ignore[arg-type]
-    return server.start(pipeline, host, port, extra_mounts=mounts, registry=registry)
+    return server.start(pipeline, host, port, extra_mounts=[_mount_dashboard, *mounts], registry=registry)
 
 
 # -- the alert manager ------------------------------------------------------------
@@ -161,3 +166,51 @@ def _mount_health(router: _http.Router, _pipeline: Any) -> None:
 
 
 server.add_mount(_mount_health)
+
+
+# -- the observability dashboard ------------------------------------------------
+
+def _mount_dashboard(router: _http.Router, _pipeline: Any) -> None:
+    # Only on serve()'s router, never as a global mount: the pipeline's own Prometheus port is
+    # started while the pipeline is being built, before the facades the dashboard needs can exist.
+    mount_dashboard(router, get_observability_dashboard())
+
+
+_dashboard_lock = threading.Lock()
+_dashboards: dict[tuple[int, ...], tuple[tuple[Any, ...], ObservabilityDashboard]] = {}
+_MAX_DASHBOARDS = 16
+
+
+def get_observability_dashboard(
+    metrics_collector: Any = None,
+    log_aggregator: Any = None,
+    tracing_collector: Any = None,
+    health_manager: Any = None,
+    alert_manager: Any = None,
+) -> ObservabilityDashboard:
+    """The dashboard over the given collaborators, each defaulting to the process-wide instance.
+
+    The same collaborators give the same dashboard (its trace aggregates are
+    fed by a span processor it adds once to the tracer provider).
+
+    >>> dashboard = get_observability_dashboard()  # doctest: +SKIP
+    >>> dashboard.get_dashboard_summary()["status"]  # doctest: +SKIP
+    """
+    parts = (
+        metrics_collector if metrics_collector is not None else get_metrics_collector(),
+        log_aggregator if log_aggregator is not None else get_log_aggregator(),
+        tracing_collector if tracing_collector is not None else get_tracing_collector(),
+        health_manager if health_manager is not None else get_health_check_manager(),
+        alert_manager if alert_manager is not None else get_alert_manager(),
+    )
+    key = tuple(id(p) for p in parts)
+    with _dashboard_lock:
+        found = _dashboards.get(key)
+        if found is not None and all(a is b for a, b in zip(found[0], parts)):
+            return found[1]
+        dashboard = ObservabilityDashboard(*parts)
+        if len(_dashboards) >= _MAX_DASHBOARDS:
+            _dashboards.pop(next(iter(_dashboards)))
+        _dashboards[key] = (parts, dashboard)
+        return dashboard
+

@@ -27,7 +27,7 @@ __all__ = ["KNOWN_DROPS", "KNOWN_ERROR_KINDS", "contained", "counts", "counts_wi
 #: Every ``kind`` the package counts in ``monitoring_layer_errors_total``: exported at 0
 #: from the start, so an alert on any of them can be written before the first fault.
 KNOWN_ERROR_KINDS: tuple[str, ...] = (
-    "alert_delivery", "alerts", "compat", "corrupt_file", "encode", "export", "flush", "health", "instrumentation", "lifecycle", "logs_bridge",
+    "alert_delivery", "alerts", "compat", "corrupt_file", "dashboard", "encode", "export", "flush", "health", "instrumentation", "lifecycle", "logs_bridge",
     "logs_record", "logs_scrub",
     "logs_store", "metric_conflict", "metric_type", "metric_value", "prometheus_server", "readings", "serve",
     "setup", "shutdown", "tracing",
@@ -37,6 +37,7 @@ KNOWN_DROPS: tuple[tuple[str, str], ...] = (
     ("alerts", "active_alerts_cap"), ("alerts", "alerts_file"), ("alerts", "audit_buffer"), ("alerts", "audit_cap"),
     ("alerts", "audit_retention"), ("alerts", "history"), ("alerts", "incidents"), ("alerts", "incidents_file"),
     ("alerts", "queue_full"), ("alerts", "rate_series"), ("alerts", "silences"), ("alerts", "stopped"),
+    ("dashboard", "rollup_max_minutes"), ("dashboard", "rollup_max_open_traces"),
     ("files", "stale_temp_file"),
     ("health", "check_still_hanging"),
     ("integration", "instances"),

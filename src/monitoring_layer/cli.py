@@ -7,7 +7,9 @@ Reading a home (read-only, no lock held, any number of writing processes):
   ``--json``;
 * ``check [--strict]``: validate every documented file against its schema.
 
-Running things: ``selftest [--area NAME] [--json]``, ``bench [--quick]``.
+Running things: ``selftest [--area NAME] [--json]``, ``bench [--quick]``;
+``serve`` the dashboard over a home (docs/dashboard.md), ``demo`` a simulated
+platform behind it.
 ``completion bash|zsh`` prints a completion script.
 
 Exit status: 0 when results were printed, 1 when nothing matched (or a check,
@@ -26,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from monitoring_layer._version import __version__
-from monitoring_layer.commands import alerts, check, completion, health, logs, metrics, runners, traces
+from monitoring_layer.commands import alerts, check, completion, health, logs, metrics, runners, serving, traces
 from monitoring_layer.commands._output import EXIT_OK, EXIT_USAGE, CommandError, Output
 from monitoring_layer.commands.check import check_home
 
@@ -50,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_parser(commands)
     check.add_parser(commands)
     runners.add_parsers(commands)
+    serving.add_parsers(commands)
     completion.add_parser(commands)
     return parser
 
@@ -94,6 +97,10 @@ def _dispatch(args: argparse.Namespace, out: Output, parser: argparse.ArgumentPa
         return runners.run_selftest_command(args, out)
     if args.command == "bench":
         return runners.run_bench_command(args, out)
+    if args.command == "serve":
+        return serving.run_serve_command(args)
+    if args.command == "demo":
+        return serving.run_demo_command(args, parser)
     module = {"traces": traces, "logs": logs, "metrics": metrics, "health": health, "alerts": alerts,
               "check": check}[args.command]
     status: int = module.run(args, out)

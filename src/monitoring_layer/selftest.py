@@ -402,7 +402,61 @@ def check_alerts() -> str:
 
 
 def check_dashboard() -> str:
-    return _absent("get_observability_dashboard")
+    import urllib.request
+
+    from monitoring_layer.dashboard import ObservabilityDashboard, mount_dashboard
+    from monitoring_layer._http import Router, start_server
+
+    get_dashboard, get_health = _need("get_observability_dashboard", "get_health_check_manager")
+    metrics, logs, traces = _collectors()
+    health = get_health()
+    health.register_check("selftest_db", "ping", lambda: False, interval_s=3600)
+    health.run_all_checks()
+    dashboard = get_dashboard(metrics_collector=metrics, log_aggregator=logs, tracing_collector=traces)
+    panel = dashboard.get_health_panel()
+    _check(panel["unhealthy"] == ["selftest_db"], f"the health panel shows {panel['components']}")
+    metrics.register_metric("request_latency", "histogram", description="Request latency", unit="ms")
+    for value in (12.0, 15.0, 240.0):
+        metrics.observe_histogram("request_latency", value)
+    logs.info("api", "request served")
+    logs.error("api", "Connection failed", exception="TimeoutError")
+    logs.error("db", "deadlock detected")
+    for status in ("SUCCESS", "ERROR", "SUCCESS"):
+        trace_id = traces.start_trace(service="selftest-api", request_id="req")
+        span = traces.start_span(operation_name="handle", component="api")
+        traces.end_span(span, status)
+        traces.end_trace(trace_id, status)
+    summary = dashboard.get_dashboard_summary()
+    _check(summary["status"] == "unhealthy" and summary["unhealthy_components"] == ["selftest_db"],
+           f"summary status {summary['status']}, unhealthy {summary['unhealthy_components']}")
+    _check(summary["counts"]["traces"] == 3 and summary["counts"]["error_traces"] == 1,
+           f"summary counts {summary['counts']}")
+    _check(summary["counts"]["logs"] == 3 and summary["counts"]["log_errors"] == 2, f"summary {summary['counts']}")
+    _check(json.loads(json.dumps(summary)) == summary, "the summary is not JSON-serialisable")
+    errors = dashboard.get_traces_panel(status="ERROR")["traces"]
+    _check(len(errors) == 1 and errors[0]["status"] == "ERROR", f"traces panel (ERROR) holds {errors}")
+    api_errors = dashboard.get_logs_panel(component="api", level="ERROR")["logs"]
+    _check([r["message"] for r in api_errors] == ["Connection failed"], f"logs panel holds {api_errors}")
+    panel = dashboard.get_metrics_panel(metric_name="request_latency")["metrics"]
+    _check(panel and panel[0]["statistics"]["count"] == 3, f"metrics panel {panel}")
+    _check(sum(b["requests"] for b in dashboard.get_timeline_data(hours=1)["buckets"]) == 3, "timeline")
+    _check(dashboard.get_performance_metrics()["requests"] == 3, "performance metrics")
+    _check("selftest-api" in dashboard.get_service_status()["services"], "service status")
+    report = _home() / "observability_report.json"
+    dashboard.export_report(report)
+    _check(set(json.loads(report.read_text())) >= {"summary", "traces", "logs", "metrics"}, "export_report")
+    _load("traces/traces.json")  # flushes every file
+    from_home = ObservabilityDashboard.from_home(_home()).get_dashboard_summary()
+    _check(from_home["counts"]["traces"] == 3 and from_home["counts"]["logs"] == 3,
+           f"from_home sees {from_home['counts']}")
+    router = Router()
+    mount_dashboard(router, dashboard, environ={})
+    with start_server(router, "127.0.0.1", 0) as server:
+        with urllib.request.urlopen(server.url + "/api/summary", timeout=10) as resp:
+            _check(resp.status == 200 and json.loads(resp.read())["counts"]["traces"] == 3, "/api/summary")
+        with urllib.request.urlopen(server.url + "/", timeout=10) as resp:
+            _check("script-src 'self'" in resp.headers.get("Content-Security-Policy", ""), "the page's CSP")
+    return "panels, filters, report, a home read back and the web API"
 
 
 def _collectors() -> tuple[Any, Any, Any]:

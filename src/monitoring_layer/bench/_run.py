@@ -15,6 +15,7 @@ from monitoring_layer.pipeline import Pipeline
 
 from ._alerts import alert_rows
 from ._cases import build_contenders, rows_of, targets_of
+from ._dashboard import dashboard_rows
 from ._export import export_rows
 from ._health import health_rows
 from ._memory import peak_rss_rows
@@ -24,8 +25,9 @@ from ._timing import measure
 __all__ = ["render", "run_bench"]
 
 _FULL: dict[str, Any] = {"rounds": 15, "batch": 2_000, "caps": (1_000, 10_000, 100_000), "export_rounds": 3,
-         "memory_scale": 1}
-_QUICK: dict[str, Any] = {"rounds": 3, "batch": 200, "caps": (1_000,), "export_rounds": 1, "memory_scale": 100}
+                         "memory_scale": 1, "dashboard_traces": (1_000, 10_000), "dashboard_calls": 50}
+_QUICK: dict[str, Any] = {"rounds": 3, "batch": 200, "caps": (1_000,), "export_rounds": 1, "memory_scale": 100,
+                          "dashboard_traces": (1_000,), "dashboard_calls": 5}
 
 
 def machine() -> dict[str, Any]:
@@ -70,6 +72,8 @@ def run_bench(*, quick: bool = False, progress: Callable[[str], None] | None = N
     exports = export_rows(plan["caps"], batch=1_000 if not quick else 100, rounds=plan["export_rounds"])
     say("memory: peak RSS of large workloads, each in a fresh interpreter")
     memory = peak_rss_rows(_memory_scenarios(plan["memory_scale"]))
+    say("dashboard: queries over the traces")
+    dashboard = dashboard_rows(plan["dashboard_traces"], calls=plan["dashboard_calls"])
     say("alert rules: evaluations per second")
     alerts = alert_rows(quick=quick)
     say("/metrics scrape: one embedded server, with and without a recording thread")
@@ -87,6 +91,7 @@ def run_bench(*, quick: bool = False, progress: Callable[[str], None] | None = N
         "operations": operations,
         "export": exports,
         "memory": memory,
+        "dashboard": dashboard,
         "alerts": alerts,
         "scrape": scrape,
         "health": health,
@@ -130,6 +135,12 @@ def render(report: dict[str, Any]) -> str:
              for r in report["memory"]],
         ),
     ]
+    if report.get("dashboard"):
+        lines += ["", "Dashboard: median time per call with 100 metrics, 1,000 log records and N traces "
+                  "(growth: against the smallest N)",
+                  _table(["operation", "traces", "ms per call", "growth"],
+                         [[r["operation"], f"{r['traces']:,}", f"{r['ms_per_call']:.3f}",
+                           "" if r["growth"] is None else f"{r['growth']:.2f}x"] for r in report["dashboard"]])]
     if report.get("alerts"):
         lines += ["", "Alert rules: evaluation over one collection's readings (nothing firing)", _table(
             ["case", "rules", "series", "rule evaluations/s", "ms per collection"],

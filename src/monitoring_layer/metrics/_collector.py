@@ -99,6 +99,7 @@ class MetricsCollector:
         self._lock = threading.RLock()
         self._metrics: dict[str, Metric] = {}
         self._claimed: dict[str, str] = {}  # lower-cased OTel and Prometheus names -> metric name
+        self._otel_names: dict[str, str] = {}  # lower-cased OTel instrument name -> registered name
         self._scrubber = Scrubber(self.settings.logs_redact_keys, max_length=_MAX_LABEL_LENGTH)
         self._buckets: dict[str, tuple[float, ...]] = {}  # histograms registered with their own buckets
         self._buffered: list[Metric] = []  # histogram and summary metrics
@@ -179,9 +180,10 @@ class MetricsCollector:
             otel = {"unit": metric.otel_unit, "description": metric.help_text}
             if kind is MetricType.COUNTER:
                 metric.instrument = self._meter.create_observable_counter(
-                    name, callbacks=[metric.observe_totals], **otel)
+                    metric.otel_name, callbacks=[metric.observe_totals], **otel)
             elif kind is MetricType.GAUGE:
-                metric.instrument = self._meter.create_observable_gauge(name, callbacks=[metric.observe_last], **otel)
+                metric.instrument = self._meter.create_observable_gauge(
+                    metric.otel_name, callbacks=[metric.observe_last], **otel)
             else:
                 bounds = None
                 if buckets is not None:
@@ -190,9 +192,10 @@ class MetricsCollector:
                 elif (metric.mul, metric.div) != (1, 1):  # OTel's default buckets, in the base unit
                     bounds = [b * metric.mul / metric.div for b in _DEFAULT_BOUNDS]
                 metric.instrument = self._meter.create_histogram(
-                    name, explicit_bucket_boundaries_advisory=bounds, **otel)
+                    metric.otel_name, explicit_bucket_boundaries_advisory=bounds, **otel)
                 self._buffered.append(metric)
             self._metrics[name] = metric
+            self._otel_names[metric.otel_name.lower()] = name
             return metric
 
     def _claim_names(self, metric: Metric) -> None:
@@ -203,7 +206,7 @@ class MetricsCollector:
         ``a_seconds``, ``QueueDepth`` and ``queuedepth`` would each be one family
         there, and one of the two values would be lost. Caller holds the lock.
         """
-        keys = {metric.name.lower(), metric.family.lower(), metric.otel_family.lower()}
+        keys = {metric.name.lower(), metric.otel_name.lower(), metric.family.lower(), metric.otel_family.lower()}
         for key in keys:
             other = self._claimed.get(key)
             if other is not None and other != metric.name:
@@ -494,7 +497,7 @@ class MetricsCollector:
     def owns(self, name: str) -> bool:
         """True for metrics this collector supplies readings of (``ReadingSource`` hook): their OTel
         points are skipped."""
-        return name in self._metrics or name == "monitoring_layer_metrics_drain"
+        return name in self._metrics or name.lower() in self._otel_names or name == "monitoring_layer_metrics_drain"
 
     def file_entries(self) -> dict[str, Any]:
         """``{name: entry}`` of every metric, pruned to retention (as in ``export_metrics()``)."""

@@ -16,8 +16,8 @@ import re
 
 from monitoring_layer import _compat
 
-__all__ = ["MetricType", "base_unit", "check_label_name", "check_name", "family_names", "parse_type",
-           "prometheus_name", "ucum_unit"]
+__all__ = ["MetricType", "base_unit", "check_label_name", "check_name", "family_names", "otel_instrument_name",
+           "parse_type", "prometheus_name", "ucum_unit"]
 
 
 class MetricType(str, enum.Enum):
@@ -163,6 +163,28 @@ def family_names(name: str, metric_type: MetricType, unit: str) -> tuple[str, st
             base = base[: -len(suffix) - 1]
             break
     return otel_family, _with_unit(_compat.sanitize_full_name(base), metric_type, word)
+
+
+def otel_instrument_name(name: str, unit: str) -> str:
+    """The OTel instrument name of a metric registered as ``name`` in ``unit``.
+
+    OTel instruments carry base units (``ms`` is recorded as ``s``), so a name that
+    spells its registered unit loses that suffix, or the name and the unit would
+    disagree for every OTel reader (OTLP would receive ``kafka_processing_time_ms``
+    in seconds). Other names are kept.
+
+    >>> otel_instrument_name("kafka_processing_time_ms", "ms")
+    'kafka_processing_time'
+    >>> otel_instrument_name("request_latency", "ms")
+    'request_latency'
+    """
+    mul, div = base_unit(unit)[1:]
+    if (mul, div) == (1, 1):
+        return name
+    for suffix in _NAME_SUFFIXES.get(unit, ()):
+        if name.lower().endswith("_" + suffix) and len(name) > len(suffix) + 1:
+            return name[: -len(suffix) - 1]
+    return name
 
 
 def _with_unit(family: str, metric_type: MetricType, word: str) -> str:

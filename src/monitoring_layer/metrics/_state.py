@@ -24,7 +24,7 @@ from opentelemetry.metrics import Observation
 from monitoring_layer import _selfmon
 from monitoring_layer.readings import MetricReading
 
-from ._names import MetricType, base_unit, family_names, prometheus_name
+from ._names import MetricType, base_unit, family_names, otel_instrument_name, prometheus_name
 from ._stats import statistics
 
 __all__ = ["OVERFLOW_ATTRIBUTES", "OVERFLOW_LABELS", "Metric", "Series"]
@@ -55,7 +55,8 @@ class Series:
 class Metric:
     """A registered metric: type, description, unit, series, points, OTel instrument."""
 
-    __slots__ = ("name", "type", "description", "help_text", "unit", "otel_unit", "mul", "div", "otel_family",
+    __slots__ = ("name", "otel_name", "type", "description", "help_text", "unit", "otel_unit", "mul", "div",
+                 "otel_family",
                  "family", "prometheus_name", "series", "points", "lock",
                  "instrument", "pending", "dropped_age", "dropped_reported", "real_series", "overflowed")
 
@@ -67,7 +68,11 @@ class Metric:
         self.help_text = description or f"{metric_type.value} {name}" + (f" ({unit})" if unit else "")
         self.unit = unit  # as registered (UCUM): what statistics and the file use
         self.otel_unit, self.mul, self.div = base_unit(unit)  # OTel sees value * mul / div in otel_unit
-        self.otel_family, self.family = family_names(name, metric_type, unit)
+        # The OTel instrument's name: the registered one, less a unit suffix OTel's base unit would
+        # contradict (kafka_processing_time_ms is recorded in s as kafka_processing_time).
+        self.otel_name = otel_instrument_name(name, unit)
+        self.otel_family = family_names(self.otel_name, metric_type, unit)[0]
+        self.family = family_names(name, metric_type, unit)[1]
         self.prometheus_name = prometheus_name(name, metric_type, unit)
         self.series: dict[tuple[tuple[str, str], ...], Series] = {}
         self.points: collections.deque[tuple[int, Series, float]] = collections.deque(maxlen=max_points)
