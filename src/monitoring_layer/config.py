@@ -27,6 +27,7 @@ __all__ = [
     "Settings",
     "configure",
     "get_settings",
+    "resolve_setting",
     "resolve_settings",
     "settings_table_markdown",
 ]
@@ -326,6 +327,24 @@ def resolve_settings(
         if environ.get(var, "").strip()
     }
     return Settings(**values)
+
+
+def resolve_setting(name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """One setting from its default and ``environ`` only, leaving the others unparsed.
+
+    For commands that use one or two settings: a bad value of an unrelated
+    variable (``MONITORING_EXPORT_INTERVAL=abc``) must not stop them.
+
+    >>> resolve_setting("logs_max_records", {"MONITORING_EXPORT_INTERVAL": "abc"})
+    1000
+    """
+    option = _BY_NAME.get(name)
+    if option is None:
+        raise ConfigError(f"unknown setting {name!r}; known settings: {', '.join(sorted(_BY_NAME))}")
+    environ = os.environ if environ is None else environ
+    if option.env and environ.get(option.env) is not None:
+        return _parse(option, environ[option.env], f"environment variable {option.env}")
+    return option.default
 
 
 def _parse(option: Option, raw: Any, source: str) -> Any:

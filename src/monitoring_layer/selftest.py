@@ -54,16 +54,26 @@ class NotImplementedArea(Exception):
 # --------------------------------------------------------------------------- parent side
 
 
-def run_selftest(areas: Sequence[str] | None = None, *, timeout_s: float = 120.0,
-                 workers: int = 2) -> list[dict[str, Any]]:
-    """Run the checks, each in its own interpreter and home; ``[{area, title, ok, reason}]`` in order."""
+def run_selftest(areas: Sequence[str] | None = None, *, timeout_s: float = 120.0, workers: int = 2,
+                 on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run the checks, each in its own interpreter and home; ``[{area, title, ok, reason}]`` in order.
+
+    ``on_result(result)`` is called for each area as soon as it and the areas before it finished,
+    so a caller can print the report line by line in the spec's order.
+    """
     keys = list(areas) if areas is not None else [key for key, _ in AREAS]
     unknown = [key for key in keys if key not in _TITLES]
     if unknown:
         raise ValueError(f"unknown selftest area {unknown[0]!r}; areas: {', '.join(_TITLES)}")
     with tempfile.TemporaryDirectory(prefix="monitoring-selftest-") as tmp:
+        results = []
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            return list(pool.map(lambda key: _run_area(key, Path(tmp) / key, timeout_s), keys))
+            # map() yields in order, each as soon as it is done: the report streams.
+            for result in pool.map(lambda key: _run_area(key, Path(tmp) / key, timeout_s), keys):
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
+        return results
 
 
 def _run_area(key: str, home: Path, timeout_s: float) -> dict[str, Any]:
@@ -103,6 +113,7 @@ def print_report(results: Sequence[dict[str, Any]], stream: TextIO | None = None
             print(line, file=stream)
         except UnicodeEncodeError:  # a terminal that cannot show ✓/✗/—
             print(line.replace("✓", "+").replace("✗", "x").replace("—", "-"), file=stream)
+    stream.flush()  # each line as its area finishes, also through a pipe
 
 
 # --------------------------------------------------------------------------- child side

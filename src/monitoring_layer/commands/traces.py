@@ -1,0 +1,223 @@
+"""``monitoring-layer traces list|show``: traces from ``traces/traces.json``.
+
+``list`` prints one line per trace, newest first; ``show`` draws one trace's
+span tree as an indented waterfall: each span's bar starts and ends where the
+span did, on a scale of the whole trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from monitoring_layer.commands._home import load_document, resolve_home
+from monitoring_layer.commands._output import (
+    EXIT_NOTHING,
+    EXIT_OK,
+    CommandError,
+    Output,
+    add_common,
+    format_ms,
+    parse_duration,
+    short_time,
+    table,
+)
+
+__all__ = ["add_parser", "filter_traces", "find_trace", "render_waterfall", "run"]
+
+BAR_WIDTH = 40
+_NAME_WIDTH_MAX = 48
+
+
+def add_parser(commands: Any) -> None:
+    traces = commands.add_parser("traces", help="list traces, or show one as a waterfall",
+                                 description="Read traces/traces.json of a monitoring home.")
+    verbs = traces.add_subparsers(dest="verb", metavar="VERB", required=True)
+    listing = verbs.add_parser("list", help="one line per trace, newest first",
+                               description="One line per trace, newest first. Exit 1 when none matches.")
+    add_common(listing)
+    listing.add_argument("--service", help="only traces with a span of this service")
+    listing.add_argument("--status", type=str.upper, choices=["OK", "ERROR"], help="only traces with this status")
+    listing.add_argument("--slow", type=float, metavar="MS", help="only traces that took at least MS milliseconds")
+    listing.add_argument("--since", type=parse_duration, metavar="DURATION",
+                         help="only traces that ended in the last DURATION (30s, 10m, 2h, 7d)")
+    listing.add_argument("--limit", type=_count, default=20, metavar="N", help="at most N traces (default 20; 0: all)")
+    show = verbs.add_parser("show", help="one trace's span tree with a waterfall of durations",
+                            description="Draw the span tree of one trace: durations as bars scaled to the "
+                                        "trace, status, component, events and tags. Exit 1 when not found.")
+    add_common(show)
+    show.add_argument("trace_id", metavar="TRACE_ID", help="the trace id, or a unique prefix of it")
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (all) or more")
+    return value
+
+
+def filter_traces(traces: Iterable[dict[str, Any]], *, service: str | None = None, status: str | None = None,
+                  slow_ms: float | None = None, since_s: float | None = None, now_ns: int = 0,
+                  limit: int = 0) -> list[dict[str, Any]]:
+    """The traces that match, in file order (newest first), at most ``limit`` (0: all)."""
+    horizon = now_ns - int(since_s * 1e9) if since_s is not None else None
+    found = []
+    for trace in traces:
+        if service is not None and trace.get("service") != service and not any(
+                span.get("service") == service for span in trace.get("spans", [])):
+            continue
+        if status is not None and trace.get("status") != status:
+            continue
+        if slow_ms is not None and trace.get("duration_ms", 0) < slow_ms:
+            continue
+        if horizon is not None and trace.get("end_unix_nano", 0) < horizon:
+            continue
+        found.append(trace)
+        if limit and len(found) >= limit:
+            break
+    return found
+
+
+def find_trace(traces: Iterable[dict[str, Any]], trace_id: str) -> dict[str, Any] | None:
+    """The trace with this id, or the only one whose id starts with it; ``CommandError`` when ambiguous."""
+    wanted = trace_id.strip().lower()
+    if len(wanted) < 4:
+        raise CommandError("give at least 4 characters of the trace id")
+    matches = [t for t in traces if str(t.get("trace_id", "")).startswith(wanted)]
+    exact = [t for t in matches if t.get("trace_id") == wanted]
+    if exact:
+        return exact[0]
+    if len(matches) > 1:
+        raise CommandError(f"trace id prefix {trace_id!r} matches {len(matches)} traces; give more of it")
+    return matches[0] if matches else None
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    home = resolve_home(args.home)
+    doc = load_document(home, "traces")
+    traces = doc.get("traces", []) if doc else []
+    if args.verb == "show":
+        return _show(args, out, home, traces, absent=doc is None)
+    found = filter_traces(traces, service=args.service, status=args.status, slow_ms=args.slow,
+                          since_s=args.since, now_ns=out.clock(), limit=args.limit)
+    if args.json:
+        out.line(json.dumps({"home": str(home), "traces": [_summary(t) for t in found]}, indent=2))
+    elif found:
+        _print_list(out, found)
+    if not found:
+        out.note(_nothing(doc, home))
+        return EXIT_NOTHING
+    return EXIT_OK
+
+
+def _nothing(doc: dict[str, Any] | None, home: Path) -> str:
+    if doc is None:
+        return f"no traces: {home / 'traces/traces.json'} does not exist yet"
+    return "no trace matches"
+
+
+def _summary(trace: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in trace.items() if k != "spans"}
+
+
+def _print_list(out: Output, traces: list[dict[str, Any]]) -> None:
+    rows = [(t["trace_id"], short_time(t["start_unix_nano"]), format_ms(t["duration_ms"]), t["status"],
+             str(t["span_count"]), t["service"], t["name"]) for t in traces]
+    table(out, ("TRACE", "START (UTC)", "DURATION", "STATUS", "SPANS", "SERVICE", "NAME"), rows,
+          styled={3: 3}, right=frozenset({2, 4}))
+
+
+def _show(args: argparse.Namespace, out: Output, home: Path, traces: list[dict[str, Any]], *, absent: bool) -> int:
+    trace = find_trace(traces, args.trace_id)
+    if trace is None:
+        out.note(f"no traces: {home / 'traces/traces.json'} does not exist yet" if absent
+                 else f"no trace {args.trace_id} in {home / 'traces/traces.json'}")
+        return EXIT_NOTHING
+    if args.json:
+        out.line(json.dumps({"home": str(home), "trace": trace}, indent=2))
+    else:
+        for line in render_waterfall(trace, out):
+            out.line(line)
+    return EXIT_OK
+
+
+def _tree(spans: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """(depth, span) in tree order; children by start time; spans whose parent is absent are roots."""
+    ids = {s["span_id"] for s in spans}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for span in spans:
+        parent = span.get("parent_span_id")
+        children.setdefault(parent if parent in ids else None, []).append(span)
+    ordered: list[tuple[int, dict[str, Any]]] = []
+    stack = [(0, s) for s in sorted(children.get(None, []), key=_start, reverse=True)]
+    while stack:  # iterative: a deep trace must not hit the recursion limit
+        depth, span = stack.pop()
+        ordered.append((depth, span))
+        stack.extend((depth + 1, c) for c in sorted(children.get(span["span_id"], []), key=_start, reverse=True))
+    return ordered
+
+
+def _start(span: dict[str, Any]) -> tuple[int, str]:
+    return (span.get("start_unix_nano", 0), span.get("span_id", ""))
+
+
+def _bar(start: int, end: int, t0: int, total: int) -> str:
+    offset = min(BAR_WIDTH - 1, int((start - t0) * BAR_WIDTH / total))
+    length = max(1, round((end - start) * BAR_WIDTH / total))
+    length = min(length, BAR_WIDTH - offset)
+    return " " * offset + "█" * length + " " * (BAR_WIDTH - offset - length)
+
+
+def _pairs(attributes: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in attributes.items())
+
+
+def render_waterfall(trace: dict[str, Any], out: Output | None = None) -> list[str]:
+    """The lines of ``traces show``: a header, then per span its row and its events and tags."""
+    paint = out.paint if out is not None else (lambda text, style: text)
+    spans = list(trace.get("spans", []))
+    t0 = min([trace["start_unix_nano"], *(s["start_unix_nano"] for s in spans)])
+    t1 = max([trace["end_unix_nano"], *(s["end_unix_nano"] for s in spans)])
+    total = max(1, t1 - t0)
+    lines = [f"trace {trace['trace_id']}  {trace['name']}  service {trace['service']}  "
+             f"{paint(trace['status'], trace['status'])}  {format_ms(trace['duration_ms'])}  "
+             f"{trace['span_count']} spans  started {short_time(trace['start_unix_nano'])} UTC"]
+    if not trace.get("complete", True):
+        lines.append("  incomplete: its root span is not in the file (still running, or dropped)")
+    if trace.get("dropped_spans"):
+        lines.append(f"  {trace['dropped_spans']} more spans were dropped (MONITORING_TRACES_MAX_SPANS_PER_TRACE)")
+    tree = _tree(spans)
+    names = ["  " * depth + span["name"] for depth, span in tree]
+    name_width = min(_NAME_WIDTH_MAX, max([len("SPAN"), *map(len, names)]))
+    components = [str(span.get("scope") or span.get("service") or "") for _, span in tree]
+    comp_width = max([len("COMPONENT"), *map(len, components)])
+    durations = [format_ms(span["duration_ms"]) for _, span in tree]
+    dur_width = max([len("DURATION"), *map(len, durations)])
+    end_label = format_ms(total / 1e6)
+    scale = f"0 {'─' * (BAR_WIDTH - 1 - len(end_label))} {end_label}"  # as wide as ▏bar▏
+    lines.append("")
+    lines.append(f"{'SPAN'.ljust(name_width)}  {'COMPONENT'.ljust(comp_width)}  STATUS  "
+                 f"{'DURATION'.rjust(dur_width)}  {scale}")
+    for (depth, span), name, component, duration in zip(tree, names, components, durations):
+        if len(name) > name_width:
+            name = name[:name_width - 1] + "…"
+        bar = _bar(span["start_unix_nano"], span["end_unix_nano"], t0, total)
+        lines.append(f"{name.ljust(name_width)}  {component.ljust(comp_width)}  "
+                     f"{paint(span['status'].ljust(6), span['status'])}  {duration.rjust(dur_width)}  "
+                     f"▏{paint(bar, 'ERROR' if span['status'] == 'ERROR' else 'bar')}▏")
+        pad = "  " * depth + "    "
+        if span.get("status_message"):
+            lines.append(f"{pad}status: {span['status_message']}")
+        for event in span.get("events", []):
+            at = format_ms((event["time_unix_nano"] - span["start_unix_nano"]) / 1e6)
+            detail = _pairs(event.get("attributes", {}))
+            lines.append(f"{pad}event +{at} {event['name']}" + (f" {detail}" if detail else ""))
+        if span.get("attributes"):
+            lines.append(f"{pad}tags {_pairs(span['attributes'])}")
+    return lines
