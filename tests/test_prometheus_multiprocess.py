@@ -157,3 +157,26 @@ def test_gunicorn_workers_behind_one_port(tmp_path: Path, home: Path) -> None:
     text = _merged(home, alive=lambda pid, start: False, gauge_grace_s=0)
     _promtool_ok(text)
     assert _samples(text)["http_requests_total", (("path", "/orders"),)] == 200
+
+
+@pytest.mark.integration
+def test_monitoring_layer_serve_home_merges_the_processes_on_metrics(run_python, home: Path) -> None:
+    env = {"MONITORING_PROMETHEUS_MULTIPROCESS": "true", "MONITORING_EXPORT_INTERVAL": "3600"}
+    for n in (4, 6):
+        run_python(_WORKER.replace("int(sys.argv[1])", str(n)), env=env)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "monitoring_layer", "serve", "--home", str(home), "--port", str(port)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        assert "/metrics" in banner, banner
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    _promtool_ok(text)
+    assert _samples(text)["jobs_done_total", (("queue", "a"),)] == 10

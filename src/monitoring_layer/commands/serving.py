@@ -8,7 +8,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from monitoring_layer.config import ConfigError, get_settings
+from monitoring_layer.exporters.prometheus_multiprocess import MultiprocessCollector
 
 __all__ = ["add_parsers", "run_demo_command", "run_serve_command"]
 
@@ -56,12 +59,17 @@ def run_serve_command(args: argparse.Namespace) -> int:
     home, host, port = args.home, args.host, args.port
     try:
         home = home if home is not None else get_settings().home
-        server = start_server(build_router(ObservabilityDashboard.from_home(home)), host, port)
+        # /metrics: every process that writes its state into this home
+        # (MONITORING_PROMETHEUS_MULTIPROCESS=true), merged (docs/operations.md).
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(MultiprocessCollector(home))  # type: ignore[arg-type]
+        server = start_server(build_router(ObservabilityDashboard.from_home(home), prometheus_registry=registry),
+                              host, port)
     except (ConfigError, OSError, ValueError) as exc:
         print(f"monitoring-layer: {exc}", file=sys.stderr)
         return 2
-    print(f"monitoring-layer: dashboard of {home} on {server.url}/ (probes: /livez /readyz /healthz); "
-          "Ctrl-C stops", flush=True)
+    print(f"monitoring-layer: dashboard of {home} on {server.url}/ (probes: /livez /readyz /healthz; "
+          "/metrics: the home's processes merged); Ctrl-C stops", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
