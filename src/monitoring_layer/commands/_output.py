@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 __all__ = ["EXIT_NOTHING", "EXIT_OK", "EXIT_USAGE", "CommandError", "Output", "add_common", "format_ms",
+           "parse_count",
            "isatty", "parse_duration", "parse_iso", "short_time", "table"]
 
 EXIT_OK = 0        # printed results
@@ -24,6 +25,17 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 
 class CommandError(Exception):
     """A problem the user must fix (bad argument, unreadable home): message on stderr, exit 2."""
+
+
+def parse_count(text: str) -> int:
+    """A ``--limit`` value: a whole number, 0 meaning all (argparse ``type=``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (all) or more")
+    return value
 
 
 def parse_duration(text: str) -> float:

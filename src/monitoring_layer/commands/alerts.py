@@ -17,6 +17,7 @@ from monitoring_layer.commands._output import (
     EXIT_OK,
     Output,
     add_common,
+    parse_count,
     parse_duration,
     parse_iso,
     short_time,
@@ -43,18 +44,8 @@ def add_parser(commands: Any) -> None:
     alerts.add_argument("--rule", metavar="RULE_ID", help="only alerts of this rule")
     alerts.add_argument("--since", type=parse_duration, metavar="DURATION",
                         help="only alerts started or updated in the last DURATION (30s, 10m, 2h, 7d)")
-    alerts.add_argument("--limit", type=_count, default=50, metavar="N", help="at most N (default 50; 0: all)")
+    alerts.add_argument("--limit", type=parse_count, default=50, metavar="N", help="at most N (default 50; 0: all)")
     alerts.add_argument("--incidents", action="store_true", help="list incidents instead of alerts")
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (all) or more")
-    return value
 
 
 def filter_alerts(items: list[dict[str, Any]], *, state: str | None = None, severity: str | None = None,

@@ -25,6 +25,7 @@ from monitoring_layer.commands._output import (
     CommandError,
     Output,
     add_common,
+    parse_count,
     parse_duration,
     short_time,
 )
@@ -50,20 +51,10 @@ def add_parser(commands: Any) -> None:
     logs.add_argument("--trace", metavar="TRACE_ID", help="only records of this trace (id or prefix)")
     logs.add_argument("--since", type=parse_duration, metavar="DURATION",
                       help="only records of the last DURATION (30s, 10m, 2h, 7d)")
-    logs.add_argument("--limit", type=_count, default=None, metavar="N",
+    logs.add_argument("--limit", type=parse_count, default=None, metavar="N",
                       help="the newest N records (default 100, 10 with --follow; 0: all)")
     logs.add_argument("--follow", "-f", action="store_true",
                       help="keep running and print new records as processes write them (Ctrl-C stops)")
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (all) or more")
-    return value
 
 
 def _trace_of(record: dict[str, Any]) -> str:

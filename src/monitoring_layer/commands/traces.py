@@ -21,6 +21,7 @@ from monitoring_layer.commands._output import (
     Output,
     add_common,
     format_ms,
+    parse_count,
     parse_duration,
     short_time,
     table,
@@ -44,22 +45,12 @@ def add_parser(commands: Any) -> None:
     listing.add_argument("--slow", type=float, metavar="MS", help="only traces that took at least MS milliseconds")
     listing.add_argument("--since", type=parse_duration, metavar="DURATION",
                          help="only traces that ended in the last DURATION (30s, 10m, 2h, 7d)")
-    listing.add_argument("--limit", type=_count, default=20, metavar="N", help="at most N traces (default 20; 0: all)")
+    listing.add_argument("--limit", type=parse_count, default=20, metavar="N", help="at most N traces (default 20; 0: all)")
     show = verbs.add_parser("show", help="one trace's span tree with a waterfall of durations",
                             description="Draw the span tree of one trace: durations as bars scaled to the "
                                         "trace, status, component, events and tags. Exit 1 when not found.")
     add_common(show)
     show.add_argument("trace_id", metavar="TRACE_ID", help="the trace id, or a unique prefix of it")
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (all) or more")
-    return value
 
 
 def filter_traces(traces: Iterable[dict[str, Any]], *, service: str | None = None, status: str | None = None,
