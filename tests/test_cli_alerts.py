@@ -2,35 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
-from pathlib import Path
 
 import pytest
 
-from monitoring_layer.cli import main
-
-TESTS = Path(__file__).parent
-T0 = 1_795_000_000_000_000_000
-NOW = T0 + 65 * 1_000_000_000
-
-
-def seed(run_python, part: str) -> None:
-    run_python(f"import os, pathlib, sys; sys.path.insert(0, {str(TESTS)!r}); import _seeded_home; "
-               f"_seeded_home.write_engines(pathlib.Path(os.environ['MONITORING_HOME']), {part!r})")
-
-
-@pytest.fixture
-def seeded(home, run_python):
-    seed(run_python, "a")
-    seed(run_python, "b")
-    return home
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = main(list(argv), stdout=out, stderr=err, clock=lambda: NOW)
-    return status, out.getvalue(), err.getvalue()
+from tests._cli_engines import cli, seeded  # noqa: F401 - seeded is a fixture
 
 
 def test_seeded_files_are_valid(seeded):

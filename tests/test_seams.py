@@ -103,3 +103,20 @@ def test_server_refuses_bad_arguments() -> None:
         start_server(Router(), port=70000)
     with pytest.raises(TypeError, match="router"):
         start_server(object())  # type: ignore[arg-type]
+
+
+def test_reports_are_written_atomically_0600_without_a_lock_file_or_a_merge(tmp_path) -> None:
+    import os
+    import stat
+
+    from monitoring_layer._encode import write_report
+
+    target = tmp_path / "report.json"
+    target.write_text('{"stale": true}')
+    write_report(target, {"incidents": [], "name": "café"})
+    assert json.loads(target.read_text()) == {"incidents": [], "name": "café"}  # replaced, not merged
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]  # no lock, no temp left
+    with pytest.raises(ValueError):
+        write_report(target, {"x": float("nan")})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]

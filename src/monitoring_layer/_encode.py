@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
+import os
+import secrets
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
-__all__ = ["attributes", "iso", "json_value", "level_name", "now_ns", "resource_service"]
+__all__ = ["attributes", "iso", "json_value", "level_name", "now_ns", "resource_service", "write_report"]
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 
@@ -62,3 +67,28 @@ def level_name(severity_number: int | None) -> str:
         if severity_number is not None and severity_number >= floor:
             return name
     return "UNSPECIFIED"
+
+
+def write_report(path: str | os.PathLike[str], document: Any) -> Path:
+    """Write ``document`` as indented JSON to ``path``, atomically and 0600; returns the path.
+
+    For the ``export_*(path)`` calls: a one-off file the user names, so no lock file and no
+    merge with what was there. A fresh temp file (``O_EXCL``, never through a symlink) is
+    fsynced and renamed over the target; on failure it is removed and the error raised.
+    """
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2, allow_nan=False, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target

@@ -95,7 +95,7 @@ def fault(kind: str, exc: BaseException | str, *, key: str = "", strict: bool | 
     if first:
         where = f" ({key})" if key else ""
         logger.warning(
-            "monitoring_layer contained a %s fault%s: %s; further ones are only counted in "
+            "monitoring_layer contained a fault of kind %s%s: %s; further ones are only counted in "
             "monitoring_layer_errors_total{kind=%r}",
             kind, where, exc, kind,
             exc_info=exc if isinstance(exc, BaseException) else None,

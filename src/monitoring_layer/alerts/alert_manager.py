@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from monitoring_layer import _lifecycle, _selfmon
+from monitoring_layer._encode import write_report
 from monitoring_layer.config import get_settings
-from monitoring_layer.exporters._store import JsonFileStore
 from monitoring_layer.readings import MetricReading, ReadingsHub
 
 from ._channels import NotificationChannel
@@ -421,7 +421,7 @@ class AlertManager(PersistentEngine):
         report["statistics"] = self.get_alert_statistics()
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        JsonFileStore(target, "incidents_report").update(lambda doc: {**doc, **report})
+        write_report(target, report)
         return report
 
     def export_prometheus_rules(self, path: str | os.PathLike[str], *, group: str = "monitoring-layer",

@@ -19,7 +19,6 @@ Where the numbers come from (docs/dashboard.md has the details):
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from monitoring_layer.exporters._encode import iso
+from monitoring_layer._encode import write_report
 
 from . import _engines as eng
 from ._home import HomeFiles
@@ -497,13 +497,7 @@ class ObservabilityDashboard:
             "performance": self.get_performance_metrics(),
             "services": self.get_service_status(),
         }
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2, allow_nan=False)
-            handle.write("\n")
-        os.replace(tmp, target)
+        write_report(path, report)
         return report
 
 

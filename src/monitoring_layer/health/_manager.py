@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import inspect
-import json
 import math
 import os
 import threading
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from monitoring_layer import _lifecycle, _selfmon
+from monitoring_layer._encode import write_report
 
 from ._checks import EXTERNAL_ATTRIBUTE
 from ._deps import DependencyGraph, component_names
@@ -403,10 +403,7 @@ class HealthCheckManager:
             history = {c.key: list(reversed(c.history)) for c in self._checks.values()}
         report = {"generated": iso(self._clock()), "system": self.get_system_health(), "history": history,
                   "dependencies": self._deps.snapshot(), "stats": self.stats()}
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        os.replace(tmp, target)
-        return target
+        return write_report(target, report)
 
     # ------------------------------------------------------------------ files and lifecycle
 

@@ -12,11 +12,9 @@ it. Threads and pools started inside a trace inherit it (see ``_threads``).
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace as otel_trace
@@ -24,6 +22,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Status, StatusCode, format_span_id, format_trace_id, set_span_in_context
 
 from monitoring_layer import _compat, _selfmon
+from monitoring_layer._encode import write_report
 from monitoring_layer._scrub import Scrubber
 from monitoring_layer.types import TraceDict
 from monitoring_layer._process_wide import ProcessWide
@@ -350,13 +349,7 @@ class TracingCollector:
         trace = self.get_trace(trace_id)
         if trace is None:
             return False
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(trace, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, target)
+        write_report(path, trace)
         return True
 
     # -- internals ----------------------------------------------------------------------
