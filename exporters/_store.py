@@ -47,7 +47,7 @@ try:  # POSIX; elsewhere processes are not serialised (documented).
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["JsonFileStore", "SCHEMA_VERSION", "prepare_home", "dumps_document"]
+__all__ = ["JsonFileStore", "SCHEMA_VERSION", "dumps_document", "encode_record", "prepare_home"]
 
 #: The schema version of the logs and traces files; the metrics file is at 2 (see ``metrics.py``).
 SCHEMA_VERSION = 1
@@ -134,6 +134,10 @@ _lifecycle.register("file stores", after_fork_child=_after_fork_in_child)
 def dumps_document(doc: dict[str, Any], memo: dict[int, tuple[Any, str]] | None = None) -> str:
     """Serialise a document with one top-level key, and one record, per line.
 
+    A record given as a tuple is already encoded: ``(json text, ...)`` (what
+    ``encode_record`` made; the rest of the tuple is the exporter's index), and
+    its text is written as it is.
+
     With ``memo`` (``id(record) -> (record, text)``), a record that is the very
     object serialised last time reuses its text; ``memo`` is refilled with this
     document's records. Only for stores whose records are never changed in place.
@@ -141,6 +145,8 @@ def dumps_document(doc: dict[str, Any], memo: dict[int, tuple[Any, str]] | None 
     seen: dict[int, tuple[Any, str]] | None = {} if memo is not None else None
 
     def record_text(item: Any) -> str:
+        if type(item) is tuple:
+            return item[0]  # type: ignore[no-any-return]
         if seen is None:
             return _compact(item)
         hit = memo.get(id(item)) if memo is not None else None
@@ -162,6 +168,11 @@ def dumps_document(doc: dict[str, Any], memo: dict[int, tuple[Any, str]] | None 
         memo.clear()
         memo.update(seen)
     return "{\n " + ",\n ".join(parts) + "\n}\n"
+
+
+def encode_record(value: Any) -> str:
+    """One record as compact JSON text (orjson when installed), for a pre-encoded ``(text, ...)`` record."""
+    return _compact(value)
 
 
 def _compact(value: Any) -> str:

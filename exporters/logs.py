@@ -1,4 +1,12 @@
-"""``JsonFileLogExporter``: OTel log records into ``logs/logs.json``."""
+"""``JsonFileLogExporter``: OTel log records into ``logs/logs.json``.
+
+Cost model (docs/benchmarks.md): ``export()`` only keeps the SDK's records in a
+buffer bounded by what the file may keep (``max_records``); a record becomes
+JSON at the write, and only if it is still among the newest. Under load most
+records are pushed out of the buffer before that, without ever being converted.
+The document written last is kept as ``(json text, time_unix_nano)`` tuples:
+the next write re-reads and re-encodes nothing it already had.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +24,7 @@ from monitoring_layer._encode import level_name
 from monitoring_layer.config import get_settings
 
 from ._encode import NS_PER_DAY, attributes, iso, json_value, now_ns, resource_service
-from ._store import JsonFileStore, prepare_home
+from ._store import JsonFileStore, encode_record, prepare_home
 from ._writer import BufferedFileWriter
 
 try:  # the result enum was renamed in newer SDKs
@@ -51,20 +59,15 @@ class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
         home = prepare_home(Path(home) if home is not None else settings.home, "logs")
         self.max_records = max_records or settings.logs_max_records
         self.retention_days = retention_days or settings.logs_retention_days
-        self._pending: deque[dict[str, Any]] = deque()
-        self._init_writer(JsonFileStore(home / LOGS_FILE, "logs", records_immutable=True),
+        self._pending: deque[Any] = deque()  # the SDK's records, converted at the write
+        self._init_writer(JsonFileStore(home / LOGS_FILE, "logs"),
                           export_interval_s or settings.export_interval_s)
 
     def export(self, batch: Sequence[Any]) -> Any:
         if self._stopped:
             return _Result.FAILURE
-        try:
-            records = [_log_record(item) for item in batch]
-        except Exception as exc:  # noqa: BLE001
-            _selfmon.fault("export", exc, key="logs encode")
-            return _Result.FAILURE
         with self._buffer_lock:
-            self._pending.extend(records)
+            self._pending.extend(batch)
             overflow = len(self._pending) - self.max_records
             for _ in range(max(0, overflow)):  # older than what the file may keep
                 self._pending.popleft()
@@ -89,16 +92,32 @@ class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
         self._pending = deque()
 
     def _merge(self, doc: dict[str, Any], pending: Any) -> dict[str, Any]:
-        existing = [r for r in doc.get("records") or [] if isinstance(r, dict) and "time_unix_nano" in r]
-        records = existing + list(pending)
+        # What this process wrote last comes back as (text, time) tuples; a document read from
+        # disk (another process wrote since) has dicts, each encoded once here.
+        records: list[tuple[str, int] | dict[str, Any]] = [
+            r for r in doc.get("records") or []
+            if type(r) is tuple or (isinstance(r, dict) and isinstance(r.get("time_unix_nano"), int))]
+        failed = 0
+        for item in pending:
+            try:
+                records.append(_log_record(item))
+            except Exception as exc:  # noqa: BLE001 - one bad record must not cost the others
+                failed += 1
+                _selfmon.fault("export", exc, key="logs encode")
+        _selfmon.dropped("logs", "unencodable", failed)
         horizon = now_ns() - int(self.retention_days * NS_PER_DAY)
-        kept = [r for r in records if r["time_unix_nano"] >= horizon]
+        kept = [r for r in records if _time_of(r) >= horizon]
         _selfmon.dropped("logs", "retention_age", len(records) - len(kept))
-        kept.sort(key=lambda r: r["time_unix_nano"], reverse=True)
+        kept.sort(key=_time_of, reverse=True)
         _selfmon.dropped("logs", "retention_count", max(0, len(kept) - self.max_records))
-        doc["records"] = kept[: self.max_records]
+        doc["records"] = [r if type(r) is tuple else (encode_record(r), r["time_unix_nano"])
+                          for r in kept[: self.max_records]]
         doc["updated"] = iso(now_ns())
         return doc
+
+
+def _time_of(record: tuple[str, int] | dict[str, Any]) -> int:
+    return record[1] if type(record) is tuple else record["time_unix_nano"]  # type: ignore[no-any-return]
 
 
 def _log_record(item: Any) -> dict[str, Any]:

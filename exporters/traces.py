@@ -1,7 +1,18 @@
-"""``JsonFileSpanExporter``: ended spans, grouped by trace, into ``traces/traces.json``."""
+"""``JsonFileSpanExporter``: ended spans, grouped by trace, into ``traces/traces.json``.
+
+Cost model (docs/benchmarks.md): ``export()`` runs on the SDK's batch thread for
+every span, but only the newest ``max_traces`` traces of each interval reach the
+file. So ``export()`` keeps each span as a compact record (``_spanrec``: usually
+already made by the trace store) in a bounded buffer, and the JSON of a trace
+is made once, at the write, only for the traces that survive the bounds. The
+document this exporter wrote last is kept as one ``(json text, trace id, end)``
+tuple per trace: the next write re-reads nothing and re-encodes only the traces
+that changed, and the kept traces are strings the garbage collector ignores.
+"""
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,15 +23,42 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from monitoring_layer import _selfmon
+from monitoring_layer._spanrec import (
+    F_ATTRIBUTES,
+    F_END,
+    F_EVENTS,
+    F_KIND,
+    F_LINKS,
+    F_NAME,
+    F_PARENT_ID,
+    F_RESOURCE_SERVICE,
+    F_SCOPE,
+    F_SPAN_ID,
+    F_START,
+    F_STATUS,
+    F_STATUS_MESSAGE,
+    SERVICE_ATTRIBUTE,
+    SpanRecord,
+    attributes_of,
+    record_of,
+)
 from monitoring_layer.config import get_settings
 
-from ._encode import NS_PER_DAY, attributes, iso, now_ns, resource_service
-from ._store import JsonFileStore, prepare_home
+from ._encode import NS_PER_DAY, attributes, iso, now_ns
+from ._store import JsonFileStore, encode_record, prepare_home
 from ._writer import BufferedFileWriter
 
 __all__ = ["JsonFileSpanExporter", "TRACES_FILE"]
 
 TRACES_FILE = "traces/traces.json"
+
+#: A trace as kept between writes: ``(json text, trace id hex, end_unix_nano)``.
+_Encoded = tuple
+
+
+#: The spans of one trace that reached ``export()`` since the last write: ``[dropped, record...]``
+#: (one list per trace: the fewest objects for the garbage collector to walk).
+_Pending = list
 
 
 class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
@@ -49,8 +87,8 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         self.max_traces = max_traces or settings.traces_max_traces
         self.retention_days = retention_days or settings.traces_retention_days
         self.max_spans_per_trace = max_spans_per_trace or settings.traces_max_spans_per_trace
-        self._pending: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self._init_writer(JsonFileStore(home / TRACES_FILE, "traces", records_immutable=True),
+        self._pending: OrderedDict[int, _Pending] = OrderedDict()
+        self._init_writer(JsonFileStore(home / TRACES_FILE, "traces"),
                           export_interval_s or settings.export_interval_s)
 
     # -- OTel SpanExporter --------------------------------------------------------
@@ -59,33 +97,46 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         if self._stopped:
             return SpanExportResult.FAILURE
         try:
-            records = [_span_record(span) for span in spans]
+            records = [record_of(span) for span in spans]
         except Exception as exc:  # noqa: BLE001
             _selfmon.fault("export", exc, key="traces encode")
             return SpanExportResult.FAILURE
         with self._buffer_lock:
-            for record in records:
-                self._add(self._pending, record)
+            dropped = self._add_all(self._pending, records)
+        self._count_dropped(dropped)
         self._mark_dirty()
         return SpanExportResult.SUCCESS
 
-    def _add(self, traces: OrderedDict[str, dict[str, Any]], record: dict[str, Any]) -> None:
-        trace_id = record.pop("trace_id")
-        entry = traces.get(trace_id)
-        if entry is None:
-            entry = traces[trace_id] = {"spans": {}, "dropped_spans": 0}
-            if len(traces) > self.max_traces:
-                _, evicted = traces.popitem(last=False)
-                _selfmon.dropped("traces", "retention_count", 1)
-                _selfmon.dropped("spans", "retention_count", len(evicted["spans"]))
-        else:
-            traces.move_to_end(trace_id)
-        spans = entry["spans"]
-        if record["span_id"] in spans or len(spans) < self.max_spans_per_trace:
-            spans[record["span_id"]] = record
-        else:
-            entry["dropped_spans"] += 1
-            _selfmon.dropped("spans", "max_spans_per_trace", 1)
+    def _add_all(self, pending: OrderedDict[int, _Pending], records: Sequence[SpanRecord]) -> tuple[int, int, int]:
+        """Buffer ``records``; returns what the bounds dropped: (traces, their spans, spans over a trace's cap)."""
+        traces = evicted_spans = over_cap = 0
+        cap = self.max_spans_per_trace
+        for record in records:
+            trace_id = record[0]
+            entry = pending.get(trace_id)
+            if entry is None:
+                entry = pending[trace_id] = [0]
+                if len(pending) > self.max_traces:  # older than what the file may keep
+                    _, evicted = pending.popitem(last=False)
+                    traces += 1
+                    evicted_spans += len(evicted) - 1
+            else:
+                pending.move_to_end(trace_id)
+            if len(entry) <= cap:  # a span id seen twice is settled at the write (the last one wins)
+                entry.append(record)
+            else:
+                entry[0] += 1
+                over_cap += 1
+        return traces, evicted_spans, over_cap
+
+    @staticmethod
+    def _count_dropped(dropped: tuple[int, int, int]) -> None:
+        traces, evicted_spans, over_cap = dropped
+        if traces:
+            _selfmon.dropped("traces", "retention_count", traces)
+            _selfmon.dropped("spans", "retention_count", evicted_spans)
+        if over_cap:
+            _selfmon.dropped("spans", "max_spans_per_trace", over_cap)
 
     # -- BufferedFileWriter -------------------------------------------------------
 
@@ -96,81 +147,97 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         return pending
 
     def _restore_pending(self, pending: Any) -> None:
-        for trace_id, entry in pending.items():
-            for record in entry["spans"].values():
-                self._add(self._pending, {**record, "trace_id": trace_id})
+        newer, self._pending = self._pending, pending
+        dropped = [0, 0, 0]
+        for entry in newer.values():
+            counts = self._add_all(self._pending, entry[1:])
+            dropped = [a + b for a, b in zip(dropped, counts)]
+        self._count_dropped((dropped[0], dropped[1], dropped[2]))
 
     def _reset_pending(self) -> None:
         self._pending = OrderedDict()
 
     def _merge(self, doc: dict[str, Any], pending: Any) -> dict[str, Any]:
-        # Traces nobody touched since the last write keep their record as read;
-        # only those with new spans are rebuilt (a write stays cheap at 10,000 traces).
-        by_id: dict[str, dict[str, Any]] = {
-            trace["trace_id"]: trace
-            for trace in doc.get("traces") or []
-            if isinstance(trace, dict) and isinstance(trace.get("trace_id"), str)
-            and isinstance(trace.get("end_unix_nano"), int) and isinstance(trace.get("spans"), list)
-        }
-        for trace_id, entry in pending.items():
+        # What this process wrote last comes back as (text, id, end) tuples; a document read
+        # from disk (another process wrote since) has dicts: each is validated and encoded once.
+        by_id: dict[str, _Encoded | dict[str, Any]] = {}
+        for trace in doc.get("traces") or []:
+            if type(trace) is tuple:
+                by_id[trace[1]] = trace
+            elif (isinstance(trace, dict) and isinstance(trace.get("trace_id"), str)
+                  and isinstance(trace.get("end_unix_nano"), int) and isinstance(trace.get("spans"), list)):
+                by_id[trace["trace_id"]] = trace
+        over_cap = 0
+        for trace_int, entry in pending.items():
+            trace_id = format_trace_id(trace_int)
             old = by_id.get(trace_id)
-            spans = {s["span_id"]: s for s in old["spans"] if isinstance(s, dict) and "span_id" in s} if old else {}
-            dropped = int(old.get("dropped_spans", 0)) + entry["dropped_spans"] if old else entry["dropped_spans"]
-            for span_id, record in entry["spans"].items():
+            if old is None:
+                spans: dict[str, dict[str, Any]] = {}
+                dropped = entry[0]
+            else:
+                old_doc = json.loads(old[0]) if type(old) is tuple else old
+                spans = {s["span_id"]: s for s in old_doc["spans"] if isinstance(s, dict) and "span_id" in s}
+                dropped = int(old_doc.get("dropped_spans", 0)) + entry[0]
+            for record in entry[1:]:
+                span_id = format_span_id(record[F_SPAN_ID])
                 if span_id in spans or len(spans) < self.max_spans_per_trace:
-                    spans[span_id] = record
+                    spans[span_id] = _span_record(record)
                 else:
                     dropped += 1
-                    _selfmon.dropped("spans", "max_spans_per_trace", 1)
-            by_id[trace_id] = _trace_record(trace_id, spans, dropped)
+                    over_cap += 1
+            # Encoded at once: the dicts of one trace at a time are alive, not the whole file's.
+            by_id[trace_id] = _encoded(_trace_record(trace_id, spans, dropped))
+        if over_cap:
+            _selfmon.dropped("spans", "max_spans_per_trace", over_cap)
 
-        traces = list(by_id.values())
         horizon = now_ns() - int(self.retention_days * NS_PER_DAY)
-        kept = [t for t in traces if t["end_unix_nano"] >= horizon]
-        _selfmon.dropped("traces", "retention_age", len(traces) - len(kept))
-        kept.sort(key=lambda t: t["end_unix_nano"], reverse=True)
+        kept = [t for t in by_id.values() if _end_of(t) >= horizon]
+        _selfmon.dropped("traces", "retention_age", len(by_id) - len(kept))
+        kept.sort(key=_end_of, reverse=True)
         _selfmon.dropped("traces", "retention_count", max(0, len(kept) - self.max_traces))
-        doc["traces"] = kept[: self.max_traces]
+        doc["traces"] = [t if type(t) is tuple else _encoded(t) for t in kept[: self.max_traces]]
         doc["updated"] = iso(now_ns())
         return doc
 
 
-_STATUS = {0: "UNSET", 1: "OK", 2: "ERROR"}
+def _end_of(trace: _Encoded | dict[str, Any]) -> int:
+    return trace[2] if type(trace) is tuple else trace["end_unix_nano"]  # type: ignore[no-any-return]
 
 
-def _span_record(span: ReadableSpan) -> dict[str, Any]:
-    ctx = span.context
-    start = span.start_time or 0
-    end = span.end_time or start
-    parent = span.parent
-    scope = span.instrumentation_scope
+def _encoded(trace: dict[str, Any]) -> _Encoded:
+    return (encode_record(trace), trace["trace_id"], trace["end_unix_nano"])
+
+
+def _span_record(record: SpanRecord) -> dict[str, Any]:
+    start = record[F_START]
+    end = record[F_END] if record[F_END] is not None else start
+    parent = record[F_PARENT_ID]
+    attrs = attributes_of(record[F_ATTRIBUTES])
     return {
-        "trace_id": format_trace_id(ctx.trace_id),
-        "span_id": format_span_id(ctx.span_id),
-        "parent_span_id": format_span_id(parent.span_id) if parent is not None else None,
-        "name": span.name,
-        "kind": span.kind.name,
+        "span_id": format_span_id(record[F_SPAN_ID]),
+        "parent_span_id": format_span_id(parent) if parent is not None else None,
+        "name": record[F_NAME],
+        "kind": record[F_KIND],
         # The tracing collector's service of a trace (start_trace) beats the process's resource.
-        "service": str((span.attributes or {}).get("monitoring.service") or resource_service(span.resource)),
-        "scope": scope.name if scope is not None else None,
+        "service": str(attrs.get(SERVICE_ATTRIBUTE) or record[F_RESOURCE_SERVICE]),
+        "scope": record[F_SCOPE],
         "start": iso(start),
         "start_unix_nano": start,
         "end": iso(end),
         "end_unix_nano": end,
         "duration_ms": round((end - start) / 1e6, 6),
-        "status": _STATUS.get(span.status.status_code.value, "UNSET"),
-        "status_message": span.status.description,
-        "attributes": attributes(span.attributes),
+        "status": record[F_STATUS],
+        "status_message": record[F_STATUS_MESSAGE],
+        "attributes": attributes(attrs),
         "events": [
-            {"name": e.name, "time": iso(e.timestamp), "time_unix_nano": e.timestamp,
-             "attributes": attributes(e.attributes)}
-            for e in span.events
+            {"name": name, "time": iso(timestamp), "time_unix_nano": timestamp,
+             "attributes": attributes(attributes_of(packed))}
+            for name, timestamp, packed in record[F_EVENTS]
         ],
         "links": [
-            {"trace_id": format_trace_id(link.context.trace_id),
-             "span_id": format_span_id(link.context.span_id),
-             "attributes": attributes(link.attributes)}
-            for link in span.links
+            {"trace_id": format_trace_id(trace_id), "span_id": format_span_id(span_id),
+             "attributes": attributes(attributes_of(packed))}
+            for trace_id, span_id, packed in record[F_LINKS]
         ],
     }
 

@@ -17,7 +17,7 @@ from monitoring_layer.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 #: getattr of our own private attributes (not OTel's)
-OWN_PRIVATE = {"_fast_sync"}
+OWN_PRIVATE = {"_fast_sync", "_monitoring_record"}
 
 
 def test_scrub_first_fallback_is_a_fault_at_startup_and_in_self_metrics(monkeypatch, caplog) -> None:

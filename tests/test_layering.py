@@ -28,7 +28,7 @@ LAYERS: dict[str, int] = {
     "monitoring_layer._selfmon": HELPERS, "monitoring_layer._lifecycle": HELPERS,
     "monitoring_layer._http": HELPERS, "monitoring_layer.config": HELPERS,
     "monitoring_layer.errors": HELPERS, "monitoring_layer._compat": HELPERS,
-    "monitoring_layer._encode": HELPERS, "monitoring_layer._stats": HELPERS,
+    "monitoring_layer._encode": HELPERS, "monitoring_layer._stats": HELPERS, "monitoring_layer._spanrec": HELPERS,
     "monitoring_layer._process_wide": HELPERS, "monitoring_layer._version": HELPERS,
     "monitoring_layer._sdk_drops": HELPERS, "monitoring_layer.types": HELPERS,
     "monitoring_layer._safe": HELPERS,

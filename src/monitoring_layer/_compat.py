@@ -29,8 +29,8 @@ from opentelemetry.sdk.trace import SpanProcessor
 from monitoring_layer import _selfmon
 
 __all__ = ["SDK_VERSION", "BaseConfigurator", "TESTED_SDK", "add_span_scrubber", "batch_processor_metrics",
-           "context_ops", "log_processors", "logger_limits", "map_unit", "prepend_log_processor",
-           "sanitize_attribute", "sanitize_full_name"]
+           "context_ops", "log_processors", "logger_limits", "map_unit", "otlp_encoders", "prepend_log_processor",
+           "sanitize_attribute", "sanitize_full_name", "span_parts"]
 
 # The base class OTel's own docs give distributions for OTEL_*_EXPORTER handling
 # (private module name, public role): re-exported so otel_instrument touches no private module.
@@ -195,6 +195,56 @@ def add_span_scrubber(tracer_provider: Any,
     tracer_provider.add_span_processor(_ScrubbingSpanProcessor(changes))
     _SCRUBBED_PROVIDERS.add(tracer_provider)
     return True
+
+
+# -- reading an ended span without copies ------------------------------------------------------
+
+def _span_parts_public(span: Any) -> tuple[Mapping[str, Any], Any, Any]:
+    return span.attributes or {}, span.events, span.links
+
+
+def _span_parts_fast(span: Any) -> tuple[Mapping[str, Any], Any, Any]:
+    # ReadableSpan's public properties copy under a lock each time (attributes through a
+    # MappingProxy, events and links into new tuples); an ended span's are frozen, so the
+    # underlying containers are read directly.
+    attributes = span._attributes  # noqa: SLF001
+    if isinstance(attributes, BoundedAttributes):
+        attributes = attributes._dict  # noqa: SLF001
+    return attributes or {}, span._events or (), span._links or ()  # noqa: SLF001
+
+
+def _pick_span_parts() -> Callable[[Any], tuple[Mapping[str, Any], Any, Any]]:
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    probe = ReadableSpan(name="probe", attributes={"a": 1})
+    try:
+        if dict(_span_parts_fast(probe)[0]) == {"a": 1} and hasattr(BoundedAttributes(attributes={}), "_dict"):
+            return _span_parts_fast
+    except AttributeError:
+        pass
+    _fallback("ReadableSpan._attributes/_events/_links", "ended spans are read through their public "
+              "properties, which copy them (slower, same result)")
+    return _span_parts_public
+
+
+#: ``span_parts(span) -> (attributes mapping, events, links)`` of an ENDED span, read without copies
+#: (the public properties when the SDK's private fields moved: slower, same result).
+span_parts = _pick_span_parts()
+
+
+# -- OTLP encoding (for the bench's lean OTel contender) --------------------------------------------
+
+def otlp_encoders() -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
+    """``(encode_spans, encode_logs)`` of the OTLP exporters' common package, None when not installed.
+
+    The log encoder lives in a private module of that package (as OTel's own exporters import it).
+    """
+    try:
+        from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    except ImportError:
+        return None
+    return encode_spans, encode_logs
 
 
 # -- the context runtime ------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = ["attributes", "iso", "json_value", "level_name", "now_ns", "resource_service", "write_report"]
+__all__ = ["Packed", "attributes", "cached_resource_service", "iso", "json_value", "level_name", "now_ns", "pack",
+           "resource_service", "unpack", "write_report"]
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 
@@ -22,13 +23,24 @@ def now_ns() -> int:
     return time.time_ns()
 
 
+# The last second formatted, as (epoch second, "YYYY-MM-DDTHH:MM:SS"): records come in bursts
+# within one second, so strftime runs about once a second instead of once a timestamp.
+_LAST_SECOND: tuple[int, str] = (-1, "")
+
+
 def iso(ns: int | None) -> str | None:
     """Epoch nanoseconds as ISO-8601 UTC with microseconds, e.g. ``2026-11-28T08:16:38.123456Z``."""
+    global _LAST_SECOND
     if ns is None:
         return None
     seconds, rest = divmod(int(ns), 1_000_000_000)
-    stamp = datetime.fromtimestamp(seconds, tz=timezone.utc)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{rest // 1000:06d}Z"
+    cached = _LAST_SECOND  # one read: another thread may replace it meanwhile
+    if cached[0] == seconds:
+        prefix = cached[1]
+    else:
+        prefix = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _LAST_SECOND = (seconds, prefix)
+    return f"{prefix}.{rest // 1000:06d}Z"
 
 
 def json_value(value: Any) -> Any:
@@ -47,15 +59,52 @@ def json_value(value: Any) -> Any:
 
 
 def attributes(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """OTel attributes as JSON values (a new dict; most are strings and integers already)."""
     if not attrs:
         return {}
-    return {str(k): json_value(v) for k, v in attrs.items()}
+    for value in attrs.values():
+        kind = type(value)
+        if kind is not str and kind is not int and kind is not bool:
+            return {str(k): json_value(v) for k, v in attrs.items()}
+    return dict(attrs)
 
 
 def resource_service(resource: Any) -> str:
     if resource is None:
         return "unknown_service"
     return str(resource.attributes.get("service.name", "unknown_service"))
+
+
+# Resources are few and long-lived (one per provider): their service name, by identity.
+_SERVICES: dict[int, tuple[Any, str]] = {}
+
+
+def cached_resource_service(resource: Any) -> str:
+    """``resource_service``, remembered for the first 64 resources seen (a hot-path lookup)."""
+    hit = _SERVICES.get(id(resource))
+    if hit is not None and hit[0] is resource:
+        return hit[1]
+    name = resource_service(resource)
+    if len(_SERVICES) < 64:
+        _SERVICES[id(resource)] = (resource, name)
+    return name
+
+
+#: Attributes as kept by the in-memory stores: ``(keys, values)``, or None when there are none.
+#: Two tuples of atoms, which the garbage collector stops tracking; a dict would stay tracked
+#: inside a tuple (CPython keeps a tuple tracked while it holds any dict), and a store of
+#: tens of thousands of records would lengthen every full collection in the host's threads.
+Packed = tuple
+
+
+def pack(attrs: Mapping[str, Any] | None) -> Packed | None:
+    """Attributes (values: str/bool/int/float or tuples of them) as a ``Packed`` pair."""
+    return (tuple(attrs), tuple(attrs.values())) if attrs else None
+
+
+def unpack(packed: Packed | None) -> dict[str, Any]:
+    """The attributes of a ``Packed`` pair, as a new dict."""
+    return dict(zip(packed[0], packed[1])) if packed else {}
 
 
 _LEVELS = ((21, "CRITICAL"), (17, "ERROR"), (13, "WARNING"), (9, "INFO"), (5, "DEBUG"), (1, "TRACE"))

@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode, format_trace_id
 
 from monitoring_layer import _selfmon
+from monitoring_layer._spanrec import F_NAME, F_TRACE_ID
 
 __all__ = ["LatencyHistogram", "TraceRollup", "TraceRollupProcessor"]
 
@@ -281,7 +282,8 @@ class TraceRollupProcessor(SpanProcessor):
                        span.start_time or end, end, bool(state[1]), state[0])
 
     def backfill(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        """Count ``(root span, complete, error, start_ns, end_ns)`` rows of the trace store once,
+        """Count ``(root record, complete, error, start_ns, end_ns)`` rows of the trace store once
+        (records of ``monitoring_layer._spanrec``),
         skipping traces this processor already counted; then stop remembering ids."""
         rollup = self._rollup()
         with self._lock:
@@ -289,9 +291,9 @@ class TraceRollupProcessor(SpanProcessor):
         if rollup is None:
             return
         done = sorted((r for r in rows if r[1] and r[0] is not None
-                       and r[0].context.trace_id not in counted), key=lambda r: r[4])
+                       and r[0][F_TRACE_ID] not in counted), key=lambda r: r[4])
         for root, _complete, error, start_ns, end_ns in done:
-            rollup.add(format_trace_id(root.context.trace_id), self._service_of(root), root.name,
+            rollup.add(format_trace_id(root[F_TRACE_ID]), self._service_of(root), root[F_NAME],
                        start_ns, end_ns, bool(error))
 
     def shutdown(self) -> None:

@@ -25,7 +25,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from monitoring_layer import _lifecycle, _selfmon
-from monitoring_layer._encode import iso, json_value, level_name, resource_service
+from monitoring_layer._encode import cached_resource_service, iso, json_value, level_name, pack, unpack
 from monitoring_layer.types import LogRecordDict
 
 from monitoring_layer._scrub import Scrubber
@@ -43,7 +43,8 @@ _ERROR_SEVERITY = 17
 _LEVEL_NAMES = [level_name(n) for n in range(25)]
 _REPORT_EVERY = 1024  # evictions batched before they reach the self-metrics
 
-# An entry is a tuple (cheap to build on the hot path); these are its fields.
+# An entry is a tuple (cheap to build on the hot path); these are its fields. _ATTRS is an
+# ``_encode.pack`` pair, _RES the resource's service name.
 _TS, _SEV, _TEXT, _COMP, _MSG, _ATTRS, _TRACE, _SPAN, _RES = range(9)
 
 Entry = tuple
@@ -118,8 +119,10 @@ class LogStore(LogRecordProcessor):
         severity = record.severity_number
         severity = severity._value_ if severity is not None else 0  # Enum.value is a slow property
         timestamp = record.timestamp or record.observed_timestamp or self._clock()
-        entry = (timestamp, severity, record.severity_text, component, body, attrs,
-                 record.trace_id, record.span_id, item.resource)
+        # Plain atoms and tuples only (attributes packed, the resource by its service name): a
+        # full store of entries is then nothing the garbage collector has to walk.
+        entry = (timestamp, severity, record.severity_text, component, body, pack(attrs),
+                 record.trace_id, record.span_id, cached_resource_service(item.resource))
         level = _LEVEL_NAMES[severity] if 0 <= severity <= 24 else "UNSPECIFIED"
         minute = timestamp // _NS_PER_MINUTE
         with self._lock:
@@ -245,7 +248,7 @@ class LogStore(LogRecordProcessor):
 
 
 def _has_trace(entry: Entry, trace_id: str) -> bool:
-    attrs = entry[_ATTRS]
+    attrs = unpack(entry[_ATTRS])
     if attrs and attrs.get("trace_id") == trace_id:
         return True
     return bool(entry[_TRACE]) and format_trace_id(entry[_TRACE]) == trace_id.lower()
@@ -253,7 +256,8 @@ def _has_trace(entry: Entry, trace_id: str) -> bool:
 
 def as_dict(entry: Entry) -> LogRecordDict:
     """One entry in the record shape of ``logs/logs.json``."""
-    timestamp, severity, text, component, body, attrs, trace_id, span_id, resource = entry
+    timestamp, severity, text, component, body, packed, trace_id, span_id, service = entry
+    attrs = unpack(packed)
     return {
         "time": iso(timestamp),
         "time_unix_nano": timestamp,
@@ -265,16 +269,16 @@ def as_dict(entry: Entry) -> LogRecordDict:
         "attributes": {str(k): json_value(v) for k, v in attrs.items()} if attrs else {},
         "trace_id": format_trace_id(trace_id) if trace_id else None,
         "span_id": format_span_id(span_id) if span_id else None,
-        "service": resource_service(resource),
+        "service": service,
     }
 
 
 def searchable_text(entry: Entry) -> str:
     """Message and string attribute values, lower-cased, for full-text search."""
     parts = [entry[_MSG] if isinstance(entry[_MSG], str) else str(entry[_MSG])]
-    attrs = entry[_ATTRS]
-    if attrs:
-        parts.extend(v for v in attrs.values() if isinstance(v, str))
+    packed = entry[_ATTRS]
+    if packed:
+        parts.extend(v for v in packed[1] if isinstance(v, str))
     return "\n".join(parts).lower()
 
 

@@ -15,9 +15,12 @@ Bounds (from the settings, each counted in ``monitoring_layer_dropped_total``):
 * traces that ended more than ``retention_days`` ago are left out of queries
   and purged.
 
-The hot path (``on_start``/``on_end``) is a few dict operations under one lock;
-the spans themselves are kept as the SDK hands them over and only turned into
-dicts when queried.
+The hot path (``on_start``/``on_end``) is a few dict operations under one lock.
+An ended span is kept as a compact record (``monitoring_layer._spanrec``: one
+tuple the garbage collector stops tracking), not as the SDK's object graph, so
+a full store does not lengthen the host's garbage collections. Records become
+dicts only when queried. Oldest-first eviction pops the front of an
+``OrderedDict`` (constant time; a plain dict would walk its deleted slots).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from typing import Any
 
 from opentelemetry.context import Context
@@ -32,19 +36,37 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 
 from monitoring_layer import _lifecycle, _selfmon
+from monitoring_layer._spanrec import SpanRecord, record_of, record_of_active
 
 __all__ = ["TraceStore", "TraceSnapshot"]
 
 _NS_PER_DAY = 86_400 * 1_000_000_000
 
 
+#: A trace whose local root ended and that has no span running: ``(ended records, root record,
+#: complete, error, start_ns, end_ns, dropped_spans)``, a tuple of atoms and tuples that the garbage
+#: collector stops tracking (most of a full store). A late span turns it back into a ``_Trace``.
+_Frozen = tuple
+
+
 class _Trace:
     __slots__ = ("active", "ended", "root", "complete", "error", "start_ns", "end_ns", "dropped_spans")
 
+    @classmethod
+    def thaw(cls, frozen: _Frozen) -> _Trace:
+        entry = cls()
+        entry.ended = list(frozen[0])
+        entry.root, entry.complete, entry.error, entry.start_ns, entry.end_ns, entry.dropped_spans = frozen[1:]
+        return entry
+
+    def freeze(self) -> _Frozen:
+        return (tuple(self.ended), self.root, self.complete, self.error, self.start_ns, self.end_ns,
+                self.dropped_spans)
+
     def __init__(self) -> None:
         self.active: dict[int, Span] = {}
-        self.ended: list[ReadableSpan] = []
-        self.root: ReadableSpan | None = None  # the local root (no parent, or a remote parent)
+        self.ended: list[SpanRecord] = []
+        self.root: Span | SpanRecord | None = None  # the local root (no parent, or a remote parent)
         self.complete = False                  # the local root has ended
         self.error = False                     # some span ended with status ERROR
         self.start_ns = 0
@@ -58,11 +80,14 @@ class TraceSnapshot:
     __slots__ = ("trace_id", "ended", "active", "root", "complete", "error", "start_ns", "end_ns",
                  "dropped_spans")
 
-    def __init__(self, trace_id: int, entry: _Trace) -> None:
+    def __init__(self, trace_id: int, entry: _Trace | _Frozen) -> None:
+        if type(entry) is tuple:
+            entry = _Trace.thaw(entry)
+        assert isinstance(entry, _Trace)
         self.trace_id = trace_id
-        self.ended = list(entry.ended)
-        self.active = list(entry.active.values())
-        self.root = entry.root
+        self.ended: list[SpanRecord] = list(entry.ended)
+        self.active: list[Span] = list(entry.active.values())  # records made outside the lock
+        self.root: Span | SpanRecord | None = entry.root
         self.complete = entry.complete
         self.error = entry.error
         self.start_ns = entry.start_ns
@@ -94,8 +119,8 @@ class TraceStore(SpanProcessor):
         self.retention_ns = int(retention_days * _NS_PER_DAY)
         self._clock_ns = clock_ns
         self._lock = threading.Lock()
-        self._traces: dict[int, _Trace] = {}      # insertion ordered: oldest first
-        self._active: dict[int, int] = {}         # span id -> trace id, oldest first
+        self._traces: OrderedDict[int, _Trace | _Frozen] = OrderedDict()  # oldest first
+        self._active: OrderedDict[int, int] = OrderedDict()     # span id -> trace id, oldest first
         _STORES.add(self)
 
     def _after_fork_in_child(self) -> None:
@@ -115,6 +140,8 @@ class TraceStore(SpanProcessor):
                 entry.start_ns = span.start_time or 0
                 if len(self._traces) > self.max_traces:
                     self._evict_trace()
+            elif type(entry) is tuple:
+                entry = self._traces[trace_id] = _Trace.thaw(entry)
             entry.active[ctx.span_id] = span
             if parent is None or parent.is_remote:
                 entry.root = span
@@ -127,6 +154,7 @@ class TraceStore(SpanProcessor):
         ctx = span.context
         trace_id = ctx.trace_id
         parent = span.parent
+        record = record_of(span)  # outside the lock
         with self._lock:
             self._active.pop(ctx.span_id, None)
             entry = self._traces.get(trace_id)
@@ -135,9 +163,11 @@ class TraceStore(SpanProcessor):
                 entry.start_ns = span.start_time or 0
                 if len(self._traces) > self.max_traces:
                     self._evict_trace()
+            elif type(entry) is tuple:  # a late span of a finished trace
+                entry = self._traces[trace_id] = _Trace.thaw(entry)
             entry.active.pop(ctx.span_id, None)
             if len(entry.ended) < self.max_spans_per_trace:
-                entry.ended.append(span)
+                entry.ended.append(record)
             else:
                 entry.dropped_spans += 1
                 _selfmon.dropped("spans", "memory_max_spans_per_trace", 1)
@@ -150,8 +180,10 @@ class TraceStore(SpanProcessor):
             if span.status.status_code is StatusCode.ERROR:
                 entry.error = True
             if parent is None or parent.is_remote:
-                entry.root = span
+                entry.root = record
                 entry.complete = True
+            if entry.complete and not entry.active and trace_id in self._traces:
+                self._traces[trace_id] = entry.freeze()  # keeps its place in the eviction order
 
     def shutdown(self) -> None:
         pass
@@ -162,15 +194,14 @@ class TraceStore(SpanProcessor):
     # -- bounds (called under the lock) -------------------------------------------------
 
     def _evict_trace(self) -> None:
-        trace_id = next(iter(self._traces))
-        entry = self._traces.pop(trace_id)
-        for span_id in entry.active:
-            self._active.pop(span_id, None)
+        _, entry = self._traces.popitem(last=False)
+        if type(entry) is not tuple:
+            for span_id in entry.active:
+                self._active.pop(span_id, None)
         _selfmon.dropped("traces", "memory_max_traces", 1)
 
     def _forget_oldest_active(self) -> None:
-        span_id = next(iter(self._active))
-        trace_id = self._active.pop(span_id)
+        span_id, trace_id = self._active.popitem(last=False)
         entry = self._traces.get(trace_id)
         if entry is not None:
             entry.active.pop(span_id, None)
@@ -183,7 +214,7 @@ class TraceStore(SpanProcessor):
         horizon = self._clock_ns() - self.retention_ns
         with self._lock:
             entry = self._traces.get(trace_id)
-            if entry is None or (entry.complete and entry.end_ns < horizon):
+            if entry is None or _expired(entry, horizon):
                 return None
             return TraceSnapshot(trace_id, entry)
 
@@ -191,31 +222,48 @@ class TraceStore(SpanProcessor):
         """Copies of the traces kept (oldest first), purging those past retention."""
         horizon = self._clock_ns() - self.retention_ns
         with self._lock:
-            expired = [tid for tid, e in self._traces.items() if e.complete and e.end_ns < horizon]
+            expired = [tid for tid, e in self._traces.items() if _expired(e, horizon)]
             for trace_id in expired:
                 self._traces.pop(trace_id)
             _selfmon.dropped("traces", "memory_retention_age", len(expired))
             return [TraceSnapshot(tid, e) for tid, e in self._traces.items()
-                    if (not completed_only or e.complete) and (not errors_only or e.error)]
+                    if (not completed_only or _fields(e)[0]) and (not errors_only or _fields(e)[1])]
 
     def active_spans(self, trace_id: int) -> list[Span]:
         """Spans of ``trace_id`` started and not ended yet."""
         with self._lock:
             entry = self._traces.get(trace_id)
-            return list(entry.active.values()) if entry is not None else []
+            return list(entry.active.values()) if entry is not None and type(entry) is not tuple else []
 
     def summaries(self) -> tuple[list[tuple[Any, ...]], int]:
-        """``([(root span, complete, error, start_ns, end_ns)], active span count)``, cheap for statistics."""
+        """``([(root record, complete, error, start_ns, end_ns)], active span count)``, cheap for statistics.
+
+        The root is a ``_spanrec`` record (of the running span for a trace not complete), or None.
+        """
         horizon = self._clock_ns() - self.retention_ns
         with self._lock:
-            rows = [(e.root, e.complete, e.error, e.start_ns, e.end_ns) for e in self._traces.values()
-                    if not (e.complete and e.end_ns < horizon)]
-            return rows, len(self._active)
+            rows = [(e[1], *e[2:6]) if type(e) is tuple else (e.root, e.complete, e.error, e.start_ns, e.end_ns)
+                    for e in self._traces.values() if not _expired(e, horizon)]
+            active = len(self._active)
+        return [(root if root is None or type(root) is tuple else record_of_active(root), *rest)
+                for root, *rest in rows], active
 
     def clear(self) -> None:
         with self._lock:
             self._traces.clear()
             self._active.clear()
+
+
+def _fields(entry: _Trace | _Frozen) -> tuple[bool, bool, int]:
+    """``(complete, error, end_ns)`` of a trace, frozen or not."""
+    if type(entry) is tuple:
+        return entry[2], entry[3], entry[5]
+    return entry.complete, entry.error, entry.end_ns  # type: ignore[union-attr]
+
+
+def _expired(entry: _Trace | _Frozen, horizon: int) -> bool:
+    complete, _error, end_ns = _fields(entry)
+    return complete and end_ns < horizon
 
 
 _STORES: weakref.WeakSet[Any] = weakref.WeakSet()

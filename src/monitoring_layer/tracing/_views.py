@@ -12,10 +12,27 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
+from opentelemetry.trace import format_span_id, format_trace_id
 
 from monitoring_layer._encode import iso, json_value
+from monitoring_layer._spanrec import (
+    F_ATTRIBUTES,
+    F_END,
+    F_EVENTS,
+    F_KIND,
+    F_NAME,
+    F_PARENT_ID,
+    F_RESOURCE_SERVICE,
+    F_SCOPE,
+    F_SPAN_ID,
+    F_START,
+    F_STATUS,
+    F_STATUS_MESSAGE,
+    F_TRACE_ID,
+    SpanRecord,
+    attributes_of,
+    record_of_active,
+)
 
 from ._attrs import COMPONENT, INTERNAL_KEYS, REQUEST_ID, SERVICE, STATUS
 from ._store import TraceSnapshot
@@ -23,60 +40,57 @@ from ._store import TraceSnapshot
 __all__ = ["span_view", "statistics", "trace_view"]
 
 # An ended span without an error is a success, whether it says OK or (as OTel recommends) UNSET.
-_OTEL_STATUS = {StatusCode.OK: "SUCCESS", StatusCode.ERROR: "ERROR", StatusCode.UNSET: "SUCCESS"}
+_OTEL_STATUS = {"OK": "SUCCESS", "ERROR": "ERROR", "UNSET": "SUCCESS"}
 
 
-def _attributes(span: ReadableSpan) -> dict[str, Any]:
-    for _ in range(3):  # an active span may gain attributes while we copy them
-        try:
-            return dict(span.attributes or {})
-        except RuntimeError:
-            continue
-    return {}
+def _record(span: Any) -> SpanRecord:
+    return span if type(span) is tuple else record_of_active(span)
 
 
-def trace_service(span: ReadableSpan | None) -> str:
+def trace_service(span: Any) -> str:
+    """The service of a trace from its root: a ``_spanrec`` record, or an SDK span."""
     if span is None:
         return "unknown_service"
-    attrs = span.attributes or {}
-    service = attrs.get(SERVICE)
+    if type(span) is tuple:
+        packed = span[F_ATTRIBUTES]
+        service = attributes_of(packed).get(SERVICE) if packed else None
+        return str(service) if service is not None else span[F_RESOURCE_SERVICE]
+    service = (span.attributes or {}).get(SERVICE)
     if service is None and span.resource is not None:
         service = span.resource.attributes.get("service.name")
     return str(service) if service is not None else "unknown_service"
 
 
-def span_view(span: ReadableSpan, active: bool) -> dict[str, Any]:
-    attrs = _attributes(span)
-    ctx = span.context
-    parent = span.parent
-    scope = span.instrumentation_scope
-    start = span.start_time or 0
-    end = None if active else (span.end_time or start)
+def span_view(span: Any, active: bool) -> dict[str, Any]:
+    """A span as the queries show it; ``span`` is a record, or a running SDK span when ``active``."""
+    rec = _record(span)
+    attrs = attributes_of(rec[F_ATTRIBUTES])
+    parent = rec[F_PARENT_ID]
+    start = rec[F_START]
+    end = None if active else rec[F_END]
     if active:
         status = "ACTIVE"
     else:
-        status = attrs.get(STATUS) or _OTEL_STATUS.get(span.status.status_code, "SUCCESS")
+        status = attrs.get(STATUS) or _OTEL_STATUS.get(rec[F_STATUS], "SUCCESS")
     service = attrs.get(SERVICE)
-    if service is None and span.resource is not None:
-        service = span.resource.attributes.get("service.name")
     return {
-        "span_id": format_span_id(ctx.span_id),
-        "parent_span_id": format_span_id(parent.span_id) if parent is not None else None,
-        "trace_id": format_trace_id(ctx.trace_id),
-        "operation_name": span.name,
-        "component": attrs.get(COMPONENT) or (scope.name if scope is not None else None),
-        "service": None if service is None else str(service),
-        "kind": span.kind.name,
+        "span_id": format_span_id(rec[F_SPAN_ID]),
+        "parent_span_id": format_span_id(parent) if parent is not None else None,
+        "trace_id": format_trace_id(rec[F_TRACE_ID]),
+        "operation_name": rec[F_NAME],
+        "component": attrs.get(COMPONENT) or rec[F_SCOPE],
+        "service": str(service) if service is not None else rec[F_RESOURCE_SERVICE],
+        "kind": rec[F_KIND],
         "start": iso(start),
         "end": iso(end),
         "duration_ms": None if end is None else round((end - start) / 1e6, 6),
         "status": status,
-        "status_message": None if active else span.status.description,
+        "status_message": None if active else rec[F_STATUS_MESSAGE],
         "tags": {k: json_value(v) for k, v in attrs.items() if k not in INTERNAL_KEYS},
         "events": [
-            {"name": e.name, "time": iso(e.timestamp), "attributes": {k: json_value(v) for k, v in
-                                                                      (e.attributes or {}).items()}}
-            for e in list(span.events)
+            {"name": name, "time": iso(timestamp),
+             "attributes": {k: json_value(v) for k, v in attributes_of(packed).items()}}
+            for name, timestamp, packed in rec[F_EVENTS]
         ],
         "active": active,
     }
@@ -100,15 +114,15 @@ def _tree(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def trace_view(snap: TraceSnapshot) -> dict[str, Any]:
-    pairs = [(s, False) for s in snap.ended] + [(s, True) for s in snap.active]
-    pairs.sort(key=lambda pair: pair[0].start_time or 0)
+    pairs = [(s, False) for s in snap.ended] + [(record_of_active(s), True) for s in snap.active]
+    pairs.sort(key=lambda pair: pair[0][F_START])
     spans = [span_view(span, active) for span, active in pairs]
-    root = snap.root
+    root = _record(snap.root) if snap.root is not None else None
     service = trace_service(root)
     for span in spans:  # spans of this process without a service of their own belong to the trace's
         if span["service"] is None or span["service"].startswith("unknown_service"):
             span["service"] = service
-    root_attrs = _attributes(root) if root is not None else {}
+    root_attrs = attributes_of(root[F_ATTRIBUTES]) if root is not None else {}
     start = snap.start_ns
     end = snap.end_ns if snap.complete else None
     if snap.complete:
@@ -118,9 +132,9 @@ def trace_view(snap: TraceSnapshot) -> dict[str, Any]:
     return {
         "trace_id": format_trace_id(snap.trace_id),
         "service": service,
-        "name": root.name if root is not None else (spans[0]["operation_name"] if spans else None),
+        "name": root[F_NAME] if root is not None else (spans[0]["operation_name"] if spans else None),
         "request_id": root_attrs.get(REQUEST_ID),
-        "root_span_id": format_span_id(root.context.span_id) if root is not None else None,
+        "root_span_id": format_span_id(root[F_SPAN_ID]) if root is not None else None,
         "status": status,
         "complete": snap.complete,
         "start": iso(start),

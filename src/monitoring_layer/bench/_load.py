@@ -1,0 +1,327 @@
+"""One sustained workload in this (fresh) process; run by ``_sustained`` as ``python -m``.
+
+``python -m monitoring_layer.bench._load SETUP WORKLOAD OPS MIN_SECONDS [CAP]`` prints
+one JSON object: the cost per operation in windows (1k, 3k, 10k ... operations),
+the whole run's, the garbage collector's pauses and tracked objects, peak RSS.
+
+Setups, each what a user would otherwise run:
+
+* ``facade``: monitoring-layer with its defaults (files on, Prometheus reader,
+  in-memory stores), ``CAP`` as ``traces_max_traces``/``logs_memory_max_records``;
+* ``lean``: the OTel SDK alone: TracerProvider + BatchSpanProcessor,
+  LoggerProvider + BatchLogRecordProcessor, MeterProvider +
+  PrometheusMetricReader, with exporters that discard the batches;
+* ``lean-otlp``: the same, but the exporters encode each batch as OTLP
+  protobuf (what an OTLP exporter pays before the network) and discard it.
+
+Workloads: ``root-span`` (one span, made current, ended), ``trace-5`` (a root
+and 5 children; figures are per span), ``log`` (one INFO record),
+``histogram`` (one value, one label), ``host`` (see ``host_impact``).
+The garbage collector stays on: its pauses are part of what the host pays.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from monitoring_layer import _compat
+
+__all__ = ["SETUPS", "WORKLOADS", "WINDOWS", "main"]
+
+SETUPS = ("facade", "lean", "lean-otlp")
+WORKLOADS = ("root-span", "trace-5", "log", "histogram", "host")
+#: Operation counts at which the cost of the window since the previous one is reported.
+WINDOWS = (1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000)
+#: Spans per operation of each workload (figures are per span).
+SPANS_PER_OP = {"trace-5": 6}
+
+
+class _GcClock:
+    """Wall time of every garbage collection in this process (all threads)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self._started)
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._on_gc)
+
+
+# -- setups ----------------------------------------------------------------------------------
+
+def _facade(workload: str, cap: int | None) -> tuple[Callable[[], None], Callable[[], None]]:
+    import monitoring_layer
+    from monitoring_layer import get_log_aggregator, get_metrics_collector, get_tracing_collector
+
+    options: dict[str, Any] = {}
+    if cap is not None:
+        options = {"traces_max_traces": cap, "logs_memory_max_records": cap}
+    monitoring_layer.configure(**options)
+    if workload in ("root-span", "trace-5"):
+        traces = get_tracing_collector()
+        start, end = traces.start_span, traces.end_span
+        if workload == "root-span":
+            def op() -> None:
+                end(start("process", "worker"))
+        else:
+            def op() -> None:
+                root = start("handle", "api")
+                for _ in range(5):
+                    end(start("step", "worker"))
+                end(root)
+    elif workload == "log":
+        info = get_log_aggregator().info
+
+        def op() -> None:
+            info("api", "Request received")
+    else:
+        observe = get_metrics_collector().observe_histogram
+        labels = {"service": "api"}
+        values = _values()
+
+        def op() -> None:
+            observe("bench_latency", next(values), labels)
+    return op, lambda: monitoring_layer.shutdown()
+
+
+def _lean(workload: str, encode: bool) -> tuple[Callable[[], None], Callable[[], None]]:
+    from opentelemetry._logs import LogRecord, SeverityNumber
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    span_exporter, log_exporter = _discarding_exporters(encode)
+    if workload in ("root-span", "trace-5"):
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(span_exporter))
+        tracer = provider.get_tracer("bench.lean")
+        current = tracer.start_as_current_span
+        attributes = {"component": "worker"}
+        if workload == "root-span":
+            def op() -> None:
+                with current("process", attributes=attributes):
+                    pass
+        else:
+            def op() -> None:
+                with current("handle", attributes={"component": "api"}):
+                    for _ in range(5):
+                        with current("step", attributes=attributes):
+                            pass
+        return op, provider.shutdown
+    if workload == "log":
+        logger_provider = LoggerProvider()
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
+        logger = logger_provider.get_logger("bench.lean")
+
+        def op() -> None:
+            logger.emit(LogRecord(body="Request received", severity_number=SeverityNumber.INFO,
+                                  severity_text="INFO", attributes={"component": "api"}))
+        return op, logger_provider.shutdown
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+
+    reader = PrometheusMetricReader()  # on prometheus_client's global registry: this process is the bench's
+    meter_provider = MeterProvider(metric_readers=[reader])
+    histogram = meter_provider.get_meter("bench.lean").create_histogram("bench_latency", unit="ms")
+    attributes = {"service": "api"}
+    values = _values()
+
+    def record() -> None:
+        histogram.record(next(values), attributes)
+    return record, meter_provider.shutdown
+
+
+def _discarding_exporters(encode: bool) -> tuple[Any, Any]:
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    try:
+        from opentelemetry.sdk._logs.export import LogRecordExportResult as LogResult
+    except ImportError:  # pragma: no cover - older SDK
+        from opentelemetry.sdk._logs.export import LogExportResult as LogResult  # type: ignore[no-redef,assignment]
+    encode_spans: Any = None
+    encode_logs: Any = None
+    if encode:
+        encoders = _compat.otlp_encoders()
+        if encoders is None:
+            raise SystemExit("lean-otlp needs the OTLP exporter packages: pip install 'monitoring-layer[otlp]'")
+        encode_spans, encode_logs = encoders
+
+    class Spans(SpanExporter):
+        def export(self, spans: Sequence[Any]) -> SpanExportResult:
+            if encode_spans is not None:
+                encode_spans(spans).SerializeToString()
+            return SpanExportResult.SUCCESS
+
+        def shutdown(self) -> None:
+            pass
+
+    class Logs(LogRecordExporter):
+        def export(self, batch: Sequence[Any]) -> Any:
+            if encode_logs is not None:
+                encode_logs(batch).SerializeToString()
+            return LogResult.SUCCESS
+
+        def force_flush(self, timeout_millis: int = 30_000) -> bool:
+            return True
+
+        def shutdown(self) -> None:
+            pass
+
+    return Spans(), Logs()
+
+
+def _values() -> Any:
+    import itertools
+
+    return itertools.cycle([0.3, 1.2, 4.5, 12.0, 48.0, 123.45, 480.0, 2_100.0])
+
+
+def build(setup: str, workload: str, cap: int | None) -> tuple[Callable[[], None], Callable[[], None]]:
+    if setup == "facade":
+        return _facade(workload, cap)
+    return _lean(workload, encode=setup == "lean-otlp")
+
+
+# -- measurements ----------------------------------------------------------------------------
+
+def sustained(setup: str, workload: str, ops: int, min_seconds: float, cap: int | None) -> dict[str, Any]:
+    """Run ``op`` at least ``ops`` times and at least ``min_seconds``; cost per window."""
+    op, close = build(setup, workload, cap)
+    for _ in range(200):  # first-call setup: tracers, instruments, threads
+        op()
+    clock = _GcClock()
+    windows: list[dict[str, Any]] = []
+    per_span = SPANS_PER_OP.get(workload, 1)
+    done, since = 0, 0
+    now = time.perf_counter
+    started = last = now()
+    targets = iter(WINDOWS)
+    target = next(targets)
+    while done < ops or now() - started < min_seconds:
+        step = target - done
+        for _ in range(step):
+            op()
+        done = target
+        t = now()
+        windows.append({"ops": done * per_span, "us_per_op": (t - last) / (done - since) / per_span * 1e6})
+        last, since = t, done
+        target = next(targets, done * 3)
+    elapsed = now() - started
+    objects = len(gc.get_objects())
+    clock.close()
+    close()
+    return {"setup": setup, "workload": workload, "cap": cap, "ops": done * per_span, "seconds": elapsed,
+            "us_per_op": elapsed / done / per_span * 1e6, "windows": windows,
+            "gc_tracked_objects": objects, "gc_max_pause_ms": max(clock.pauses, default=0.0) * 1000,
+            "gc_total_ms": sum(clock.pauses) * 1000, "peak_rss_mib": _peak_rss_mib()}
+
+
+def host_impact(setup: str, seconds: float, rate: int = 2_000) -> dict[str, Any]:
+    """A pure-Python foreground thread's work per second while ``rate`` spans/s and logs/s are recorded.
+
+    ``setup`` ``none`` records nothing (the baseline). The longest pause is the
+    longest time between two consecutive short steps of the foreground thread.
+    """
+    stop = threading.Event()
+    recorder = None
+    if setup != "none":
+        span_op, close_spans = build(setup, "root-span", None)
+        log_op, close_logs = build(setup, "log", None) if setup != "facade" else (None, lambda: None)
+        if setup == "facade":
+            from monitoring_layer import get_log_aggregator
+
+            info = get_log_aggregator().info
+
+            def log_op() -> None:
+                info("api", "Request received")
+
+        recorder = threading.Thread(target=_paced, args=(span_op, log_op, rate, stop), daemon=True)
+    gc_clock = _GcClock()
+    if recorder is not None:
+        recorder.start()
+    steps, longest = _foreground(seconds)
+    stop.set()
+    if recorder is not None:
+        recorder.join()
+        close_logs()
+        close_spans()
+    gc_clock.close()
+    return {"setup": setup, "workload": "host", "seconds": seconds, "steps_per_s": steps / seconds,
+            "longest_pause_ms": longest * 1000, "gc_max_pause_ms": max(gc_clock.pauses, default=0.0) * 1000,
+            "gc_tracked_objects": len(gc.get_objects()), "peak_rss_mib": _peak_rss_mib()}
+
+
+def _paced(span_op: Callable[[], None], log_op: Callable[[], None], rate: int, stop: threading.Event) -> None:
+    tick = 0.01
+    per_tick = max(1, int(rate * tick))
+    next_at = time.perf_counter()
+    while not stop.is_set():
+        for _ in range(per_tick):
+            span_op()
+            log_op()
+        next_at += tick
+        delay = next_at - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def _foreground(seconds: float) -> tuple[int, float]:
+    """Steps of pure-Python work done in ``seconds``, and the longest time one step took."""
+    now = time.perf_counter
+    end = now() + seconds
+    steps, longest = 0, 0.0
+    last = now()
+    while last < end:
+        total = 0
+        for i in range(200):  # about 10 µs of bytecode: short against a 5 ms switch interval
+            total += i * i
+        t = now()
+        if t - last > longest:
+            longest = t - last
+        last = t
+        steps += 1
+    return steps, longest
+
+
+def _peak_rss_mib() -> float:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: Sequence[str]) -> int:
+    setup, workload, ops, min_seconds = argv[0], argv[1], int(argv[2]), float(argv[3])
+    cap = int(argv[4]) if len(argv) > 4 and argv[4] != "-" else None
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["MONITORING_HOME"] = os.path.join(tmp, "home")
+        if workload == "host":
+            result = host_impact(setup, min_seconds)
+        else:
+            result = sustained(setup, workload, ops, min_seconds, cap)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
