@@ -96,7 +96,7 @@ class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
         # disk (another process wrote since) has dicts, each encoded once here.
         records: list[tuple[str, int] | dict[str, Any]] = [
             r for r in doc.get("records") or []
-            if type(r) is tuple or (isinstance(r, dict) and isinstance(r.get("time_unix_nano"), int))]
+            if isinstance(r, tuple) or (isinstance(r, dict) and isinstance(r.get("time_unix_nano"), int))]
         failed = 0
         for item in pending:
             try:
@@ -110,14 +110,14 @@ class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
         _selfmon.dropped("logs", "retention_age", len(records) - len(kept))
         kept.sort(key=_time_of, reverse=True)
         _selfmon.dropped("logs", "retention_count", max(0, len(kept) - self.max_records))
-        doc["records"] = [r if type(r) is tuple else (encode_record(r), r["time_unix_nano"])
+        doc["records"] = [r if isinstance(r, tuple) else (encode_record(r), r["time_unix_nano"])
                           for r in kept[: self.max_records]]
         doc["updated"] = iso(now_ns())
         return doc
 
 
 def _time_of(record: tuple[str, int] | dict[str, Any]) -> int:
-    return record[1] if type(record) is tuple else record["time_unix_nano"]  # type: ignore[no-any-return]
+    return int(record[1] if isinstance(record, tuple) else record["time_unix_nano"])
 
 
 def _log_record(item: Any) -> dict[str, Any]:

@@ -162,7 +162,7 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         # from disk (another process wrote since) has dicts: each is validated and encoded once.
         by_id: dict[str, _Encoded | dict[str, Any]] = {}
         for trace in doc.get("traces") or []:
-            if type(trace) is tuple:
+            if isinstance(trace, tuple):
                 by_id[trace[1]] = trace
             elif (isinstance(trace, dict) and isinstance(trace.get("trace_id"), str)
                   and isinstance(trace.get("end_unix_nano"), int) and isinstance(trace.get("spans"), list)):
@@ -175,7 +175,7 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
                 spans: dict[str, dict[str, Any]] = {}
                 dropped = entry[0]
             else:
-                old_doc = json.loads(old[0]) if type(old) is tuple else old
+                old_doc = json.loads(old[0]) if isinstance(old, tuple) else old
                 spans = {s["span_id"]: s for s in old_doc["spans"] if isinstance(s, dict) and "span_id" in s}
                 dropped = int(old_doc.get("dropped_spans", 0)) + entry[0]
             for record in entry[1:]:
@@ -195,13 +195,13 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         _selfmon.dropped("traces", "retention_age", len(by_id) - len(kept))
         kept.sort(key=_end_of, reverse=True)
         _selfmon.dropped("traces", "retention_count", max(0, len(kept) - self.max_traces))
-        doc["traces"] = [t if type(t) is tuple else _encoded(t) for t in kept[: self.max_traces]]
+        doc["traces"] = [t if isinstance(t, tuple) else _encoded(t) for t in kept[: self.max_traces]]
         doc["updated"] = iso(now_ns())
         return doc
 
 
 def _end_of(trace: _Encoded | dict[str, Any]) -> int:
-    return trace[2] if type(trace) is tuple else trace["end_unix_nano"]  # type: ignore[no-any-return]
+    return int(trace[2] if isinstance(trace, tuple) else trace["end_unix_nano"])
 
 
 def _encoded(trace: dict[str, Any]) -> _Encoded:

@@ -63,3 +63,49 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
     slow = next(row for case, row in health.items() if "sleeping 100 ms" in case)
     assert 0 < slow["ratio_to_sequential"]
     assert "Health checks" in printed
+
+
+def test_quick_sustained_section_has_every_contender(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--only", "sustained", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert "operations" not in report  # --only ran that section alone
+    rows = {(r["workload"], r["setup"]) for r in report["sustained"]}
+    for workload in ("root-span", "trace-5", "log"):
+        assert {(workload, "facade"), (workload, "lean"), (workload, "lean-otlp")} <= rows
+    assert {("histogram", "facade"), ("histogram", "lean")} <= rows
+    for row in report["sustained"]:
+        assert row["us_per_op"] > 0 and row["windows"] and row["gc_tracked_objects"] > 0
+        assert row["ops"] >= 3_000  # per span for the 5-child traces: the count is of spans
+        if row["setup"] != "lean":
+            assert row["vs_lean"] > 0
+    host = {r["setup"]: r for r in report["host"]}
+    assert set(host) == {"none", "lean", "facade"}
+    assert host["none"]["recorded_per_s"] == 0 and host["facade"]["recorded_per_s"] > 0
+    assert "Sustained load" in capsys.readouterr().out
+
+
+def test_sustained_targets_judge_the_rows():
+    from monitoring_layer.bench._sustained import sustained_targets
+
+    def row(workload, setup, us, cap=None, windows=(10.0, 10.5)):
+        return {"workload": workload, "setup": setup, "cap": cap, "us_per_op": us,
+                "vs_lean": us / 10.0 if setup != "lean" else None,
+                "windows": [{"ops": 1000 * (i + 1), "us_per_op": w} for i, w in enumerate(windows)],
+                "window_spread": max(windows) / min(windows)}
+
+    rows = [row("trace-5", "lean", 10.0), row("trace-5", "facade", 12.0, cap=1_000),
+            row("trace-5", "facade", 15.0, cap=100_000, windows=(10.0, 20.0)), row("log", "facade", 11.0)]
+    host = [{"setup": "none", "slowdown": 1.0, "longest_pause_ms": 5, "gc_tracked_objects": 100},
+            {"setup": "lean", "slowdown": 1.1, "longest_pause_ms": 5, "gc_tracked_objects": 100},
+            {"setup": "facade", "slowdown": 1.2, "longest_pause_ms": 80, "gc_tracked_objects": 300}]
+    verdicts = {t["target"]: t["met"] for t in sustained_targets(rows, host)}
+    assert verdicts["trace: root + 5 children, per span (cap 1,000): <= 1.3x lean OTel"] is True
+    assert verdicts["trace: root + 5 children, per span (cap 100,000): <= 1.3x lean OTel"] is False
+    assert verdicts["log info record: <= 1x lean OTel"] is False
+    assert verdicts["trace spans flat within 10% across caps 1,000, 100,000"] is False
+    assert any(k.startswith("trace: root + 5 children, per span (cap 100,000): flat") and v is False
+               for k, v in verdicts.items())
+    assert verdicts["foreground thread: no pause over 50 ms"] is False
+    assert verdicts["GC-tracked objects at the default caps <= 2x lean OTel"] is False
+    assert verdicts["foreground thread at 2,000 spans/s + 2,000 logs/s: slowdown <= 1.3x lean OTel's"] is True

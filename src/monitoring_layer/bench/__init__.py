@@ -4,6 +4,6 @@
 formats it as the table the command prints. See docs/benchmarks.md.
 """
 
-from ._run import render, run_bench
+from ._run import SECTIONS, render, run_bench
 
-__all__ = ["render", "run_bench"]
+__all__ = ["SECTIONS", "render", "run_bench"]

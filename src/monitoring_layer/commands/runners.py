@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from monitoring_layer.bench import render, run_bench
+from monitoring_layer.bench import SECTIONS, render, run_bench
 from monitoring_layer.commands._output import EXIT_NOTHING, EXIT_OK, Output
 from monitoring_layer.selftest import AREAS, print_report, run_selftest
 
@@ -23,11 +23,15 @@ def add_parsers(commands: Any) -> None:
     bench = commands.add_parser(
         "bench", help="measure the facades against raw OpenTelemetry and prometheus_client",
         description="Measure, in one interleaved run, the facades against raw OpenTelemetry on the same "
-                    "providers and against prometheus_client; then the JSON exporters' write rate and the "
-                    "peak memory of large workloads. The section being measured is named on stderr.")
+                    "providers and against prometheus_client; then the JSON exporters' write rate, the "
+                    "peak memory of large workloads, the engines, the /metrics scrape, and sustained load "
+                    "against a lean OpenTelemetry setup in fresh processes. The section being measured is "
+                    "named on stderr.")
     bench.add_argument("--quick", action="store_true",
                        help="a smoke run in seconds: indicative figures only, no verdict on the targets")
     bench.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the report as JSON")
+    bench.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
+                       help="only this section (repeatable): " + ", ".join(SECTIONS))
 
     selftest = commands.add_parser(
         "selftest", help="check every area end to end in a temporary home",
@@ -54,7 +58,7 @@ def run_bench_command(args: argparse.Namespace, out: Output) -> int:
     def section(text: str) -> None:
         print(f"bench: {text}…", file=out.err, flush=True)
 
-    report = run_bench(quick=args.quick, progress=section)
+    report = run_bench(quick=args.quick, progress=section, only=set(args.only) if args.only else None)
     out.line(render(report))
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

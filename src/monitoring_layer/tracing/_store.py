@@ -81,7 +81,7 @@ class TraceSnapshot:
                  "dropped_spans")
 
     def __init__(self, trace_id: int, entry: _Trace | _Frozen) -> None:
-        if type(entry) is tuple:
+        if isinstance(entry, tuple):
             entry = _Trace.thaw(entry)
         assert isinstance(entry, _Trace)
         self.trace_id = trace_id
@@ -140,7 +140,7 @@ class TraceStore(SpanProcessor):
                 entry.start_ns = span.start_time or 0
                 if len(self._traces) > self.max_traces:
                     self._evict_trace()
-            elif type(entry) is tuple:
+            elif isinstance(entry, tuple):
                 entry = self._traces[trace_id] = _Trace.thaw(entry)
             entry.active[ctx.span_id] = span
             if parent is None or parent.is_remote:
@@ -163,7 +163,7 @@ class TraceStore(SpanProcessor):
                 entry.start_ns = span.start_time or 0
                 if len(self._traces) > self.max_traces:
                     self._evict_trace()
-            elif type(entry) is tuple:  # a late span of a finished trace
+            elif isinstance(entry, tuple):  # a late span of a finished trace
                 entry = self._traces[trace_id] = _Trace.thaw(entry)
             entry.active.pop(ctx.span_id, None)
             if len(entry.ended) < self.max_spans_per_trace:
@@ -195,7 +195,7 @@ class TraceStore(SpanProcessor):
 
     def _evict_trace(self) -> None:
         _, entry = self._traces.popitem(last=False)
-        if type(entry) is not tuple:
+        if not isinstance(entry, tuple):
             for span_id in entry.active:
                 self._active.pop(span_id, None)
         _selfmon.dropped("traces", "memory_max_traces", 1)
@@ -203,7 +203,7 @@ class TraceStore(SpanProcessor):
     def _forget_oldest_active(self) -> None:
         span_id, trace_id = self._active.popitem(last=False)
         entry = self._traces.get(trace_id)
-        if entry is not None:
+        if entry is not None and not isinstance(entry, tuple):  # a frozen trace has no active span
             entry.active.pop(span_id, None)
         _selfmon.dropped("spans", "memory_max_active", 1)
 
@@ -233,7 +233,7 @@ class TraceStore(SpanProcessor):
         """Spans of ``trace_id`` started and not ended yet."""
         with self._lock:
             entry = self._traces.get(trace_id)
-            return list(entry.active.values()) if entry is not None and type(entry) is not tuple else []
+            return list(entry.active.values()) if entry is not None and not isinstance(entry, tuple) else []
 
     def summaries(self) -> tuple[list[tuple[Any, ...]], int]:
         """``([(root record, complete, error, start_ns, end_ns)], active span count)``, cheap for statistics.
@@ -242,7 +242,7 @@ class TraceStore(SpanProcessor):
         """
         horizon = self._clock_ns() - self.retention_ns
         with self._lock:
-            rows = [(e[1], *e[2:6]) if type(e) is tuple else (e.root, e.complete, e.error, e.start_ns, e.end_ns)
+            rows = [(e[1], *e[2:6]) if isinstance(e, tuple) else (e.root, e.complete, e.error, e.start_ns, e.end_ns)
                     for e in self._traces.values() if not _expired(e, horizon)]
             active = len(self._active)
         return [(root if root is None or type(root) is tuple else record_of_active(root), *rest)
@@ -256,7 +256,7 @@ class TraceStore(SpanProcessor):
 
 def _fields(entry: _Trace | _Frozen) -> tuple[bool, bool, int]:
     """``(complete, error, end_ns)`` of a trace, frozen or not."""
-    if type(entry) is tuple:
+    if isinstance(entry, tuple):
         return entry[2], entry[3], entry[5]
     return entry.complete, entry.error, entry.end_ns  # type: ignore[union-attr]
 
