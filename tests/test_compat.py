@@ -82,3 +82,45 @@ def test_no_private_otel_access_outside_compat() -> None:
 
 def test_version_is_known() -> None:
     assert _compat.SDK_VERSION >= (1, 0)
+
+
+def _histogram_points(reader, name):
+    data = reader.get_metrics_data()
+    points = [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+              if m.name == name for p in m.data.data_points]
+    return {tuple(sorted(p.attributes.items())): p for p in points}
+
+
+@pytest.mark.parametrize("views", ["none", "attribute filter", "sum aggregation"])
+def test_bulk_histogram_hand_over_equals_one_record_per_value(views) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.metrics.view import SumAggregation, View
+
+    chosen = {"none": [],
+              "attribute filter": [View(instrument_name="*", attribute_keys={"route"})],
+              "sum aggregation": [View(instrument_name="bulk", aggregation=SumAggregation())]}[views]
+    readers = [InMemoryMetricReader(), InMemoryMetricReader()]
+    provider = MeterProvider(metric_readers=readers, views=chosen)
+    meter = provider.get_meter("t")
+    bulk, one_by_one = meter.create_histogram("bulk", unit="ms"), meter.create_histogram("each", unit="ms")
+    values = [0.3, 7.0, 7.0, 25.0, 250.0, 1e6, 0.0, 5.0, 10.0]
+    for attributes in ({"route": "/a", "code": "200"}, {"route": "/b", "code": "500"}):
+        _compat.record_histogram_values(bulk, attributes, values)
+        _compat.record_histogram_values(bulk, attributes, values[:1])
+        for value in values + values[:1]:
+            one_by_one.record(value, attributes)
+    try:
+        for reader in readers:
+            got, want = _histogram_points(reader, "bulk"), _histogram_points(reader, "each")
+            assert got.keys() == want.keys() and len(got) == 2
+            for key, point in want.items():
+                if views == "sum aggregation":
+                    assert got[key].value == pytest.approx(sum(values) + values[0])
+                    continue
+                assert got[key].bucket_counts == point.bucket_counts
+                assert (got[key].count, got[key].min, got[key].max) == (point.count, point.min, point.max)
+                assert got[key].sum == pytest.approx(point.sum)
+    finally:
+        provider.shutdown()
+    assert "compat" not in _selfmon.counts()["errors"]

@@ -13,9 +13,11 @@ Internal helper (lowest layer): imports only ``_selfmon``.
 from __future__ import annotations
 
 import contextvars
+import math
 import re
 import weakref
-from collections.abc import Callable, Mapping
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -29,7 +31,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 from monitoring_layer import _selfmon
 
 __all__ = ["SDK_VERSION", "BaseConfigurator", "TESTED_SDK", "add_span_scrubber", "batch_processor_metrics",
-           "context_ops", "log_processors", "logger_limits", "map_unit", "otlp_encoders", "prepend_log_processor",
+           "context_ops", "log_processors", "logger_limits", "map_unit", "otlp_encoders", "record_histogram_values", "prepend_log_processor",
            "sanitize_attribute", "sanitize_full_name", "span_parts"]
 
 # The base class OTel's own docs give distributions for OTEL_*_EXPORTER handling
@@ -245,6 +247,104 @@ def otlp_encoders() -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
     except ImportError:
         return None
     return encode_spans, encode_logs
+
+
+# -- histogram values handed over in bulk ------------------------------------------------------------
+
+def _bulk_parts() -> tuple[Any, Any] | None:
+    try:
+        from opentelemetry.sdk.metrics._internal._view_instrument_match import _hash_attributes
+        from opentelemetry.sdk.metrics._internal.aggregation import _ExplicitBucketHistogramAggregation
+    except ImportError:
+        return None
+    if not hasattr(_ExplicitBucketHistogramAggregation, "_get_empty_bucket_counts"):
+        return None
+    return _hash_attributes, _ExplicitBucketHistogramAggregation
+
+
+_BULK = _bulk_parts()
+if _BULK is None:
+    _fallback("_ExplicitBucketHistogramAggregation", "histogram values are handed to OTel one by one (slower)")
+#: What ``aggregate()`` of an explicit-bucket histogram touches, checked before adding in bulk.
+_AGGREGATION_FIELDS = ("_lock", "_value", "_sum", "_min", "_max", "_boundaries", "_record_min_max")
+
+
+def record_histogram_values(instrument: Any, attributes: Mapping[str, Any], values: Sequence[float]) -> None:
+    """``instrument.record(value, attributes)`` for every value, in bulk where the SDK allows it.
+
+    The first value is recorded through the API (it creates the series' aggregation in
+    every reader). The others are added to those explicit-bucket aggregations directly
+    (bucket counts, sum, min, max under each aggregation's lock): what ``record`` would
+    have done, without building a measurement and matching views once per value and per
+    reader. Exemplars are not sampled for them (values handed over later have no context).
+    Wherever that is not possible (another aggregation by a user's View, an SDK whose
+    private names moved) every value goes through ``record``, as before.
+    """
+    if not values:
+        return
+    record = instrument.record
+    record(values[0], attributes)
+    rest = [v for v in values[1:] if v >= 0]
+    if len(rest) < len(values) - 1:  # the SDK refuses negative values (and says so): its own call does
+        for value in values[1:]:
+            if not value >= 0:
+                record(value, attributes)
+    if not rest:
+        return
+    aggregations = _bulk_aggregations(instrument, attributes) if _BULK is not None else None
+    if aggregations is None:
+        for value in rest:
+            record(value, attributes)
+        return
+    by_bounds: dict[tuple[float, ...], list[int]] = {}
+    total = math.fsum(rest)
+    low, high = min(rest), max(rest)
+    for aggregation in aggregations:
+        bounds = aggregation._boundaries  # noqa: SLF001
+        counts = by_bounds.get(bounds)
+        if counts is None:
+            counts = [0] * (len(bounds) + 1)
+            for value in rest:
+                counts[bisect_left(bounds, value)] += 1
+            by_bounds[bounds] = counts
+        with aggregation._lock:  # noqa: SLF001 - what aggregate() does, once per batch
+            if aggregation._value is None:  # noqa: SLF001
+                aggregation._value = aggregation._get_empty_bucket_counts()  # noqa: SLF001
+            buckets = aggregation._value  # noqa: SLF001
+            for index, count in enumerate(counts):
+                if count:
+                    buckets[index] += count
+            aggregation._sum += total  # noqa: SLF001
+            if aggregation._record_min_max:  # noqa: SLF001
+                aggregation._min = min(aggregation._min, low)  # noqa: SLF001
+                aggregation._max = max(aggregation._max, high)  # noqa: SLF001
+
+
+def _bulk_aggregations(instrument: Any, attributes: Mapping[str, Any]) -> list[Any] | None:
+    """Every reader's explicit-bucket aggregation of ``attributes``; None when one is anything else."""
+    assert _BULK is not None
+    hash_attributes, histogram_class = _BULK
+    try:
+        storages = instrument._measurement_consumer._reader_storages.values()  # noqa: SLF001
+        found = []
+        for storage in storages:
+            matches = storage._instrument_view_instrument_matches.get(instrument)  # noqa: SLF001
+            if not matches:
+                return None
+            for match in matches:
+                keys = match._view._attribute_keys  # noqa: SLF001
+                kept = attributes if keys is None else {k: v for k, v in attributes.items() if k in keys}
+                aggregation = match._attributes_aggregation.get(hash_attributes(dict(kept)))  # noqa: SLF001
+                if type(aggregation) is not histogram_class:
+                    return None
+                if not all(hasattr(aggregation, name) for name in _AGGREGATION_FIELDS):
+                    raise AttributeError(f"an explicit-bucket aggregation has none of {_AGGREGATION_FIELDS}")
+                found.append(aggregation)
+        return found
+    except (AttributeError, TypeError) as exc:
+        _fallback("MetricReaderStorage/_ViewInstrumentMatch internals",
+                  f"histogram values are handed to OTel one by one ({type(exc).__name__}: {exc})")
+        return None
 
 
 # -- the context runtime ------------------------------------------------------------------------

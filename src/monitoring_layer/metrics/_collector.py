@@ -435,13 +435,15 @@ class MetricsCollector:
         self._record(metric, batches)
 
     def _record(self, metric: Metric, batches: list[tuple[Any, list[float]]]) -> None:
-        record = metric.instrument.record
+        # Each series' values in one hand-over (bucket counts added in bulk where the SDK allows):
+        # OTel sees every value, at a fraction of one record() call per value.
+        instrument = metric.instrument
         scaled = (metric.mul, metric.div) != (1, 1)
         mul, div = metric.mul, metric.div
         with _selfmon.contained("export", key=f"histogram {metric.name}"):
             for attributes, values in batches:
-                for value in values:
-                    record(value * mul / div if scaled else value, attributes)
+                _compat.record_histogram_values(
+                    instrument, attributes, [v * mul / div for v in values] if scaled else values)
 
     def _drain_callback(self, _options: CallbackOptions) -> list[Observation]:
         for metric in list(self._buffered):
