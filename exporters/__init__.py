@@ -10,7 +10,7 @@ They share ``JsonFileStore`` (atomic write, process lock, retention, quarantine)
 from ._store import SCHEMA_VERSION, JsonFileStore, prepare_home
 from .logs import LOGS_FILE, JsonFileLogExporter
 from .metrics import METRICS_FILE, JsonFileMetricExporter
-from .schema import FILES, load_schema, validate
+from .schema import FILES, load_schema, schema_for, validate
 from .traces import TRACES_FILE, JsonFileSpanExporter
 
 __all__ = [
@@ -25,5 +25,6 @@ __all__ = [
     "JsonFileStore",
     "load_schema",
     "prepare_home",
+    "schema_for",
     "validate",
 ]

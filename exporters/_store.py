@@ -49,7 +49,8 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = ["JsonFileStore", "SCHEMA_VERSION", "dumps_document", "encode_record", "prepare_home"]
 
-#: The schema version of the logs and traces files; the metrics file is at 2 (see ``metrics.py``).
+#: The schema version of the logs file (and the default of a store); the metrics and traces files are at 2
+#: (``METRICS_SCHEMA_VERSION``, ``TRACES_SCHEMA_VERSION``), each migrating older files on read.
 SCHEMA_VERSION = 1
 
 _DIR_MODE = 0o700

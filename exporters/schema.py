@@ -5,6 +5,10 @@ suite checks them with the ``jsonschema`` package). ``validate`` implements the
 part of the standard they use (``type``, ``enum``, ``required``,
 ``properties``, ``additionalProperties``, ``items``, ``pattern``, ``minimum``)
 so ``monitoring-layer check`` needs no extra dependency.
+
+A file of an older ``schema_version`` that the library still reads (and
+migrates on read) is checked against ``schemas/<name>.v<version>.schema.json``
+when that exists (``schema_for``); otherwise against the current schema.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import re
 from importlib import resources
 from typing import Any
 
-__all__ = ["FILES", "load_schema", "validate"]
+__all__ = ["FILES", "load_schema", "schema_for", "validate"]
 
 #: Documented file (relative to MONITORING_HOME) -> schema name in ``schemas/``.
 FILES: dict[str, str] = {
@@ -43,6 +47,17 @@ def load_schema(name: str) -> dict[str, Any]:
     """The schema ``schemas/<name>.schema.json`` shipped in the package."""
     text = resources.files(__package__).joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
     return json.loads(text)
+
+
+def schema_for(name: str, doc: Any) -> str:
+    """The schema name for ``doc``, a document of kind ``name``: ``<name>.v<N>`` when the document says
+    ``schema_version`` N and that older schema ships, else ``name`` (the current one)."""
+    version = doc.get("schema_version") if isinstance(doc, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool):
+        older = f"{name}.v{version}"
+        if resources.files(__package__).joinpath("schemas", f"{older}.schema.json").is_file():
+            return older
+    return name
 
 
 def validate(instance: Any, schema: dict[str, Any], *, max_errors: int = 20) -> list[str]:

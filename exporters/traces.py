@@ -1,4 +1,9 @@
-"""``JsonFileSpanExporter``: ended spans, grouped by trace, into ``traces/traces.json``.
+"""``JsonFileSpanExporter``: ended spans, grouped by trace, into ``traces/traces.json`` (schema 2).
+
+Statuses are the library's one vocabulary (``monitoring_layer._status``): a span's
+``status`` is ``SUCCESS``/``ERROR``/``TIMEOUT``/``CANCELLED``/``ABANDONED`` with
+OTel's code beside it as ``otel_status_code``; a trace's is ``SUCCESS`` or ``ERROR``.
+Schema 1 files (OTel's code in ``status``) are migrated on read.
 
 Cost model (docs/benchmarks.md): ``export()`` runs on the SDK's batch thread for
 every span, but only the newest ``max_traces`` traces of each interval reach the
@@ -42,15 +47,18 @@ from monitoring_layer._spanrec import (
     attributes_of,
     record_of,
 )
+from monitoring_layer._status import FACADE_STATUS_ATTRIBUTE, migrate_trace_record, span_status, trace_status
 from monitoring_layer.config import get_settings
 
 from ._encode import NS_PER_DAY, attributes, iso, now_ns
 from ._store import JsonFileStore, encode_record, prepare_home
 from ._writer import BufferedFileWriter
 
-__all__ = ["JsonFileSpanExporter", "TRACES_FILE"]
+__all__ = ["JsonFileSpanExporter", "TRACES_FILE", "TRACES_SCHEMA_VERSION", "migrate_traces_document"]
 
 TRACES_FILE = "traces/traces.json"
+#: 2: statuses in the library's vocabulary, OTel's code in ``otel_status_code`` (1: OTel's code in ``status``).
+TRACES_SCHEMA_VERSION = 2
 
 #: A trace as kept between writes: ``(json text, trace id hex, end_unix_nano)``.
 _Encoded = tuple
@@ -88,7 +96,8 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         self.retention_days = retention_days or settings.traces_retention_days
         self.max_spans_per_trace = max_spans_per_trace or settings.traces_max_spans_per_trace
         self._pending: OrderedDict[int, _Pending] = OrderedDict()
-        self._init_writer(JsonFileStore(home / TRACES_FILE, "traces"),
+        self._init_writer(JsonFileStore(home / TRACES_FILE, "traces", schema_version=TRACES_SCHEMA_VERSION,
+                                        migrate=migrate_traces_document),
                           export_interval_s or settings.export_interval_s)
 
     # -- OTel SpanExporter --------------------------------------------------------
@@ -226,7 +235,8 @@ def _span_record(record: SpanRecord) -> dict[str, Any]:
         "end": iso(end),
         "end_unix_nano": end,
         "duration_ms": round((end - start) / 1e6, 6),
-        "status": record[F_STATUS],
+        "status": span_status(record[F_STATUS], attrs.get(FACADE_STATUS_ATTRIBUTE)),
+        "otel_status_code": record[F_STATUS],  # OTel's code name, as the record keeps it
         "status_message": record[F_STATUS_MESSAGE],
         "attributes": attributes(attrs),
         "events": [
@@ -255,7 +265,7 @@ def _trace_record(trace_id: str, by_span_id: dict[str, dict[str, Any]], dropped:
         "name": root["name"],
         "root_span_id": root["span_id"],
         "complete": any(not s["parent_span_id"] for s in spans),
-        "status": "ERROR" if any(s["status"] == "ERROR" for s in spans) else "OK",
+        "status": trace_status(s["status"] for s in spans),
         "start": iso(start),
         "start_unix_nano": start,
         "end": iso(end),
@@ -265,3 +275,12 @@ def _trace_record(trace_id: str, by_span_id: dict[str, dict[str, Any]], dropped:
         "dropped_spans": dropped,
         "spans": spans,
     }
+
+
+def migrate_traces_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """A schema 1 traces document as schema 2 (statuses as words, OTel's code in ``otel_status_code``)."""
+    for trace in doc.get("traces") or []:
+        if isinstance(trace, dict):
+            migrate_trace_record(trace)
+    doc["schema_version"] = TRACES_SCHEMA_VERSION
+    return doc

@@ -22,10 +22,10 @@ def _times(start: int, end: int) -> dict:
             "duration_ms": (end - start) / MS}
 
 
-def _span(span_id, parent, name, scope, service, start, end, status="UNSET", message=None, attributes=None,
-          events=()):
+def _span(span_id, parent, name, scope, service, start, end, status="SUCCESS", message=None, attributes=None,
+          events=(), otel="UNSET"):
     return {"span_id": span_id, "parent_span_id": parent, "name": name, "kind": "INTERNAL", "service": service,
-            "scope": scope, **_times(start, end), "status": status, "status_message": message,
+            "scope": scope, **_times(start, end), "status": status, "otel_status_code": otel, "status_message": message,
             "attributes": attributes or {}, "events": list(events), "links": []}
 
 
@@ -58,7 +58,7 @@ PARTS = {
                   events=[{"name": "rows_read", "time": iso(T0 + 40 * MS), "time_unix_nano": T0 + 40 * MS,
                            "attributes": {"rows": 500}}]),
             _span("a000000000000003", "a000000000000001", "write_parquet", "writer", "etl", T0 + 50 * MS,
-                  T0 + 118 * MS, status="ERROR", message="disk full", attributes={"table": "orders"}),
+                  T0 + 118 * MS, status="ERROR", otel="ERROR", message="disk full", attributes={"table": "orders"}),
         ], "ERROR")],
         "logs": [
             _log(T0 + 118 * MS, "ERROR", 17, "writer", "write failed: disk full", "etl", TRACE_A,
@@ -82,8 +82,8 @@ PARTS = {
     "b": {
         "traces": [_trace(TRACE_B, [
             _span("b000000000000001", None, "GET /health", "api", "api", T0 + 60_000 * MS,
-                  T0 + 60_000 * MS + 2_500_000, status="OK"),
-        ], "OK")],
+                  T0 + 60_000 * MS + 2_500_000, otel="OK"),
+        ], "SUCCESS")],
         "logs": [
             _log(T0 + 60_001 * MS, "DEBUG", 5, "api", "probe answered", "api"),
             _log(T0 + 60_000 * MS, "WARNING", 13, "api", "slow dependency: cache", "api"),
@@ -120,7 +120,7 @@ def write(home: Path, part: str) -> None:
         doc["metrics"] = dict(sorted(merged.items()))
         return doc
 
-    JsonFileStore(home / "traces/traces.json", "traces").update(traces)
+    JsonFileStore(home / "traces/traces.json", "traces", schema_version=2).update(traces)
     JsonFileStore(home / "logs/logs.json", "logs").update(logs)
     JsonFileStore(home / "metrics/metrics_registry.json", "metrics", schema_version=2).update(metrics)
 

@@ -207,7 +207,7 @@ def test_bash_completion_completes(capsys):
     assert {"traces", "logs", "metrics"} <= set(_bash_complete(script, ["monitoring-layer", "''"]))
     assert _bash_complete(script, ["monitoring-layer", "tra"]) == ["traces"]
     assert _bash_complete(script, ["monitoring-layer", "traces", "''"]) == ["list", "show"]
-    assert _bash_complete(script, ["monitoring-layer", "traces", "list", "--status", "''"]) == ["OK", "ERROR"]
+    assert _bash_complete(script, ["monitoring-layer", "traces", "list", "--status", "''"]) == ["SUCCESS", "ERROR"]
     assert _bash_complete(script, ["monitoring-layer", "logs", "--lev"]) == ["--level"]
     assert _bash_complete(script, ["monitoring-layer", "logs", "--level", "W"]) == ["WARNING"]
     assert _bash_complete(script, ["monitoring-layer", "alerts", "--severity", "''"]) == ["low", "medium", "high",
@@ -229,4 +229,4 @@ def test_zsh_completion_loads(capsys, tmp_path):
     proc = subprocess.run(["zsh", "-f", "-c", program],
                           capture_output=True, text=True, timeout=30, env={**os.environ, "HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["_monitoring_layer_complete: function", "OK ERROR"]
+    assert proc.stdout.splitlines() == ["_monitoring_layer_complete: function", "SUCCESS ERROR"]

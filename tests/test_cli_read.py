@@ -45,15 +45,16 @@ def test_traces_list_exact(seeded):
     status, out, err = cli("traces", "list", "--home", str(seeded))
     assert (status, err) == (0, "")
     assert out == (
-        "TRACE                             START (UTC)              DURATION  STATUS  SPANS  SERVICE  NAME\n"
-        "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2  2026-11-18 11:07:40.000    2.5 ms  OK          1  api      GET /health\n"
-        "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1  2026-11-18 11:06:40.000  120.0 ms  ERROR       3  etl      load_batch\n"
+        "TRACE                             START (UTC)              DURATION  STATUS   SPANS  SERVICE  NAME\n"
+        "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2  2026-11-18 11:07:40.000    2.5 ms  SUCCESS      1  api      GET /health\n"
+        "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1  2026-11-18 11:06:40.000  120.0 ms  ERROR        3  etl      load_batch\n"
     )
 
 
 @pytest.mark.parametrize(("options", "expected"), [
     (["--status", "error"], [TRACE_A]),
-    (["--status", "OK"], [TRACE_B]),
+    (["--status", "success"], [TRACE_B]),
+    (["--status", "OK"], [TRACE_B]),  # the schema 1 word, still accepted
     (["--service", "etl"], [TRACE_A]),
     (["--slow", "100"], [TRACE_A]),
     (["--since", "30s"], [TRACE_B]),       # A ended 65 s before NOW
@@ -84,12 +85,12 @@ def test_traces_show_exact_waterfall(seeded):
         "trace a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1  load_batch  service etl  ERROR  120.0 ms  3 spans  "
         "started 2026-11-18 11:06:40.000 UTC",
         "",
-        "SPAN             COMPONENT  STATUS  DURATION  0 ─────────────────────────────── 120.0 ms",
-        "load_batch       etl        UNSET   120.0 ms  ▏████████████████████████████████████████▏",
+        "SPAN             COMPONENT  STATUS   DURATION  0 ─────────────────────────────── 120.0 ms",
+        "load_batch       etl        SUCCESS  120.0 ms  ▏████████████████████████████████████████▏",
         "    tags rows=700",
-        "  read_csv       reader     UNSET    40.0 ms  ▏ █████████████                          ▏",
+        "  read_csv       reader     SUCCESS   40.0 ms  ▏ █████████████                          ▏",
         "      event +35.0 ms rows_read rows=500",
-        "  write_parquet  writer     ERROR    68.0 ms  ▏                ███████████████████████ ▏",
+        "  write_parquet  writer     ERROR     68.0 ms  ▏                ███████████████████████ ▏",
         "      status: disk full",
         "      tags table=orders",
     ]

@@ -39,7 +39,7 @@ def test_pipeline_writes_the_three_documented_files(pipeline, home):
     assert pipeline.flush()
 
     traces = _read(home, "traces/traces.json")
-    assert traces["schema_version"] == 1 and traces["kind"] == "traces"
+    assert traces["schema_version"] == 2 and traces["kind"] == "traces"
     (trace,) = traces["traces"]
     assert trace["trace_id"] == format(root.get_span_context().trace_id, "032x")
     assert trace["name"] == "load_batch" and trace["span_count"] == 2 and trace["complete"]

@@ -115,8 +115,9 @@ def test_pattern_1_complete_platform_integration(run_python, home):
     (failed,) = _series(metrics_doc, "operation_errors_total", error_type="ConnectionError")
     assert failed["sum"] == 1
     spans = [s for t in _load(home, "traces/traces.json")["traces"] for s in t["spans"] if s["name"] == "publish"]
-    # the file keeps OTel status codes: SUCCESS leaves OTel's UNSET (docs/tracing.md)
-    assert sorted(s["status"] for s in spans) == ["ERROR", "UNSET", "UNSET"]
+    # the file shows the queries' status words, with OTel's code beside them: SUCCESS leaves OTel's UNSET
+    assert sorted((s["status"], s["otel_status_code"]) for s in spans) == [
+        ("ERROR", "ERROR"), ("SUCCESS", "UNSET"), ("SUCCESS", "UNSET")]
     records = _load(home, "logs/logs.json")["records"]
     assert any(r["component"] == "kafka" and r["level"] == "ERROR" for r in records)
 

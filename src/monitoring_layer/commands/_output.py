@@ -55,7 +55,9 @@ def add_common(parser: argparse.ArgumentParser, *, json_help: str = "print one J
 
 # SGR colours per level; only used when the stream is a terminal and NO_COLOR is unset.
 _COLOURS = {"DEBUG": "2", "TRACE": "2", "INFO": "32", "WARNING": "33", "ERROR": "31", "CRITICAL": "1;31",
-            "OK": "32", "UNSET": "2", "bar": "36", "dim": "2", "bold": "1",
+            "bar": "36", "dim": "2", "bold": "1",
+            # span and trace statuses (monitoring_layer._status)
+            "SUCCESS": "32", "TIMEOUT": "31", "CANCELLED": "2", "ABANDONED": "2",
             # health statuses, alert states and severities (lower case: never a log level)
             "healthy": "32", "degraded": "33", "unhealthy": "31", "unknown": "2",
             "pending": "33", "triggered": "31", "acknowledged": "36", "suppressed": "2", "resolved": "32",

@@ -10,7 +10,7 @@ from typing import Any
 
 from monitoring_layer.commands._home import resolve_home
 from monitoring_layer.commands._output import EXIT_NOTHING, EXIT_OK, Output, add_common, isatty
-from monitoring_layer.exporters import FILES, load_schema, validate
+from monitoring_layer.exporters import FILES, load_schema, schema_for, validate
 from monitoring_layer._encode import iso
 
 __all__ = ["add_parser", "check_home", "run"]
@@ -48,7 +48,11 @@ def check_home(home: Path, *, progress: Progress | None = None) -> dict[str, Any
         except (OSError, ValueError) as exc:
             files.append({**entry, "status": "invalid", "problems": [f"not readable JSON: {exc}"]})
             continue
-        problems = validate(doc, load_schema(schema_name))
+        checked_against = schema_for(schema_name, doc)
+        if checked_against != schema_name:  # an older layout the library still reads, migrating it
+            entry["notes"] = [f"schema_version {doc['schema_version']}: read and migrated by the library, "
+                              "rewritten in the current schema at its next write"]
+        problems = validate(doc, load_schema(checked_against))
         entry.update(_summary(schema_name, doc) if not problems else {})
         files.append({**entry, "status": "invalid" if problems else "ok", "problems": problems})
     if progress is not None:
@@ -119,5 +123,7 @@ def _print_report(out: Output, report: dict[str, Any], *, strict: bool) -> None:
         out.line(line)
         for problem in entry["problems"]:
             out.line(f"       {problem}")
+        for note in entry.get("notes", []):
+            out.line(f"       note: {note}")
         for name in entry.get("quarantined", []):
             out.line(f"       note: an earlier corrupt copy was set aside as {name}")

@@ -2,7 +2,9 @@
 
 ``list`` prints one line per trace, newest first; ``show`` draws one trace's
 span tree as an indented waterfall: each span's bar starts and ends where the
-span did, on a scale of the whole trace.
+span did, on a scale of the whole trace. Statuses are the file's, which are the
+queries' and the dashboard's (``monitoring_layer._status``); a file of an older
+schema is migrated in memory as it is read.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from monitoring_layer._status import ERROR, TRACE_STATUSES, is_error, parse_trace_status
 from monitoring_layer.commands._home import load_document, resolve_home
 from monitoring_layer.commands._output import (
     EXIT_NOTHING,
@@ -26,6 +29,7 @@ from monitoring_layer.commands._output import (
     short_time,
     table,
 )
+from monitoring_layer.exporters.traces import TRACES_SCHEMA_VERSION, migrate_traces_document
 
 __all__ = ["add_parser", "filter_traces", "find_trace", "render_waterfall", "run"]
 
@@ -41,7 +45,8 @@ def add_parser(commands: Any) -> None:
                                description="One line per trace, newest first. Exit 1 when none matches.")
     add_common(listing)
     listing.add_argument("--service", help="only traces with a span of this service")
-    listing.add_argument("--status", type=str.upper, choices=["OK", "ERROR"], help="only traces with this status")
+    listing.add_argument("--status", type=_status_word, choices=TRACE_STATUSES,
+                         help="only traces with this status (OK means SUCCESS)")
     listing.add_argument("--slow", type=float, metavar="MS", help="only traces that took at least MS milliseconds")
     listing.add_argument("--since", type=parse_duration, metavar="DURATION",
                          help="only traces that ended in the last DURATION (30s, 10m, 2h, 7d)")
@@ -51,6 +56,14 @@ def add_parser(commands: Any) -> None:
                                         "trace, status, component, events and tags. Exit 1 when not found.")
     add_common(show)
     show.add_argument("trace_id", metavar="TRACE_ID", help="the trace id, or a unique prefix of it")
+
+
+def _status_word(text: str) -> str:
+    """SUCCESS or ERROR for a trace status filter; anything else upper-cased, for argparse's choices to refuse."""
+    try:
+        return parse_trace_status(text)
+    except ValueError:
+        return text.upper()
 
 
 def filter_traces(traces: Iterable[dict[str, Any]], *, service: str | None = None, status: str | None = None,
@@ -92,6 +105,9 @@ def find_trace(traces: Iterable[dict[str, Any]], trace_id: str) -> dict[str, Any
 def run(args: argparse.Namespace, out: Output) -> int:
     home = resolve_home(args.home)
     doc = load_document(home, "traces")
+    version = doc.get("schema_version") if doc is not None else None
+    if doc is not None and isinstance(version, int) and version < TRACES_SCHEMA_VERSION:
+        doc = migrate_traces_document(doc)  # OTel's codes in `status` -> the status words
     traces = doc.get("traces", []) if doc else []
     if args.verb == "show":
         return _show(args, out, home, traces, absent=doc is None)
@@ -189,19 +205,20 @@ def render_waterfall(trace: dict[str, Any], out: Output | None = None) -> list[s
     components = [str(span.get("scope") or span.get("service") or "") for _, span in tree]
     comp_width = max([len("COMPONENT"), *map(len, components)])
     durations = [format_ms(span["duration_ms"]) for _, span in tree]
+    status_width = max([len("STATUS"), *(len(span["status"]) for _, span in tree)])
     dur_width = max([len("DURATION"), *map(len, durations)])
     end_label = format_ms(total / 1e6)
     scale = f"0 {'─' * (BAR_WIDTH - 1 - len(end_label))} {end_label}"  # as wide as ▏bar▏
     lines.append("")
-    lines.append(f"{'SPAN'.ljust(name_width)}  {'COMPONENT'.ljust(comp_width)}  STATUS  "
+    lines.append(f"{'SPAN'.ljust(name_width)}  {'COMPONENT'.ljust(comp_width)}  {'STATUS'.ljust(status_width)}  "
                  f"{'DURATION'.rjust(dur_width)}  {scale}")
     for (depth, span), name, component, duration in zip(tree, names, components, durations):
         if len(name) > name_width:
             name = name[:name_width - 1] + "…"
         bar = _bar(span["start_unix_nano"], span["end_unix_nano"], t0, total)
         lines.append(f"{name.ljust(name_width)}  {component.ljust(comp_width)}  "
-                     f"{paint(span['status'].ljust(6), span['status'])}  {duration.rjust(dur_width)}  "
-                     f"▏{paint(bar, 'ERROR' if span['status'] == 'ERROR' else 'bar')}▏")
+                     f"{paint(span['status'].ljust(status_width), span['status'])}  {duration.rjust(dur_width)}  "
+                     f"▏{paint(bar, ERROR if is_error(span['status']) else 'bar')}▏")
         pad = "  " * depth + "    "
         if span.get("status_message"):
             lines.append(f"{pad}status: {span['status_message']}")

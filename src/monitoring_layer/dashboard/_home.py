@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from monitoring_layer import _selfmon
+from monitoring_layer._status import ERROR, migrate_trace_record
 
 from ._rollup import TraceRollup
 
@@ -145,6 +146,7 @@ class TracesState:
 
     The rollup's counts are running totals over every trace this reader has
     seen in the file (a trace the writers' retention later drops stays counted).
+    Records of an older schema are migrated to the one status vocabulary as they are parsed.
     """
 
     def __init__(self) -> None:
@@ -154,14 +156,17 @@ class TracesState:
 
     def load(self, text: str) -> TracesState:
         records = self._lines.load(text)
-        traces = [t for t in (records if isinstance(records, list) else []) if isinstance(t, Mapping)]
+        traces = [t for t in (records if isinstance(records, list) else []) if isinstance(t, dict)]
         seen = self.by_id
+        for t in traces:  # a record of an unchanged line is the object seen (and migrated) before
+            if seen.get(str(t.get("trace_id"))) is not t:
+                migrate_trace_record(t)
         new = [t for t in traces if str(t.get("trace_id")) not in seen and isinstance(t.get("end_unix_nano"), int)]
         new.sort(key=lambda t: t["end_unix_nano"])
         for t in new:
             self.rollup.add(str(t.get("trace_id", "")), str(t.get("service", "unknown_service")),
                             str(t.get("name", "")), int(t.get("start_unix_nano") or t["end_unix_nano"]),
-                            t["end_unix_nano"], t.get("status") == "ERROR", t.get("span_count"))
+                            t["end_unix_nano"], t.get("status") == ERROR, t.get("span_count"))
         self.by_id = {str(t.get("trace_id")): t for t in traces}
         return self
 

@@ -2,8 +2,9 @@
 
 A *request* is a trace: its local root span (no parent, or a remote parent)
 ending is one request, with the root's duration as its latency and an error when
-the trace had a span in error (the file's ``status``) or the root ended in error
-(live). ``TraceRollup.add`` is O(1); every panel reads per-minute buckets
+the trace had a span in error: the file's trace ``status``, or (live) a span of it
+ended with OTel's ``ERROR`` code, the same rule as ``_status.trace_status``.
+``TraceRollup.add`` is O(1); every panel reads per-minute buckets
 (at most ``max_minutes``), per-service totals (at most ``max_services``) and two
 bounded lists of the newest traces, so a panel's cost depends on the window
 asked for, not on how many traces were ever recorded.
@@ -26,6 +27,7 @@ from opentelemetry.trace import StatusCode, format_trace_id
 
 from monitoring_layer import _selfmon
 from monitoring_layer._spanrec import F_NAME, F_TRACE_ID
+from monitoring_layer._status import ERROR, SUCCESS
 
 __all__ = ["LatencyHistogram", "TraceRollup", "TraceRollupProcessor"]
 
@@ -116,7 +118,7 @@ class TraceRollup:
         """Count one finished trace (O(1))."""
         duration_ms = max(0, end_ns - start_ns) / 1e6
         minute = end_ns // NS_PER_MINUTE
-        row = {"trace_id": trace_id, "service": service, "name": name, "status": "ERROR" if error else "SUCCESS",
+        row = {"trace_id": trace_id, "service": service, "name": name, "status": ERROR if error else SUCCESS,
                "start_unix_nano": start_ns, "end_unix_nano": end_ns, "duration_ms": round(duration_ms, 3),
                "span_count": span_count}
         with self._lock:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from monitoring_layer import _selfmon
+from monitoring_layer._status import is_error
 from monitoring_layer.logging._levels import parse_level
 from monitoring_layer.tracing._views import trace_service
 
@@ -42,9 +43,12 @@ def _record_matches(record: Mapping[str, Any], terms: list[str]) -> bool:
 
 
 def normalize_span(span: Mapping[str, Any]) -> dict[str, Any]:
-    """A span from the tracing collector (``operation_name``, ``tags``) or the file (``name``, ``attributes``)."""
+    """A span from the tracing collector (``operation_name``, ``tags``) or the file (``name``, ``attributes``).
+
+    Both already speak the one status vocabulary (``monitoring_layer._status``; the home's
+    reader migrates records of older files), so the status passes through as it is.
+    """
     start = span.get("start_unix_nano")
-    status = span.get("status") or "UNSET"
     return {
         "span_id": span.get("span_id"),
         "parent_span_id": span.get("parent_span_id"),
@@ -54,7 +58,7 @@ def normalize_span(span: Mapping[str, Any]) -> dict[str, Any]:
         "start": span.get("start"),
         "start_unix_nano": start,
         "duration_ms": span.get("duration_ms"),
-        "status": "SUCCESS" if status in ("OK", "UNSET") else status,
+        "status": span.get("status"),
         "status_message": span.get("status_message"),
         "attributes": dict(span.get("tags") or span.get("attributes") or {}),
         "events": list(span.get("events") or []),
@@ -221,7 +225,6 @@ def _ns_of(text: Any) -> int | None:
 
 
 def _trace_doc(found: Mapping[str, Any], spans: list[dict[str, Any]]) -> dict[str, Any]:
-    status = found.get("status")
     start = found.get("start_unix_nano") or _ns_of(found.get("start"))
     if start is None and spans:
         start = spans[0].get("start_unix_nano")
@@ -232,12 +235,12 @@ def _trace_doc(found: Mapping[str, Any], spans: list[dict[str, Any]]) -> dict[st
         "trace_id": found.get("trace_id"),
         "service": found.get("service"),
         "name": found.get("name"),
-        "status": "SUCCESS" if status == "OK" else status,
+        "status": found.get("status"),
         "start": found.get("start"),
         "start_unix_nano": start,
         "duration_ms": found.get("duration_ms"),
         "span_count": len(spans),
-        "error_count": sum(1 for s in spans if s["status"] == "ERROR"),
+        "error_count": sum(1 for s in spans if is_error(s["status"])),
         "spans": spans,
     }
 

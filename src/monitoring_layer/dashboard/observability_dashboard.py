@@ -28,6 +28,7 @@ from typing import Any
 
 from monitoring_layer.exporters._encode import iso
 from monitoring_layer._encode import write_report
+from monitoring_layer._status import ERROR, parse_trace_status
 
 from . import _engines as eng
 from ._home import HomeFiles
@@ -37,7 +38,6 @@ from ._sources import HomeSource, LiveSource, level_name
 
 __all__ = ["ObservabilityDashboard"]
 
-_TRACE_STATUSES = {"SUCCESS": "SUCCESS", "OK": "SUCCESS", "ERROR": "ERROR"}
 _BUCKET_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440)
 _MAX_BUCKETS = 500
 _POINTS_OVERVIEW = 60
@@ -238,19 +238,15 @@ class ObservabilityDashboard:
 
     def get_traces_panel(self, status: str | None = None, service: str | None = None,
                          limit: int = 50) -> dict[str, Any]:
-        """The newest finished traces, newest first; ``status`` (SUCCESS/OK or ERROR, any case) and
-        ``service`` filter them. Rows hold no spans: ``get_trace(trace_id)`` has those."""
+        """The newest finished traces, newest first; ``status`` (SUCCESS or ERROR, any case; OK means
+        SUCCESS) and ``service`` filter them. Rows hold no spans: ``get_trace(trace_id)`` has those."""
         status = _check_text(status, "status")
         service = _check_text(service, "service")
         _check_limit(limit)
-        wanted = None
-        if status is not None:
-            wanted = _TRACE_STATUSES.get(status.upper())
-            if wanted is None:
-                raise ValueError(f"status must be SUCCESS, OK or ERROR (any case), got {status!r}")
+        wanted = None if status is None else parse_trace_status(status, "status")
         rollup = self._source.rollup
         rows = []
-        for row in rollup.recent(errors_only=wanted == "ERROR"):
+        for row in rollup.recent(errors_only=wanted == ERROR):
             if wanted is not None and row["status"] != wanted:
                 continue
             if service is not None and row["service"] != service:

@@ -12,6 +12,8 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from monitoring_layer._status import ABANDONED, CANCELLED, FACADE_STATUS_ATTRIBUTE, TIMEOUT
+
 __all__ = [
     "COMPONENT",
     "REQUEST_ID",
@@ -29,8 +31,9 @@ __all__ = [
 SERVICE = "monitoring.service"
 COMPONENT = "monitoring.component"
 REQUEST_ID = "monitoring.request_id"
-#: The facade status when OTel's three status codes cannot say it (CANCELLED, ABANDONED).
-STATUS = "monitoring.status"
+#: The facade status when OTel's three status codes cannot say it (TIMEOUT, CANCELLED, ABANDONED);
+#: ``monitoring_layer._status`` turns code + attribute into the one status word everything shows.
+STATUS = FACADE_STATUS_ATTRIBUTE
 INTERNAL_KEYS = frozenset({SERVICE, COMPONENT, REQUEST_ID, STATUS})
 
 _SCALARS = (str, bool, int, float)
@@ -70,12 +73,12 @@ _STATUSES: dict[str, tuple[StatusCode, str | None]] = {
     "ERROR": (StatusCode.ERROR, None),
     "FAILED": (StatusCode.ERROR, None),
     "FAILURE": (StatusCode.ERROR, None),
-    "TIMEOUT": (StatusCode.ERROR, "TIMEOUT"),
+    "TIMEOUT": (StatusCode.ERROR, TIMEOUT),
     # Not a failure of the work (OTel has no code for it): status stays UNSET,
     # the facade status is kept as the span attribute ``monitoring.status``.
-    "CANCELLED": (StatusCode.UNSET, "CANCELLED"),
-    "CANCELED": (StatusCode.UNSET, "CANCELLED"),
-    "ABANDONED": (StatusCode.UNSET, "ABANDONED"),
+    "CANCELLED": (StatusCode.UNSET, CANCELLED),
+    "CANCELED": (StatusCode.UNSET, CANCELLED),
+    "ABANDONED": (StatusCode.UNSET, ABANDONED),
 }
 
 #: Facade statuses accepted by ``end_span`` (case-insensitive).

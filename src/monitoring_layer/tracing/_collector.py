@@ -409,11 +409,15 @@ class TracingCollector:
         return True
 
     def _set_status(self, span: Any, status: Any, error: Any) -> None:
+        unknown = None
         try:
             code, facade_status = resolve_status(status)
         except ValueError as exc:
             _selfmon.fault("tracing", exc, key="end_span status")
+            # An ERROR whose word stays in the attribute; the status everything shows is ERROR
+            # (monitoring_layer._status), so the description says which word it was.
             code, facade_status = StatusCode.ERROR, str(status)
+            unknown = f"unknown status {facade_status!r}"
         if error is not None and code is not StatusCode.ERROR and facade_status is None:
             code = StatusCode.ERROR  # an error was given: the default SUCCESS cannot stand
         if isinstance(error, BaseException):
@@ -421,7 +425,7 @@ class TracingCollector:
             span.set_attribute("error.type", _type_name(type(error)))
             description: str | None = f"{type(error).__name__}: {error}"
         else:
-            description = None if error is None else str(error)
+            description = unknown if error is None else str(error)
         if facade_status is not None:
             span.set_attribute(STATUS, facade_status)
         if code is StatusCode.ERROR:

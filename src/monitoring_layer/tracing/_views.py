@@ -1,10 +1,10 @@
 """What the queries return: spans, traces and span trees as plain dicts, and statistics.
 
-Built from ``TraceStore`` snapshots outside its lock. Span statuses use the
-facade's vocabulary: ``ACTIVE`` (not ended), ``SUCCESS`` (OTel OK or UNSET),
-``ERROR``, or the facade status kept in the ``monitoring.status`` attribute
-(``CANCELLED``, ``ABANDONED``, ``TIMEOUT``). Trace statuses: ``ACTIVE`` until its root span
-ends, then ``ERROR`` when any span ended in error, else ``SUCCESS``.
+Built from ``TraceStore`` snapshots outside its lock. Statuses are the library's
+one vocabulary (``monitoring_layer._status``, the same words as ``traces.json``):
+a span is ``ACTIVE`` until it ends, then ``SUCCESS``, ``ERROR``, ``TIMEOUT``,
+``CANCELLED`` or ``ABANDONED``; a trace is ``ACTIVE`` until its root span ends,
+then ``ERROR`` when any span ended in error, else ``SUCCESS``.
 """
 
 from __future__ import annotations
@@ -33,14 +33,12 @@ from monitoring_layer._spanrec import (
     attributes_of,
     record_of_active,
 )
+from monitoring_layer._status import ACTIVE, ERROR, is_error, span_status, trace_status
 
 from ._attrs import COMPONENT, INTERNAL_KEYS, REQUEST_ID, SERVICE, STATUS
 from ._store import TraceSnapshot
 
 __all__ = ["span_view", "statistics", "trace_view"]
-
-# An ended span without an error is a success, whether it says OK or (as OTel recommends) UNSET.
-_OTEL_STATUS = {"OK": "SUCCESS", "ERROR": "ERROR", "UNSET": "SUCCESS"}
 
 
 def _record(span: Any) -> SpanRecord:
@@ -68,10 +66,7 @@ def span_view(span: Any, active: bool) -> dict[str, Any]:
     parent = rec[F_PARENT_ID]
     start = rec[F_START]
     end = None if active else rec[F_END]
-    if active:
-        status = "ACTIVE"
-    else:
-        status = attrs.get(STATUS) or _OTEL_STATUS.get(rec[F_STATUS], "SUCCESS")
+    status = ACTIVE if active else span_status(rec[F_STATUS], attrs.get(STATUS))
     service = attrs.get(SERVICE)
     return {
         "span_id": format_span_id(rec[F_SPAN_ID]),
@@ -125,10 +120,10 @@ def trace_view(snap: TraceSnapshot) -> dict[str, Any]:
     root_attrs = attributes_of(root[F_ATTRIBUTES]) if root is not None else {}
     start = snap.start_ns
     end = snap.end_ns if snap.complete else None
-    if snap.complete:
-        status = "ERROR" if snap.error else "SUCCESS"
-    else:
-        status = "ACTIVE"
+    statuses = [s["status"] for s in spans]
+    if snap.error:  # the store's flag also remembers a span in error it did not keep (max spans per trace)
+        statuses.append(ERROR)
+    status = trace_status(statuses, ended=snap.complete)
     return {
         "trace_id": format_trace_id(snap.trace_id),
         "service": service,
@@ -142,7 +137,7 @@ def trace_view(snap: TraceSnapshot) -> dict[str, Any]:
         "duration_ms": None if end is None else round((end - start) / 1e6, 6),
         "span_count": len(spans),
         "active_spans": len(snap.active),
-        "error_count": sum(1 for s in spans if s["status"] == "ERROR"),
+        "error_count": sum(1 for s in spans if is_error(s["status"])),
         "dropped_spans": snap.dropped_spans,
         "spans": spans,
         "tree": _tree(spans),
