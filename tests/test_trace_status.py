@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,9 @@ def test_one_trace_shows_the_same_words_everywhere(pipeline, home: Path) -> None
             shown = _get(f"{server.url}/api/traces?trace_id={trace_id}")
             errors = _get(f"{server.url}/api/traces?status=error")
             successes = _get(f"{server.url}/api/traces?status=SUCCESS")
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                _get(f"{server.url}/api/traces?status=UNSET")
+            assert refused.value.code == 400 and "status" in json.loads(refused.value.read())["error"]
         assert _by_name(shown["spans"]) == EXPECTED and shown["status"] == "ERROR"
         assert shown["error_count"] == 3
         assert [t["trace_id"] for t in errors["traces"]] == [trace_id] and errors["traces"][0]["status"] == "ERROR"
