@@ -165,6 +165,7 @@ def test_one_trace_shows_the_same_words_everywhere(pipeline, home: Path) -> None
     assert status == 0 and words == EXPECTED and header.split()[5] == "ERROR"  # the trace's status in the header
     status, out = _cli("traces", "list", "--home", str(home), "--status", "error", "--json")
     assert status == 0 and [t["status"] for t in json.loads(out)["traces"]] == ["ERROR"]
+    assert _cli("traces", "list", "--home", str(home), "--status", "UNSET")[0] == 2  # not a status word
 
 
 def test_trace_filters_refuse_other_words(pipeline) -> None:

@@ -197,10 +197,13 @@ async function openTrace(traceId) {
     el("div", { class: "wf-head" }, el("strong", { text: trace.name || trace.trace_id }),
       el("span", { class: "muted", text: ` ${trace.service} · ${fmt(trace.duration_ms, 2)} ms · ${trace.span_count} spans · ${trace.trace_id}` }), close),
     ...trace.spans.map((s) => {
-      const bar = el("div", { class: "bar " + (s.status === "ERROR" ? "error" : "") });
+      // Span statuses: SUCCESS, ERROR, TIMEOUT (an error too), CANCELLED, ABANDONED (docs/files.md).
+      const failed = s.status === "ERROR" || s.status === "TIMEOUT";
+      const bar = el("div", { class: "bar " + (failed ? "error" : ""), title: s.status || "" });
       bar.style.marginLeft = (100 * (s.offset_ms || 0) / total).toFixed(2) + "%";
       bar.style.width = Math.max(0.5, 100 * (s.duration_ms || 0) / total).toFixed(2) + "%";
-      const name = el("div", { class: "wf-name", text: (s.name || "") + (s.component ? " · " + s.component : "") });
+      const name = el("div", { class: "wf-name", text: (s.name || "") + (s.component ? " · " + s.component : "") +
+        (s.status && s.status !== "SUCCESS" ? " · " + s.status : "") });
       name.style.paddingLeft = (depth[s.span_id] * 12) + "px";
       return el("div", { class: "wf-row", "data-testid": "waterfall-span" }, name,
         el("div", { class: "wf-track" }, bar), el("div", { class: "num", text: fmt(s.duration_ms, 2) + " ms" }));
