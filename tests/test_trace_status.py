@@ -281,3 +281,16 @@ def test_otel_status_code_name_reaches_the_file_for_the_global_api(pipeline, hom
     assert trace["status"] == "ERROR"
     assert [(s["status"], s["otel_status_code"], s["status_message"]) for s in trace["spans"]] == [
         ("ERROR", "ERROR", "boom")]
+
+
+def test_migration_tolerates_a_hand_edited_record() -> None:
+    odd = {"trace_id": "e5" * 16, "status": ["?"], "spans": [
+        {"span_id": "1" * 16, "status": ["UNSET"], "attributes": {"monitoring.status": ["CANCELLED"]}},
+        {"span_id": "2" * 16, "status": "SUCCESS", "otel_status_code": "UNSET", "attributes": None},
+        "not a span"]}
+    _status.migrate_trace_record(odd)
+    assert [(s["status"], s["otel_status_code"]) for s in odd["spans"][:2]] == [("SUCCESS", "UNSET"),
+                                                                              ("SUCCESS", "UNSET")]
+    assert odd["status"] == "SUCCESS"
+    assert _status.migrate_trace_record({"trace_id": "f6" * 16, "spans": None}) == {"trace_id": "f6" * 16,
+                                                                                    "spans": None}

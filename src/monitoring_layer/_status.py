@@ -75,6 +75,8 @@ ERROR_STATUSES = frozenset({ERROR, TIMEOUT})
 # The facade word that refines each OTel outcome; anything else in the attribute is ignored.
 _REFINES_ERROR = frozenset({TIMEOUT})
 _REFINES_SUCCESS = frozenset({CANCELLED, ABANDONED})
+# Every spelling of OTel's ERROR code that reaches span_status (the enum, its value, its name).
+_ERROR_CODES = frozenset({StatusCode.ERROR, 2, "ERROR"})
 _CODE_NAMES = {StatusCode.UNSET: "UNSET", StatusCode.OK: "OK", StatusCode.ERROR: "ERROR",
                0: "UNSET", 1: "OK", 2: "ERROR", "UNSET": "UNSET", "OK": "OK", "ERROR": "ERROR"}
 # Accepted by the trace filters (dashboard, CLI): OK is the old file's word for a trace without error.
@@ -95,7 +97,8 @@ def span_status(otel_status_code: Any, facade_status: Any = None) -> str:
     >>> span_status(StatusCode.UNSET), span_status("OK"), span_status(StatusCode.UNSET, "CANCELLED")
     ('SUCCESS', 'SUCCESS', 'CANCELLED')
     """
-    if otel_code_name(otel_status_code) == "ERROR":
+    # On every span written or queried: two set lookups (the codes and words are hashable here).
+    if otel_status_code in _ERROR_CODES:
         return facade_status if facade_status in _REFINES_ERROR else ERROR
     return facade_status if facade_status in _REFINES_SUCCESS else SUCCESS
 
@@ -109,7 +112,7 @@ def trace_status(span_statuses: Iterable[Any], *, ended: bool = True) -> str:
     """A trace's status: ``ERROR`` when any span is in error, else ``SUCCESS``; ``ACTIVE`` when not ``ended``."""
     if not ended:
         return ACTIVE
-    return ERROR if any(status in ERROR_STATUSES for status in span_statuses) else SUCCESS
+    return SUCCESS if ERROR_STATUSES.isdisjoint(span_statuses) else ERROR
 
 
 def parse_trace_status(value: Any, argument: str = "status") -> str:
@@ -140,9 +143,12 @@ def migrate_trace_record(trace: MutableMapping[str, Any]) -> MutableMapping[str,
         code = otel_code_name(span.get("status"))
         attrs = span.get("attributes")
         facade = attrs.get(FACADE_STATUS_ATTRIBUTE) if isinstance(attrs, MutableMapping) else None
+        if not isinstance(facade, str):  # a hand-edited file: only a word can refine the code
+            facade = None
         span["otel_status_code"] = code
         span["status"] = span_status(code, facade)
         changed = True
     if changed or trace.get("status") not in TRACE_STATUSES:
-        trace["status"] = trace_status(s.get("status") for s in spans if isinstance(s, MutableMapping))
+        words = [s.get("status") for s in spans if isinstance(s, MutableMapping)]
+        trace["status"] = trace_status(w for w in words if isinstance(w, str))
     return trace
