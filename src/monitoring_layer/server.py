@@ -34,9 +34,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.exposition import gzip_accepted
 
 from monitoring_layer._http import Request, Response, Router, ServerHandle, start_server
+from monitoring_layer.metrics._prometheus import render_exposition
 
 __all__ = ["Mount", "ServedPipeline", "add_mount", "build_router", "metrics_handler", "start"]
 
@@ -87,10 +88,9 @@ def metrics_handler(registry: CollectorRegistry) -> Callable[[Request], Response
                          "(the pipeline is disabled: OTEL_SDK_DISABLED)")
 
     def metrics(request: Request) -> Response:
-        encoder, content_type = choose_encoder(request.header("Accept", "") or "")
         names = request.query.get("name[]")
         chosen: Any = _Filtered(registry, set(names)) if names else registry
-        body = encoder(chosen)
+        body, content_type = render_exposition(chosen, request.header("Accept", "") or "")
         headers: dict[str, str] = {}
         if gzip_accepted(request.header("Accept-Encoding", "") or ""):
             body = gzip.compress(body, compresslevel=1)  # scrapes are frequent: cheap compression
