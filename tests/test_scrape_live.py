@@ -185,6 +185,24 @@ def test_the_bridge_collection_does_no_otel_work_for_live_metrics(small: Pipelin
     monkeypatch.setattr(bridge, "otel_registry", Spy(bridge.otel_registry))
     render_exposition(small.prometheus_registry)
     render_exposition(small.prometheus_registry)
-    assert "jobs" in seen[0] and "monitoring_layer_errors" in seen[0]  # first scrape: OTel renders all
-    assert seen[1] == ["target"] or "jobs" not in seen[1] and "depth" not in seen[1], seen[1]
-    assert not any(name.startswith("monitoring_layer_") for name in seen[1]), seen[1]
+    # The first scrape leaves the self-metrics to OTel (its output then has target_info, kept);
+    # the facade's series never reach the Prometheus reader's storage.
+    assert "target" in seen[0] and "monitoring_layer_errors" in seen[0], seen[0]
+    assert "jobs" not in seen[0] and "depth" not in seen[0], seen[0]
+    assert not any(name in ("jobs", "depth") or name.startswith("monitoring_layer_") for name in seen[1]), seen[1]
+
+
+def test_without_self_metrics_the_first_scrape_is_otels_and_target_info_stays() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    provider = MeterProvider()  # no pipeline: the collector's own bridge, no self-metrics
+    collector = MetricsCollector(meter_provider=provider)
+    try:
+        collector.increment_counter("jobs", 2)
+        for _ in range(3):
+            text = collector.export_prometheus_format()
+            assert text.count("target_info{") == 1, text
+            assert "jobs_total{" in text and "} 2.0" in text
+    finally:
+        collector.close()
+        provider.shutdown()

@@ -126,10 +126,14 @@ class PrometheusBridge:
                 added.extend(source_families)
         # Live families need OTel's target_info kept from an earlier scrape: with every
         # metric rendered live OTel's collection can be empty, and then it has no
-        # target_info. Until one was seen, OTel renders everything (as it always did).
+        # target_info. Until one was seen, the families that always have series (the
+        # self-metrics) are left to OTel, or, without them, every family is: OTel's
+        # output then has target_info. (Not all: a series OTel aggregated once stays in
+        # its storage and costs a little at every later collection.)
         target_info = self._target_info
         if target_info is None:
-            added = [f for f in added if not isinstance(f, LiveFamily)]
+            anchors = {id(f) for f in added if isinstance(f, LiveFamily) and f.always}
+            added = [f for f in added if not (id(f) in anchors if anchors else isinstance(f, LiveFamily))]
         owners = frozenset(id(f.owner) for f in added if isinstance(f, LiveFamily))
         # Then OTel's collection (it also hands the facades' buffered observations to
         # OTel); the metrics rendered live above report nothing to it.
@@ -283,9 +287,11 @@ class LiveFamily(Metric):
     """
 
     def __init__(self, name: str, documentation: str, typ: str, unit: str, owner: object,
-                 rows: list[tuple[str, str, dict[str, str], float]]) -> None:
+                 rows: list[tuple[str, str, dict[str, str], float]], *, always: bool = False) -> None:
         super().__init__(name, documentation, typ, unit)
         self.owner = owner
+        #: the family has series whatever was recorded (the self-metrics, at 0 from the start)
+        self.always = always
         self._rows: list[tuple[str, str, dict[str, str], float]] | None = rows
         self._samples: list[Any] | None = None
         self.series = len(rows)

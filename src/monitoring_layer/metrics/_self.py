@@ -69,4 +69,4 @@ class SelfMetrics:
                 rows.append(row)
             else:
                 rows.append((cached[1], sample, cached[0], float(value)))
-        return LiveFamily(name, description, "counter", "", self, rows)
+        return LiveFamily(name, description, "counter", "", self, rows, always=True)
