@@ -2,10 +2,13 @@
 
 ``build_router(pipeline)`` returns a ``Router`` (see ``_http``) with:
 
-* ``/metrics``: the pipeline's Prometheus registry through prometheus_client's
-  exposition, with content negotiation (``Accept: application/openmetrics-text``
-  gets OpenMetrics, anything else the 0.0.4 text format), gzip when the client
-  accepts it, and ``?name[]=`` filtering as prometheus_client's own server does;
+* ``/metrics``: the pipeline's Prometheus registry, rendered by
+  ``metrics._prometheus.render_exposition`` (the facade's live families from their
+  cached lines, every other family by prometheus_client's encoder), with content
+  negotiation (``Accept: application/openmetrics-text`` gets OpenMetrics, anything
+  else the 0.0.4 text format), gzip when the client accepts it, and ``?name[]=``
+  filtering as prometheus_client's own server does. Every value is read at the
+  request: nothing is cached between scrapes (docs/server.md);
 * every *mount*: 404 for every other path.
 
 Extending it: a component (the health probes, the dashboard, an API) provides

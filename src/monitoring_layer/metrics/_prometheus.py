@@ -15,17 +15,17 @@ computed over its retained points and exact lifetime ``_sum``/``_count``.
   metric whose name already spells its unit (``kafka_processing_time_ms``) is
   shown under its clean name (``kafka_processing_time_seconds``).
 
-Scrape cost: the facade's counters and gauges never go through OTel's
-collection at a scrape. Their families are ``LiveFamily`` s built from the
-facade's live series (each series' sample-line prefix is built once and kept on
-the series), and while the bridge runs OTel's collection the facade's observable
-callbacks of those metrics report nothing to it (``rendered_here()``), so OTel
-neither aggregates nor translates them. ``render_exposition`` writes a
+Scrape cost: the facade's counters and gauges, and the self-metrics
+(``metrics/_self.py``), never go through OTel's collection at a scrape. Their
+families are ``LiveFamily`` s built from their live state (each series'
+sample-line prefix is built once and kept), and while the bridge runs OTel's
+collection their observable callbacks report nothing to it (``rendered_here()``),
+so OTel neither aggregates nor translates them. ``render_exposition`` writes a
 ``LiveFamily`` by joining its cached lines; every other family goes through
 prometheus_client's encoder. Values are read at the scrape: nothing is cached
 between scrapes (a scrape is never older than the request). Other OTel
-instruments (third-party instrumentation, the self-metrics) are collected from
-OTel at every scrape as before.
+instruments (third-party instrumentation, the facade's histograms) are collected
+from OTel at every scrape as before.
 
 Only public prometheus_client APIs are used (``CollectorRegistry.collect``, the
 encoders, ``floatToGoString``).
@@ -55,8 +55,8 @@ _TARGET = "target"  # OTel's target_info: an info family ("target" + "_info")
 #: Family names whose conflicts are remembered at most (names may come from anywhere).
 _MAX_CONFLICTS = 1000
 
-__all__ = ["LiveFamily", "PrometheusBridge", "live_row", "sample_prefix", "PrometheusSource", "PullPrometheusReader", "SummaryFamily",
-           "facade_view", "render_exposition", "rendered_here", "summary_family"]
+__all__ = ["LiveFamily", "PrometheusBridge", "PrometheusSource", "PullPrometheusReader", "SummaryFamily",
+           "facade_view", "live_row", "render_exposition", "rendered_here", "sample_prefix", "summary_family"]
 
 #: ids of the objects (facade metrics) whose families the bridge renders itself during the
 #: OTel collection this context runs (see ``rendered_here``).
@@ -277,13 +277,13 @@ def _renamed(family: Metric, name: str) -> Metric:
 
 
 class LiveFamily(Metric):
-    """A facade counter or gauge family built from the live series at the scrape.
+    """A counter or gauge family built from live state at the scrape (facade series, self-metrics).
 
     ``rows`` are ``(prefix, sample name, labels, value)``: ``prefix`` is the sample
     line up to the value (``name{labels} ``), built once per series. The exposition
     joins ``prefix + value`` (``text()``); ``samples`` (for prometheus_client's
     encoders, the multiprocess state file, filtering) are made only when asked for.
-    ``owner`` is the facade metric whose OTel callbacks the bridge silences.
+    ``owner`` is the object whose OTel callbacks the bridge silences (see ``rendered_here``).
     """
 
     def __init__(self, name: str, documentation: str, typ: str, unit: str, owner: object,
