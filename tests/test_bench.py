@@ -55,7 +55,8 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
     assert set(cases) == {"100 rules, one non-firing reading", "10,000 rules over 1,000 series"}
     assert all(r["rule_evaluations_per_s"] > 0 and r["ms_per_collection"] > 0 for r in cases.values())
     assert "Alert rules" in printed
-    assert [r["recorder"] for r in report["scrape"]] == ["idle", "busy"]
+    assert [(r["client"], r["recorder"]) for r in report["scrape"]] == [
+        ("in-process", "idle"), ("in-process", "busy"), ("prometheus-like", "idle"), ("prometheus-like", "busy")]
     assert all(r["series"] == 1_000 and r["bytes"] > 0 for r in report["scrape"])
 
     health = {row["case"]: row for row in report["health"]}

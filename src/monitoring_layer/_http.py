@@ -17,6 +17,7 @@ after ``SOCKET_TIMEOUT_S``. Bound to ``127.0.0.1`` unless a host is given.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -171,15 +172,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, response: Response) -> None:
         payload = response.encoded()
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("X-Content-Type-Options", "nosniff")
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        # Status line and headers go to memory first, then out with the body in one write:
+        # under a busy application every blocking socket call waits up to a GIL switch
+        # interval (5 ms) to get the GIL back, so one call instead of two is a visible saving.
+        socket_writer, self.wfile = self.wfile, io.BytesIO()
+        try:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("X-Content-Type-Options", "nosniff")
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            head = self.wfile.getvalue()  # type: ignore[attr-defined]
+        finally:
+            self.wfile = socket_writer
+        socket_writer.write(head if self.command == "HEAD" else head + payload)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 

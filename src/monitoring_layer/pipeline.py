@@ -30,7 +30,6 @@ from typing import Any
 from opentelemetry import _logs as otel_logs
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace as otel_trace
-from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -44,6 +43,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from monitoring_layer import _compat, _lifecycle, _selfmon, config, server
 from monitoring_layer._scrub import Scrubber
 from monitoring_layer.exporters.prometheus_multiprocess import MultiprocessCollector, ProcessStateWriter
+from monitoring_layer.metrics._self import SelfMetrics
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._readings_export import ReadingsExporter
 from monitoring_layer._sdk_drops import count_drops
@@ -271,20 +271,8 @@ class Pipeline:
 
     def _self_metrics(self) -> None:
         meter = self.meter_provider.get_meter("monitoring_layer", __version__)
-
-        def errors(_options: CallbackOptions) -> list[Observation]:
-            return [Observation(n, {"kind": kind}) for kind, n in _selfmon.counts_with_known()["errors"].items()]
-
-        def drops(_options: CallbackOptions) -> list[Observation]:
-            return [Observation(n, {"signal": signal, "reason": reason})
-                    for (signal, reason), n in _selfmon.counts_with_known()["dropped"].items()]
-
-        meter.create_observable_counter(
-            "monitoring_layer_errors", callbacks=[errors],
-            description="Faults contained by monitoring-layer (bad values at record time, failed exports).")
-        meter.create_observable_counter(
-            "monitoring_layer_dropped", callbacks=[drops],
-            description="Items dropped by monitoring-layer's bounds (retention, caps, full queues).")
+        # Every reader gets them from OTel; the Prometheus bridge renders them itself at a scrape.
+        self.prometheus_bridge.add_source(SelfMetrics(meter, "monitoring_layer", __version__))
 
     def add_exporter(self, signal: str, exporter: Any) -> None:
         """Add another exporter beside ours: a span exporter (``"traces"``), a log record

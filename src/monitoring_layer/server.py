@@ -2,10 +2,13 @@
 
 ``build_router(pipeline)`` returns a ``Router`` (see ``_http``) with:
 
-* ``/metrics``: the pipeline's Prometheus registry through prometheus_client's
-  exposition, with content negotiation (``Accept: application/openmetrics-text``
-  gets OpenMetrics, anything else the 0.0.4 text format), gzip when the client
-  accepts it, and ``?name[]=`` filtering as prometheus_client's own server does;
+* ``/metrics``: the pipeline's Prometheus registry, rendered by
+  ``metrics._prometheus.render_exposition`` (the facade's live families from their
+  cached lines, every other family by prometheus_client's encoder), with content
+  negotiation (``Accept: application/openmetrics-text`` gets OpenMetrics, anything
+  else the 0.0.4 text format), gzip when the client accepts it, and ``?name[]=``
+  filtering as prometheus_client's own server does. Every value is read at the
+  request: nothing is cached between scrapes (docs/server.md);
 * every *mount*: 404 for every other path.
 
 Extending it: a component (the health probes, the dashboard, an API) provides
@@ -34,9 +37,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.exposition import gzip_accepted
 
 from monitoring_layer._http import Request, Response, Router, ServerHandle, start_server
+from monitoring_layer.metrics._prometheus import render_exposition
 
 __all__ = ["Mount", "ServedPipeline", "add_mount", "build_router", "metrics_handler", "start"]
 
@@ -87,10 +91,9 @@ def metrics_handler(registry: CollectorRegistry) -> Callable[[Request], Response
                          "(the pipeline is disabled: OTEL_SDK_DISABLED)")
 
     def metrics(request: Request) -> Response:
-        encoder, content_type = choose_encoder(request.header("Accept", "") or "")
         names = request.query.get("name[]")
         chosen: Any = _Filtered(registry, set(names)) if names else registry
-        body = encoder(chosen)
+        body, content_type = render_exposition(chosen, request.header("Accept", "") or "")
         headers: dict[str, str] = {}
         if gzip_accepted(request.header("Accept-Encoding", "") or ""):
             body = gzip.compress(body, compresslevel=1)  # scrapes are frequent: cheap compression

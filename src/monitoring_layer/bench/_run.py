@@ -162,9 +162,10 @@ def render(report: dict[str, Any]) -> str:
               f"{r['ms_per_collection']:.2f}"] for r in report["alerts"]])]
     if report.get("scrape"):
         lines += ["", "/metrics scrape (one embedded server), while another thread records or not",
-                  _table(["series", "recorder", "scrapes", "median", "max", "body"],
-                         [[f"{r['series']:,}", r["recorder"], str(r["scrapes"]), f"{r['median_ms']:.1f} ms",
-                           f"{r['max_ms']:.1f} ms", f"{r['bytes'] / 1e3:.0f} kB"] for r in report["scrape"]])]
+                  _table(["series", "recorder", "client", "scrapes", "median", "max", "body"],
+                         [[f"{r['series']:,}", r["recorder"], r["client"], str(r["scrapes"]),
+                           f"{r['median_ms']:.1f} ms", f"{r['max_ms']:.1f} ms", f"{r['bytes'] / 1e3:.0f} kB"]
+                          for r in report["scrape"]])]
     if report.get("health"):
         judged = not report.get("indicative")  # a quick run prints figures, never verdicts
         lines += ["", "Health checks (docs/health.md)", _table(

@@ -41,7 +41,7 @@ from monitoring_layer._metric_entries import METRICS_SCHEMA_VERSION, facade_entr
 from monitoring_layer.readings import MetricInfo, MetricReading
 
 from ._names import MetricType, check_label_name, check_name, parse_type, ucum_unit
-from ._prometheus import PrometheusBridge, PullPrometheusReader, facade_view
+from ._prometheus import PrometheusBridge, PullPrometheusReader, facade_view, render_exposition
 from ._state import OVERFLOW_ATTRIBUTES, OVERFLOW_KEY, OVERFLOW_LABELS, Metric, Series
 from ._values import checked_value
 
@@ -489,10 +489,8 @@ class MetricsCollector:
                 "metrics": self.file_entries()}
 
     def export_prometheus_format(self) -> str:
-        """Prometheus text exposition (0.0.4) of the MeterProvider, rendered by prometheus_client."""
-        from prometheus_client import generate_latest
-
-        return generate_latest(self._bridge.registry).decode("utf-8")
+        """Prometheus text exposition (0.0.4) of the MeterProvider: what ``/metrics`` serves."""
+        return render_exposition(self._bridge.registry)[0].decode("utf-8")
 
     # ------------------------------------------------------------------ hooks for exporters
 

@@ -15,29 +15,64 @@ computed over its retained points and exact lifetime ``_sum``/``_count``.
   metric whose name already spells its unit (``kafka_processing_time_ms``) is
   shown under its clean name (``kafka_processing_time_seconds``).
 
-Only public prometheus_client APIs are used (``CollectorRegistry.collect``).
+Scrape cost: the facade's counters and gauges, and the self-metrics
+(``metrics/_self.py``), never go through OTel's collection at a scrape. Their
+families are ``LiveFamily`` s built from their live state (each series'
+sample-line prefix is built once and kept), and while the bridge runs OTel's
+collection their observable callbacks report nothing to it (``rendered_here()``),
+so OTel neither aggregates nor translates them. ``render_exposition`` writes a
+``LiveFamily`` by joining its cached lines; every other family goes through
+prometheus_client's encoder. Values are read at the scrape: nothing is cached
+between scrapes (a scrape is never older than the request). Other OTel
+instruments (third-party instrumentation, the facade's histograms) are collected
+from OTel at every scrape as before.
+
+Only public prometheus_client APIs are used (``CollectorRegistry.collect``, the
+encoders, ``floatToGoString``).
 """
 
 from __future__ import annotations
 
+import contextvars
+import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from monitoring_layer import _compat, _selfmon
 
 from ._stats import QUANTILES, quantile
 
 _SELF_METRICS = "monitoring_layer_"
+_TARGET = "target"  # OTel's target_info: an info family ("target" + "_info")
 #: Family names whose conflicts are remembered at most (names may come from anywhere).
 _MAX_CONFLICTS = 1000
 
-__all__ = ["PrometheusBridge", "PrometheusSource", "PullPrometheusReader", "SummaryFamily", "facade_view",
-           "summary_family"]
+__all__ = ["LiveFamily", "PrometheusBridge", "PrometheusSource", "PullPrometheusReader", "SummaryFamily",
+           "facade_view", "live_row", "render_exposition", "rendered_here", "sample_prefix", "summary_family"]
+
+#: ids of the objects (facade metrics) whose families the bridge renders itself during the
+#: OTel collection this context runs (see ``rendered_here``).
+_RENDERED_HERE: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "monitoring_layer_rendered_here", default=frozenset())
+
+
+def rendered_here(owner: object) -> bool:
+    """True while the bridge collects OTel for a scrape and renders ``owner``'s family itself.
+
+    The facade's observable callbacks return no observation then: the scrape
+    shows the facade's live values, and OTel's collection for the Prometheus
+    reader skips work it would throw away. Every other reader (the readings, OTLP,
+    a user's) runs in another context and gets the observations as always.
+    """
+    return id(owner) in _RENDERED_HERE.get()
 
 
 class PrometheusSource(Protocol):
@@ -61,6 +96,7 @@ class PrometheusBridge:
         self.cardinality_limit = cardinality_limit
         self._admitted: dict[str, set[tuple[tuple[str, str], ...]]] = {}
         self._refused: dict[str, set[tuple[tuple[str, str], ...]]] = {}
+        self._target_info: Metric | None = None  # OTel's, kept: the provider's resource never changes
         self.registry.register(self)  # type: ignore[arg-type]
 
     def add_source(self, source: PrometheusSource) -> None:
@@ -88,10 +124,31 @@ class PrometheusBridge:
                 hidden |= source_hidden
                 renames.update(source_renames)
                 added.extend(source_families)
-        # The OTel collector first: it runs the reader's collection, which
-        # also hands the facades' buffered observations to OTel.
+        # Live families need OTel's target_info kept from an earlier scrape: with every
+        # metric rendered live OTel's collection can be empty, and then it has no
+        # target_info. Until one was seen, the families that always have series (the
+        # self-metrics) are left to OTel, or, without them, every family is: OTel's
+        # output then has target_info. (Not all: a series OTel aggregated once stays in
+        # its storage and costs a little at every later collection.)
+        target_info = self._target_info
+        if target_info is None:
+            anchors = {id(f) for f in added if isinstance(f, LiveFamily) and f.always}
+            added = [f for f in added if not (id(f) in anchors if anchors else isinstance(f, LiveFamily))]
+        owners = frozenset(id(f.owner) for f in added if isinstance(f, LiveFamily))
+        # Then OTel's collection (it also hands the facades' buffered observations to
+        # OTel); the metrics rendered live above report nothing to it.
+        token = _RENDERED_HERE.set(owners)
+        try:
+            otel_families = list(self.otel_registry.collect())
+        finally:
+            _RENDERED_HERE.reset(token)
+        seen = next((f for f in otel_families if f.name == _TARGET and f.type == "info"), None)
+        if seen is not None:
+            self._target_info = seen
+        elif target_info is not None:
+            otel_families.insert(0, target_info)
         families: list[Metric] = []
-        for family in self.otel_registry.collect():
+        for family in otel_families:
             if family.name in hidden:
                 continue
             new_name = renames.get(family.name)
@@ -103,7 +160,10 @@ class PrometheusBridge:
         merged = self._merged(families)
         if self.cardinality_limit is not None:
             # The library's own self-metrics have a known, fixed set of series: never folded.
-            merged = [family if family.name.startswith(_SELF_METRICS) or family.name == "target_info"
+            # A live facade family within the limit (the facade bounds its own series) is left alone.
+            limit = self.cardinality_limit
+            merged = [family if family.name.startswith(_SELF_METRICS) or family.name in (_TARGET, "target_info")
+                      or (isinstance(family, LiveFamily) and family.series <= limit + 1)
                       else self._guarded(family) for family in merged]
         yield from merged
 
@@ -216,6 +276,123 @@ def _renamed(family: Metric, name: str) -> Metric:
     return copy
 
 
+class LiveFamily(Metric):
+    """A counter or gauge family built from live state at the scrape (facade series, self-metrics).
+
+    ``rows`` are ``(prefix, sample name, labels, value)``: ``prefix`` is the sample
+    line up to the value (``name{labels} ``), built once per series. The exposition
+    joins ``prefix + value`` (``text()``); ``samples`` (for prometheus_client's
+    encoders, the multiprocess state file, filtering) are made only when asked for.
+    ``owner`` is the object whose OTel callbacks the bridge silences (see ``rendered_here``).
+    """
+
+    def __init__(self, name: str, documentation: str, typ: str, unit: str, owner: object,
+                 rows: list[tuple[str, str, dict[str, str], float]], *, always: bool = False) -> None:
+        super().__init__(name, documentation, typ, unit)
+        self.owner = owner
+        #: the family has series whatever was recorded (the self-metrics, at 0 from the start)
+        self.always = always
+        self._rows: list[tuple[str, str, dict[str, str], float]] | None = rows
+        self._samples: list[Any] | None = None
+        self.series = len(rows)
+
+    @property  # type: ignore[override]
+    def samples(self) -> list[Any]:
+        if self._samples is None:
+            self._samples = [Sample(name, labels, value) for _prefix, name, labels, value in self._rows or ()]
+        return self._samples
+
+    @samples.setter
+    def samples(self, samples: list[Any]) -> None:
+        # Metric.__init__ sets [] before the rows exist; any later assignment replaces the
+        # rows, whose cached lines would then lie.
+        if hasattr(self, "_rows"):
+            self._rows = None
+        self._samples = list(samples)
+
+    def text(self) -> str | None:
+        """The sample lines, or None when the samples were replaced (render them the slow way)."""
+        if self._rows is None:
+            return None
+        return "".join([f"{prefix}{floatToGoString(value)}\n" for prefix, _name, _labels, value in self._rows])
+
+
+def live_row(sample_name: str, labels: dict[str, str], value: float) -> tuple[str, str, dict[str, str], float]:
+    """One ``LiveFamily`` row (build it once per series and keep its prefix: see ``_live_family``)."""
+    return sample_prefix(sample_name, labels), sample_name, labels, value
+
+
+def sample_prefix(name: str, labels: dict[str, str]) -> str:
+    """``name{k="v",...} `` as both exposition formats write it (labels sorted, values escaped)."""
+    if not labels:
+        return name + " "
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}} "
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class _Families:
+    """A prometheus_client collector over a fixed list of families."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
+
+
+_EOF = b"# EOF\n"
+_HEADERS: dict[tuple[str, str, str, str, str], bytes] = {}
+_HEADERS_MAX = 4096
+
+
+def _header(encoder: Callable[[Any], bytes], content_type: str, family: Metric) -> bytes:
+    """The ``# HELP``/``# TYPE``(/``# UNIT``) lines ``encoder`` writes for ``family`` (cached)."""
+    key = (content_type, family.name, family.documentation, family.type, family.unit)
+    header = _HEADERS.get(key)
+    if header is None:
+        header = encoder(_Families([Metric(family.name, family.documentation, family.type, family.unit)]))
+        if header.endswith(_EOF):
+            header = header[:-len(_EOF)]
+        if len(_HEADERS) >= _HEADERS_MAX:
+            _HEADERS.clear()
+        _HEADERS[key] = header
+    return header
+
+
+def render_exposition(registry: Any, accept: str = "") -> tuple[bytes, str]:
+    """``(body, content type)`` of ``registry`` in the format ``accept`` asks for.
+
+    prometheus_client's content negotiation (OpenMetrics or the 0.0.4 text format);
+    ``LiveFamily`` s are written from their cached lines, the other families by
+    prometheus_client's encoder. The same bytes ``encoder(registry)`` would give, up
+    to the order of the families.
+    """
+    encoder, content_type = choose_encoder(accept)
+    slow: list[Metric] = []
+    live: list[tuple[LiveFamily, str]] = []
+    for family in registry.collect():
+        text = family.text() if isinstance(family, LiveFamily) else None
+        if text is None:
+            slow.append(family)
+        else:
+            live.append((family, text))
+    body = encoder(_Families(slow))
+    if not live:
+        return body, content_type
+    eof = body.endswith(_EOF)
+    parts = [body[:-len(_EOF)] if eof else body]
+    for family, text in live:
+        parts.append(_header(encoder, content_type, family))
+        parts.append(text.encode("utf-8"))
+    if eof:
+        parts.append(_EOF)
+    return b"".join(parts), content_type
+
+
 class SummaryFamily(Metric):
     """A summary family that also carries each series' retained observations (base unit).
 
@@ -254,9 +431,14 @@ def facade_view(metrics: Iterable[Any], scope: dict[str, str]) -> tuple[set[str]
     renames: dict[str, str] = {}
     families: list[Metric] = []
     for metric in metrics:
-        if metric.type.value != "summary":
-            if metric.family != metric.otel_family:
+        kind = metric.type.value
+        if kind != "summary":
+            if metric.family != metric.otel_family:  # OTel's family, when OTel renders it
                 renames[metric.otel_family] = metric.family
+            if kind in ("counter", "gauge"):
+                live = _live_family(metric, scope)
+                if live.series:  # as OTel does: no family for a metric without series yet
+                    families.append(live)
             continue
         hidden.add(metric.otel_family)
         with metric.lock:
@@ -276,3 +458,29 @@ def facade_view(metrics: Iterable[Any], scope: dict[str, str]) -> tuple[set[str]
         families.append(summary_family(metric.family, metric.help_text, _compat.map_unit(metric.otel_unit), rows,
                                        observations))
     return hidden, renames, families
+
+
+def _live_family(metric: Any, scope: dict[str, str]) -> LiveFamily:
+    """A facade counter's or gauge's family from its series now (what its OTel callback would report)."""
+    counter = metric.type.value == "counter"
+    sample_name = metric.family + "_total" if counter else metric.family
+    rows = []
+    for series in list(metric.series.values()):
+        raw = series.total if counter else series.last
+        if raw is None or (counter and not series.count):
+            continue
+        cached = series.exposition
+        if cached is None or cached[0] != sample_name:
+            labels = {**scope, **{_compat.sanitize_attribute(str(k)): _label_value(v)
+                                  for k, v in series.attributes.items()}}
+            cached = series.exposition = (sample_name, labels, sample_prefix(sample_name, labels))
+        rows.append((cached[2], sample_name, cached[1], metric.to_otel(raw)))
+    return LiveFamily(metric.family, metric.help_text, metric.type.value, _compat.map_unit(metric.otel_unit),
+                      metric, rows)
+
+
+def _label_value(value: Any) -> str:
+    """A label value as OTel's Prometheus exporter writes an attribute (JSON for non-strings)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str)

@@ -25,6 +25,7 @@ from monitoring_layer import _selfmon
 from monitoring_layer.readings import MetricReading
 
 from ._names import MetricType, base_unit, family_names, otel_instrument_name, prometheus_name
+from ._prometheus import rendered_here
 from ._stats import statistics
 
 __all__ = ["OVERFLOW_ATTRIBUTES", "OVERFLOW_LABELS", "Metric", "Series"]
@@ -40,7 +41,7 @@ OVERFLOW_KEY = (("otel_metric_overflow", "true"),)
 class Series:
     """One label set of a metric: its OTel attributes (built once) and lifetime totals."""
 
-    __slots__ = ("key", "labels", "attributes", "count", "total", "last", "pending")
+    __slots__ = ("key", "labels", "attributes", "count", "total", "last", "pending", "exposition")
 
     def __init__(self, key: tuple[tuple[str, str], ...], labels: dict[str, str], attributes: Mapping[str, Any]):
         self.key = key
@@ -50,6 +51,8 @@ class Series:
         self.total: float = 0    # lifetime sum (a counter's total)
         self.last: float | None = None
         self.pending: list[float] = []  # histogram/summary values not yet handed to OTel
+        #: (sample name, labels, line prefix) of the Prometheus exposition, built at the first scrape
+        self.exposition: tuple[str, dict[str, str], str] | None = None
 
 
 class Metric:
@@ -93,11 +96,16 @@ class Metric:
         return value * self.mul / self.div
 
     def observe_totals(self, _options: Any) -> list[Observation]:
-        """Observable-counter callback: each series' exact total."""
+        """Observable-counter callback: each series' exact total (nothing for the Prometheus
+        bridge's own collection, which renders this metric from its series)."""
+        if rendered_here(self):
+            return []
         return [Observation(self.to_otel(s.total), s.attributes) for s in list(self.series.values()) if s.count]
 
     def observe_last(self, _options: Any) -> list[Observation]:
-        """Observable-gauge callback: each series' last value."""
+        """Observable-gauge callback: each series' last value (see ``observe_totals``)."""
+        if rendered_here(self):
+            return []
         return [Observation(self.to_otel(s.last), s.attributes)
                 for s in list(self.series.values()) if s.last is not None]
 
