@@ -40,7 +40,7 @@ from monitoring_layer._encode import iso, now_ns, resource_service
 from monitoring_layer._metric_entries import METRICS_SCHEMA_VERSION, facade_entry, group_by_name
 from monitoring_layer.readings import MetricInfo, MetricReading
 
-from ._names import MetricType, check_label_name, check_name, parse_type, ucum_unit
+from ._names import MetricType, check_label_name, check_name, parse_type, sample_names, ucum_unit
 from ._prometheus import PrometheusBridge, PullPrometheusReader, facade_view
 from ._state import OVERFLOW_ATTRIBUTES, OVERFLOW_KEY, OVERFLOW_LABELS, Metric, Series
 from ._values import checked_value
@@ -99,6 +99,7 @@ class MetricsCollector:
         self._lock = threading.RLock()
         self._metrics: dict[str, Metric] = {}
         self._claimed: dict[str, str] = {}  # lower-cased OTel and Prometheus names -> metric name
+        self._claimed_samples: dict[str, str] = {}  # lower-cased exposition sample names -> metric name
         self._otel_names: dict[str, str] = {}  # lower-cased OTel instrument name -> registered name
         self._scrubber = Scrubber(self.settings.logs_redact_keys, max_length=_MAX_LABEL_LENGTH)
         self._buckets: dict[str, tuple[float, ...]] = {}  # histograms registered with their own buckets
@@ -214,8 +215,20 @@ class MetricsCollector:
                     f"metric {metric.name!r} would collide with the registered metric {other!r}: both "
                     f"are {metric.family!r} (or the same OTel instrument, names being case-insensitive) "
                     "in Prometheus; choose another name")
+        # Distinct families may still write the same sample name (a histogram ``a``
+        # and a gauge ``a_bucket`` both write ``a_bucket``): one series to a scraper.
+        samples = {s.lower() for family in {metric.family, metric.otel_family}
+                   for s in sample_names(family, metric.type)}
+        for sample in samples:
+            other = self._claimed_samples.get(sample)
+            if other is not None and other != metric.name:
+                raise ValueError(
+                    f"metric {metric.name!r} would collide with the registered metric {other!r}: both "
+                    f"write samples named {sample!r} in Prometheus; choose another name")
         for key in keys:
             self._claimed[key] = metric.name
+        for sample in samples:
+            self._claimed_samples[sample] = metric.name
 
     # ------------------------------------------------------------------ recording (hot paths)
 
