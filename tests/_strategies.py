@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import keyword
+import os
+import random
 
 from hypothesis import strategies as st
 
@@ -25,3 +27,14 @@ LABEL_NAMES = st.from_regex(r"[a-zA-Z][a-zA-Z0-9_]{0,12}", fullmatch=True).filte
 #: Field names a keyword argument can carry (``logs.info(..., **{name: value})``), hostile text included.
 FIELD_NAMES = st.one_of(HOSTILE_TEXT.filter(bool), st.from_regex(r"[a-z_][a-z0-9_]{0,10}", fullmatch=True)
                         .filter(lambda n: not keyword.iskeyword(n)))
+
+
+def fresh_ids() -> None:
+    """Reseed ``random`` from the OS inside an example.
+
+    Hypothesis seeds the global ``random`` the same way for every example, and OTel's
+    id generator draws trace and span ids from it: without this, every example's
+    trace would have the same id and their spans would merge into one trace.
+    Hypothesis restores the state after the example, so inputs stay reproducible.
+    """
+    random.seed(os.urandom(16))

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring_layer.commands.check import check_home
 from tests._requires import require
-from tests._strategies import FIELD_NAMES, HOSTILE_TEXT, LABEL_NAMES, METRIC_NAMES
+from tests._strategies import FIELD_NAMES, HOSTILE_TEXT, LABEL_NAMES, METRIC_NAMES, fresh_ids
 
 BAD = "report-\udcff.csv"  # os.fsdecode(b"report-\xff.csv")
 _RESERVED_FIELDS = {"component", "message", "self"}
@@ -67,6 +67,7 @@ def test_any_text_keeps_every_file_and_the_exposition_valid(process_wide) -> Non
     @example(text="\ud800\udc00\udfff\ud800", field="x", metric="m", label="v")
     def check(text: str, field: str, metric: str, label: str) -> None:
         # A new metric per example: names colliding with earlier examples' are test_properties_names' subject.
+        fresh_ids()
         metric = f"{metric}_{next(serial)}"
         _record_everything(metrics, logs, traces, text=text, field=field, metric=metric, label=label)
         assert process_wide.flush() is True
