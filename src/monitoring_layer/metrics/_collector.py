@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
 import weakref
@@ -61,6 +62,9 @@ _NUMBERS = frozenset({int, float})
 _COLLECTORS: weakref.WeakSet[MetricsCollector] = weakref.WeakSet()  # renewed after fork (see _global)
 _GOOD_LABELS: set[str] = set()  # label names already validated (bounded)
 _INF = math.inf
+# The fast paths take ints and floats within float range: an int beyond it (10**400) passes
+# `< inf` but cannot be added to a float total; the slow path drops it as a contained fault.
+_MAX = sys.float_info.max
 _time_ns = time.time_ns
 _NS_PER_DAY = 86_400 * 1_000_000_000
 # OTel's default explicit bucket boundaries (the SDK's, repeated: it keeps them private).
@@ -239,7 +243,7 @@ class MetricsCollector:
         """
         try:
             metric, series = self._counters[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and 0 <= value < _INF:
+            if value.__class__ in _NUMBERS and 0 <= value <= _MAX:
                 now = _time_ns()
                 with metric.lock:
                     series.total += value
@@ -254,7 +258,7 @@ class MetricsCollector:
         """Set the gauge ``name`` for ``labels`` to ``value``."""
         try:
             metric, series = self._gauges[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and -_INF < value < _INF:
+            if value.__class__ in _NUMBERS and -_MAX <= value <= _MAX:
                 now = _time_ns()
                 with metric.lock:
                     series.last = value
@@ -302,7 +306,7 @@ class MetricsCollector:
         """Record ``value`` in the histogram ``name`` for ``labels``."""
         try:
             metric, series = self._histograms[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and -_INF < value < _INF:
+            if value.__class__ in _NUMBERS and -_MAX <= value <= _MAX:
                 now = _time_ns()
                 with metric.lock:
                     series.total += value
@@ -322,7 +326,7 @@ class MetricsCollector:
         """Record ``value`` in the summary ``name`` for ``labels`` (quantiles 0.5, 0.95, 0.99)."""
         try:
             metric, series = self._summaries[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and -_INF < value < _INF:
+            if value.__class__ in _NUMBERS and -_MAX <= value <= _MAX:
                 now = _time_ns()
                 with metric.lock:
                     series.total += value
