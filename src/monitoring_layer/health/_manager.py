@@ -222,6 +222,8 @@ class HealthCheckManager:
         return len(due)
 
     def _get(self, component: str, check_name: str) -> _Check:
+        _is_text("component", component)
+        _is_text("check_name", check_name)
         with self._lock:
             check = self._checks.get((component, check_name))
         if check is None:
@@ -356,6 +358,7 @@ class HealthCheckManager:
     def get_component_status(self, component: str) -> dict[str, Any]:
         """``{component, status, reason, checks, depends_on}``: worst check wins; an unhealthy
         dependency makes it at best degraded. ``unknown`` with a reason when no check is registered."""
+        _is_text("component", component)
         return self._components(self._views(), only=[component])[component]
 
     def get_system_health(self) -> dict[str, Any]:
@@ -490,6 +493,12 @@ def _name(argument: str, value: object) -> None:
         raise TypeError(f"{argument} must be a string, not {type(value).__name__}")
     if not value.strip():
         raise ValueError(f"{argument} must be a non-empty string")
+
+
+def _is_text(argument: str, value: object) -> None:
+    """A name given to a query must be a string (a list would fail as an unhashable key)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{argument} must be a string, not {type(value).__name__}")
 
 
 def _positive(argument: str, value: object) -> None:
