@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from monitoring_layer import (
@@ -294,6 +294,8 @@ def test_a_public_call_raises_only_documented_errors_naming_the_argument(env: En
     # component name (unhashable); [0] as inject's carrier or context; inf as add_silence/suppress_alert
     # duration (the alert files could no longer be written), as evaluate_and_trigger labels, as
     # AlertRule(notification_channels) or a query limit; "x" as span(tags=).
+    # ~200 rows: half the profile's examples each keeps the file near 30 s on a small machine.
+    @settings(max_examples=max(10, settings.default.max_examples // 2))
     @given(value=HOSTILE)
     @example(value=10**400)
     @example(value=[])
