@@ -55,16 +55,25 @@ _ARGS = dict(text=HOSTILE_TEXT, field=FIELD_NAMES.filter(lambda f: f not in _RES
 
 
 @pytest.mark.slow
-def test_any_text_keeps_every_file_and_the_exposition_valid(process_wide) -> None:
-    from monitoring_layer import get_log_aggregator, get_metrics_collector, get_tracing_collector
+def test_any_text_keeps_every_file_and_the_exposition_valid(process_wide, tmp_path: Path) -> None:
+    from monitoring_layer import (
+        get_log_aggregator,
+        get_metrics_collector,
+        get_observability_dashboard,
+        get_tracing_collector,
+    )
 
     metrics, logs, traces = get_metrics_collector(), get_log_aggregator(), get_tracing_collector()
+    dashboard = get_observability_dashboard()
+    reports = tmp_path / "reports"
+    reports.mkdir()
     home = process_wide.settings.home
     serial = itertools.count()
 
     @given(**_ARGS)
     @example(text=BAD, field=BAD, metric="files_loaded", label="file")
     @example(text="\ud800\udc00\udfff\ud800", field="x", metric="m", label="v")
+    @example(text="s\udcff", field="x", metric="m", label="v")  # found: export_trace/export_report raised
     def check(text: str, field: str, metric: str, label: str) -> None:
         # A new metric per example: names colliding with earlier examples' are test_properties_names' subject.
         fresh_ids()
@@ -80,6 +89,12 @@ def test_any_text_keeps_every_file_and_the_exposition_valid(process_wide) -> Non
         json.dumps(traces.get_error_traces(limit=5))
         json.dumps(metrics.get_metric_statistics(metric))
         json.dumps(metrics.export_metrics())
+        # the export_*(path) reports hold what the stores keep in memory (recorded text, unreplaced)
+        trace_id = traces.get_error_traces(limit=1)[0]["trace_id"]
+        assert traces.export_trace(trace_id, reports / "trace.json") is True
+        dashboard.export_report(reports / "report.json")
+        for report in ("trace.json", "report.json"):
+            json.loads((reports / report).read_bytes().decode("utf-8"))  # strict UTF-8
 
     check()
 

@@ -1,4 +1,4 @@
-"""Small helpers that turn OTel values into readable JSON values (an internal helper: imports nothing of ours)."""
+"""Small helpers that turn OTel values into readable JSON values (an internal helper: imports only ``_safe``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from monitoring_layer._safe import safe_text
 
 __all__ = ["attributes", "iso", "json_value", "level_name", "now_ns", "resource_service", "write_report"]
 
@@ -75,15 +77,15 @@ def write_report(path: str | os.PathLike[str], document: Any) -> Path:
     For the ``export_*(path)`` calls: a one-off file the user names, so no lock file and no
     merge with what was there. A fresh temp file (``O_EXCL``, never through a symlink) is
     fsynced and renamed over the target; on failure it is removed and the error raised.
+    Text with lone surrogates (recorded from ``os.fsdecode`` names) is written with U+FFFD.
     """
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(tmp, flags, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, allow_nan=False, ensure_ascii=False)
-            handle.write("\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(_utf8(json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n"))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
@@ -92,3 +94,11 @@ def write_report(path: str | os.PathLike[str], document: Any) -> Path:
             os.unlink(tmp)
         raise
     return target
+
+
+def _utf8(text: str) -> bytes:
+    """``text`` as UTF-8; a lone surrogate (it cannot be encoded) becomes U+FFFD instead of failing the write."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return safe_text(text).encode("utf-8")
