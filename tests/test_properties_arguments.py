@@ -130,6 +130,8 @@ CASES: list[Case] = [
     *_case("get_component_logs", lambda e, **k: e.logs.get_component_logs(**k), {"component": "api", "limit": 5}),
     *_case("search_logs", lambda e, **k: e.logs.search_logs(**k),
            {"query": "m", "component": None, "level": None, "limit": 5}),
+    *_case("capture_logging", _context(lambda **k: _ENV[0].logs.capture_logging(**k)),
+           {"level": "INFO", "logger": "hostile.capture"}),
     # traces
     *_case("start_trace", lambda e, **k: e.traces.end_trace(e.traces.start_trace(**k)),
            {"service": "svc", "request_id": None, "kind": None}),
@@ -151,6 +153,8 @@ CASES: list[Case] = [
     *_case("get_slow_traces", lambda e, **k: e.traces.get_slow_traces(**k),
            {"duration_threshold_ms": 1000, "limit": 10}),
     *_case("get_error_traces", lambda e, **k: e.traces.get_error_traces(**k), {"limit": 10}),
+    *_case("export_trace", lambda e, **k: e.traces.export_trace(**_live(k, e.trace_id)),
+           {"trace_id": LIVE, "path": "trace.json"}),
     *_case("traces.span", _context(lambda **k: _ENV[0].traces.span(**k)),
            {"operation_name": "op", "component": "c", "kind": "internal", "tags": None}),
     *_case("extract", lambda e, **k: extract(**k), {"carrier": {}}),
@@ -166,6 +170,9 @@ CASES: list[Case] = [
     *_case("get_check_history", lambda e, **k: e.health.get_check_history(**k),
            {"component": "db", "check_name": "ping", "limit": 10}),
     *_case("probe", lambda e, **k: e.health.probe(**k), {"probe": "readiness"}),
+    *_case("unregister_check", lambda e, **k: e.health.unregister_check(**k),
+           {"component": "db", "check_name": "no-such-check"}),
+    *_case("export_health_report", lambda e, **k: e.health.export_health_report(**k), {"path": "health.json"}),
     *_case("create_storage_check", lambda e, **k: create_storage_check(**k),
            {"path": ".", "min_free_bytes": None, "min_free_percent": None}),
     *_case("create_database_check", lambda e, **k: create_database_check(**k),
@@ -188,6 +195,9 @@ CASES: list[Case] = [
     *_case("get_alert_history", lambda e, **k: e.alerts.get_alert_history(**k), {"limit": 10}),
     *_case("get_audit_log", lambda e, **k: e.alerts.get_audit_log(**k), {"limit": 10}),
     *_case("get_silences", lambda e, **k: e.alerts.get_silences(**k), {"include_expired": False}),
+    *_case("export_incidents", lambda e, **k: e.alerts.export_incidents(**k), {"path": "incidents.json"}),
+    *_case("export_prometheus_rules", lambda e, **k: e.alerts.export_prometheus_rules(**k),
+           {"path": "rules.yml", "group": "g", "rate_window": "5m"}),
     *_case("remove_rule", lambda e, **k: e.alerts.remove_rule(**k), {"rule_id": "no-such-rule"}, "rule_id"),
     *_case("AlertRule", lambda e, **k: AlertRule(**k),
            {"rule_id": "r9", "name": "n", "metric": "m", "condition": "> 1", "threshold": 1.0, "severity": "high",
@@ -210,6 +220,7 @@ CASES: list[Case] = [
            {"alert_id": "no-such-alert", "by": "me"}),
     *_case("get_timeline_data", lambda e, **k: e.dashboard.get_timeline_data(**k),
            {"hours": 1, "bucket_minutes": None}),
+    *_case("export_report", lambda e, **k: e.dashboard.export_report(**k), {"path": "report.json"}),
     *_case("ObservabilityDashboard.from_home", lambda e, **k: ObservabilityDashboard.from_home(**k),
            {"path": "/nonexistent-home"}),
     # integration
@@ -247,7 +258,7 @@ def _names_the_argument(exc: BaseException, case: Case, value: Any) -> bool:
 
 
 @pytest.fixture
-def env(process_wide, monkeypatch):
+def env(process_wide, monkeypatch, tmp_path):
     """Facades and engines on this test's pipeline, in the host's mode (faults contained, not raised)."""
     from monitoring_layer import (
         config,
@@ -260,6 +271,7 @@ def env(process_wide, monkeypatch):
         get_tracing_collector,
     )
 
+    monkeypatch.chdir(tmp_path)  # export_*(path) rows write relative paths here
     monkeypatch.setenv("MONITORING_STRICT", "0")
     config._reset_for_tests()
     built = Env(get_metrics_collector(), get_log_aggregator(), get_tracing_collector(), get_health_check_manager(),
@@ -310,6 +322,8 @@ def test_a_public_call_raises_only_documented_errors_naming_the_argument(env: En
             case.call(env, **{**case.base, case.arg: value})
         except UnicodeError as exc:
             raise AssertionError(f"{case.label} {value!r}: a UnicodeError escaped: {exc!r}") from exc
+        except OSError as exc:  # the path's own problem (a directory, no such folder): what open() says
+            assert case.arg == "path", f"{case.label} {value!r}: {exc!r}"
         except (ValueError, TypeError, KeyError) as exc:
             assert _names_the_argument(exc, case, value), f"{case.label} {value!r}: {exc!r} does not name {case.arg!r}"
 

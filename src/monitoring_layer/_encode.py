@@ -71,6 +71,18 @@ def level_name(severity_number: int | None) -> str:
     return "UNSPECIFIED"
 
 
+def report_path(path: object) -> Path:
+    """The ``path`` of an ``export_*(path)`` call as a ``Path``; ``TypeError``/``ValueError`` naming it otherwise."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+    target = Path(path)
+    if "\x00" in str(target):
+        raise ValueError("path must not contain a NUL character")
+    if not target.name or target.name in (".", ".."):
+        raise ValueError(f"path must name a file, not {str(path)!r}")
+    return target
+
+
 def write_report(path: str | os.PathLike[str], document: Any) -> Path:
     """Write ``document`` as indented JSON to ``path``, atomically and 0600; returns the path.
 
@@ -79,7 +91,7 @@ def write_report(path: str | os.PathLike[str], document: Any) -> Path:
     fsynced and renamed over the target; on failure it is removed and the error raised.
     Text with lone surrogates (recorded from ``os.fsdecode`` names) is written with U+FFFD.
     """
-    target = Path(path)
+    target = report_path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(tmp, flags, 0o600)

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from monitoring_layer import _lifecycle, _selfmon
-from monitoring_layer._encode import write_report
+from monitoring_layer._encode import report_path, write_report
+from monitoring_layer._safe import safe_text
 from monitoring_layer.config import get_settings
 from monitoring_layer.readings import MetricReading, ReadingsHub
 
@@ -424,7 +425,7 @@ class AlertManager(PersistentEngine):
                       "resolved_alerts": [a.to_dict(self._rule_dicts.get(a.rule_id)) for a in self._history],
                       "statistics": None}
         report["statistics"] = self.get_alert_statistics()
-        target = Path(path)
+        target = report_path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         write_report(target, report)
         return report
@@ -436,13 +437,18 @@ class AlertManager(PersistentEngine):
         Names and thresholds are translated to the exposition's base units
         (``request_latency`` in ms ``> 500`` becomes ``request_latency_seconds > 0.5``).
         """
+        target = report_path(path)
+        for argument, value in (("group", group), ("rate_window", rate_window)):
+            if not isinstance(value, str):
+                raise TypeError(f"{argument} must be a string, not {type(value).__name__}")
+            if not value.strip():
+                raise ValueError(f"{argument} must not be empty")
         with self._lock:
             rules = list(self._rules.values())
             latest = {r.name: r for r in (self._hub.latest() if self._hub is not None else ())}
         text = render_rules(rules, self.metrics_collector, latest, group=group, rate_window=rate_window)
-        target = Path(path)
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        tmp.write_text(text, "utf-8")
+        tmp.write_bytes(safe_text(text).encode("utf-8"))  # a lone surrogate in a rule name: U+FFFD
         os.replace(tmp, target)
         return text
 

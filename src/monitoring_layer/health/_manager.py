@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from monitoring_layer import _lifecycle, _selfmon
-from monitoring_layer._encode import write_report
+from monitoring_layer._encode import report_path, write_report
 
 from ._checks import EXTERNAL_ATTRIBUTE
 from ._deps import DependencyGraph, component_names
@@ -184,6 +184,8 @@ class HealthCheckManager:
 
     def unregister_check(self, component: str, check_name: str) -> None:
         """Remove a check (its history goes with it)."""
+        _is_text("component", component)
+        _is_text("check_name", check_name)
         with self._lock:
             if self._checks.pop((component, check_name), None) is None:
                 raise UnknownCheckError(f"no check {check_name!r} registered for component {component!r}")
@@ -401,7 +403,7 @@ class HealthCheckManager:
     def export_health_report(self, path: str | os.PathLike[str]) -> Path:
         """Write one JSON document (system health, every check's history, dependencies, counters) to
         ``path``, atomically; returns the path."""
-        target = Path(path)
+        target = report_path(path)
         with self._lock:
             history = {c.key: list(reversed(c.history)) for c in self._checks.values()}
         report = {"generated": iso(self._clock()), "system": self.get_system_health(), "history": history,
