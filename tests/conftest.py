@@ -7,9 +7,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from monitoring_layer import testing
 from monitoring_layer.pipeline import Pipeline
+
+# Property tests (tests/test_properties_*.py): a bounded number of examples, no
+# deadline (timing is never asserted; a slow shared machine must not fail a
+# test), and in CI a fixed example sequence so a red run can be re-run as is.
+# Each property test builds its pipeline once and shares it between examples:
+# that is intended, hence the function-scoped-fixture health check is off.
+# HYPOTHESIS_PROFILE=thorough runs ten times the examples locally.
+_CI = os.environ.get("CI") == "true"
+settings.register_profile(
+    "monitoring-layer", max_examples=40, deadline=None, derandomize=_CI, print_blob=True,
+    database=None if _CI else settings.default.database,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.register_profile("thorough", settings.get_profile("monitoring-layer"), max_examples=400)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "monitoring-layer"))
 
 # Variables a developer's shell may carry that would change what the tests see.
 _FOREIGN_ENV = [name for name in os.environ if name.startswith(("OTEL_", "MONITORING_"))]

@@ -1,4 +1,4 @@
-"""Small helpers that turn OTel values into readable JSON values (an internal helper: imports nothing of ours)."""
+"""Small helpers that turn OTel values into readable JSON values (an internal helper: imports only ``_safe``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from monitoring_layer._safe import safe_text
 
 __all__ = ["Packed", "attributes", "cached_resource_service", "iso", "json_value", "level_name", "now_ns", "pack",
            "resource_service", "unpack", "write_report"]
@@ -118,21 +120,33 @@ def level_name(severity_number: int | None) -> str:
     return "UNSPECIFIED"
 
 
+def report_path(path: object) -> Path:
+    """The ``path`` of an ``export_*(path)`` call as a ``Path``; ``TypeError``/``ValueError`` naming it otherwise."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}")
+    target = Path(path)
+    if "\x00" in str(target):
+        raise ValueError("path must not contain a NUL character")
+    if not target.name or target.name in (".", ".."):
+        raise ValueError(f"path must name a file, not {str(path)!r}")
+    return target
+
+
 def write_report(path: str | os.PathLike[str], document: Any) -> Path:
     """Write ``document`` as indented JSON to ``path``, atomically and 0600; returns the path.
 
     For the ``export_*(path)`` calls: a one-off file the user names, so no lock file and no
     merge with what was there. A fresh temp file (``O_EXCL``, never through a symlink) is
     fsynced and renamed over the target; on failure it is removed and the error raised.
+    Text with lone surrogates (recorded from ``os.fsdecode`` names) is written with U+FFFD.
     """
-    target = Path(path)
+    target = report_path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(tmp, flags, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, allow_nan=False, ensure_ascii=False)
-            handle.write("\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(_utf8(json.dumps(document, indent=2, allow_nan=False, ensure_ascii=False) + "\n"))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
@@ -141,3 +155,11 @@ def write_report(path: str | os.PathLike[str], document: Any) -> Path:
             os.unlink(tmp)
         raise
     return target
+
+
+def _utf8(text: str) -> bytes:
+    """``text`` as UTF-8; a lone surrogate (it cannot be encoded) becomes U+FFFD instead of failing the write."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return safe_text(text).encode("utf-8")

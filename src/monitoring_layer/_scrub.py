@@ -10,7 +10,7 @@ exposition or an OTLP collector.
 
 * attribute keys holding a sensitive word as a whole word (case-insensitive;
   ``-``, ``.`` and camelCase read as word breaks: ``db_password``, ``X-Api-Key``,
-  ``db.password``, ``clientSecret``, ``session_id``) get ``"[REDACTED]"``; the
+  ``db.password``, ``clientSecret``, ``DBPassword``, ``session_id``) get ``"[REDACTED]"``; the
   ambiguous words ``token`` and ``session`` count only as the key's last word
   (``access_token``, ``user_session``), so ``tokenizer`` and ``session_count``
   are kept;
@@ -42,12 +42,13 @@ DEFAULT_REDACT_KEYS: tuple[str, ...] = (
 LAST_WORD_REDACT_KEYS: tuple[str, ...] = ("token", "session")
 #: Values that are secrets whatever their key: AWS access key ids.
 _SECRET_VALUES = re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# camelCase breaks, and the end of an acronym before a capitalised word (DBPassword, AWSSecretAccessKey).
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _BREAKS = re.compile(r"[-.\s]+")
 
 
 def key_words(key: str) -> str:
-    """``key`` folded to ``_``-separated lower-case words (``X-Api-Key`` -> ``x_api_key``)."""
+    """``key`` folded to ``_``-separated lower-case words (``X-Api-Key`` -> ``x_api_key``, ``DBPassword`` -> ``db_password``)."""
     return _BREAKS.sub("_", _CAMEL.sub("_", key)).lower()
 
 _MAX_DEPTH = 4          # nested lists/dicts deeper than this become their repr

@@ -56,9 +56,11 @@ def process_wide(pipeline: Pipeline) -> Iterator[Pipeline]:
     try:
         yield pipeline
     finally:
-        for holder in _FACADES:
-            holder.replace(None)
-        _PIPELINE.replace(previous)
+        # A facade whose close() fails must not leave this pipeline process-wide for every later test.
+        with contextlib.ExitStack() as closing:
+            closing.callback(_PIPELINE.replace, previous)
+            for holder in reversed(_FACADES):  # an ExitStack runs them last first: _FACADES' order
+                closing.callback(holder.replace, None)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ import enum
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,7 +93,10 @@ def parse_condition(condition: object) -> tuple[str, float]:
 def _number(value: object, argument: str, *, minimum: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{argument} must be a number, not {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{argument} must be finite, not an integer of {len(str(abs(value)))} digits") from None
     if math.isnan(number) or math.isinf(number):
         raise ValueError(f"{argument} must be finite, not {value!r}")
     if minimum is not None and number < minimum:
@@ -170,8 +173,9 @@ class AlertRule:
         self.condition = f"{self.op} {_fmt(self.threshold)}"
         self.compare = OPERATORS[self.op]
         self.severity = Severity.parse(self.severity, "severity")
-        if isinstance(self.notification_channels, str):
-            raise TypeError("notification_channels must be a list of channel names, not a string")
+        if isinstance(self.notification_channels, str) or not isinstance(self.notification_channels or (), Iterable):
+            raise TypeError("notification_channels must be a list of channel names, "
+                            f"not {type(self.notification_channels).__name__}")
         self.notification_channels = tuple(_text(c, "notification_channels[]")
                                            for c in (self.notification_channels or ()))
         self.labels = _str_map(self.labels, "labels", label_names=True)
@@ -190,8 +194,8 @@ class AlertRule:
                 raise ValueError(f"clear_threshold={self.clear_threshold:g} must be on the clear side of "
                                  f"condition={self.condition!r}")
         group_by = ("component",) if self.group_by is None else self.group_by
-        if isinstance(group_by, str):
-            raise TypeError("group_by must be a list of label names, not a string")
+        if isinstance(group_by, str) or not isinstance(group_by, Iterable):
+            raise TypeError(f"group_by must be a list of label names, not {type(group_by).__name__}")
         self.group_by = tuple(_text(g, "group_by[]") for g in group_by)
         self.description = _text(self.description, "description", empty=True)
         self.annotations = _str_map(self.annotations, "annotations")

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from typing import Any
 
+from monitoring_layer._safe import safe_text
+
 __all__ = ["alertmanager_alerts", "email_message", "json_bytes", "slack_body", "summary_line", "webhook_v4_body",
            "prom_labels"]
 
@@ -145,5 +147,5 @@ def email_message(alert: Mapping[str, Any], from_addr: str, to_addrs: Sequence[s
 
 
 def json_bytes(body: Any) -> bytes:
-    """Compact UTF-8 JSON."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Compact UTF-8 JSON (a lone surrogate in a label becomes U+FFFD rather than failing every attempt)."""
+    return safe_text(json.dumps(body, separators=(",", ":"), ensure_ascii=False)).encode("utf-8")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 import threading
 import time
 import uuid
@@ -23,7 +24,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from monitoring_layer import _lifecycle, _selfmon
-from monitoring_layer._encode import write_report
+from monitoring_layer._encode import report_path, write_report
+from monitoring_layer._safe import safe_text
 from monitoring_layer.config import get_settings
 from monitoring_layer.readings import MetricReading, ReadingsHub
 
@@ -150,6 +152,8 @@ class AlertManager(PersistentEngine):
 
     def remove_rule(self, rule_id: str, removed_by: str = "") -> None:
         """Remove a rule; its active alerts are resolved. Unknown ``rule_id``: ``KeyError``."""
+        if not isinstance(rule_id, str):
+            raise TypeError(f"rule_id must be a string, not {type(rule_id).__name__}")
         now = self._clock()
         with self._lock:
             if rule_id not in self._rules:
@@ -193,6 +197,11 @@ class AlertManager(PersistentEngine):
             raise TypeError(f"metric must be a string, not {type(metric).__name__}")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"value must be a number, not {type(value).__name__}")
+        if isinstance(value, int) and not -sys.float_info.max <= value <= sys.float_info.max:
+            raise ValueError("value must be within the float range, got an integer of "
+                             f"{len(str(abs(value)))} digits")
+        if labels is not None and not isinstance(labels, Mapping):
+            raise TypeError(f"labels must be a mapping of label names to values or None, not {type(labels).__name__}")
         series = {str(k): str(v) for k, v in (labels or {}).items()}
         key = tuple(sorted(series.items()))
         now = self._clock()
@@ -298,9 +307,7 @@ class AlertManager(PersistentEngine):
 
     def suppress_alert(self, alert_id: str, duration_minutes: float = 60) -> dict[str, Any]:
         """Hold an alert's notifications for ``duration_minutes``; then it goes back to its state."""
-        if isinstance(duration_minutes, bool) or not isinstance(duration_minutes, (int, float)) \
-                or duration_minutes <= 0:
-            raise ValueError(f"duration_minutes must be a positive number, not {duration_minutes!r}")
+        _check_minutes(duration_minutes)
         now = self._clock()
         with self._lock:
             alert = self._get(alert_id)
@@ -319,9 +326,7 @@ class AlertManager(PersistentEngine):
         labels) carry all ``matchers`` (exact values), for ``duration_minutes``. Returns the silence."""
         if not isinstance(matchers, Mapping) or not matchers:
             raise ValueError("matchers must be a non-empty mapping of label name to value")
-        if isinstance(duration_minutes, bool) or not isinstance(duration_minutes, (int, float)) \
-                or duration_minutes <= 0:
-            raise ValueError(f"duration_minutes must be a positive number, not {duration_minutes!r}")
+        _check_minutes(duration_minutes)
         now = self._clock()
         silence = Silence(silence_id=str(uuid.uuid4()), matchers={str(k): str(v) for k, v in matchers.items()},
                           starts_at=now, ends_at=now + duration_minutes * 60, created_by=str(created_by),
@@ -373,6 +378,7 @@ class AlertManager(PersistentEngine):
 
     def get_alert_history(self, limit: int = 100) -> list[dict[str, Any]]:
         """Recently resolved alerts, newest first."""
+        _check_limit(limit)
         with self._lock:
             return [a.to_dict(self._rule_dicts.get(a.rule_id)) for a in list(self._history)[::-1][:limit]]
 
@@ -419,7 +425,7 @@ class AlertManager(PersistentEngine):
                       "resolved_alerts": [a.to_dict(self._rule_dicts.get(a.rule_id)) for a in self._history],
                       "statistics": None}
         report["statistics"] = self.get_alert_statistics()
-        target = Path(path)
+        target = report_path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         write_report(target, report)
         return report
@@ -431,18 +437,24 @@ class AlertManager(PersistentEngine):
         Names and thresholds are translated to the exposition's base units
         (``request_latency`` in ms ``> 500`` becomes ``request_latency_seconds > 0.5``).
         """
+        target = report_path(path)
+        for argument, value in (("group", group), ("rate_window", rate_window)):
+            if not isinstance(value, str):
+                raise TypeError(f"{argument} must be a string, not {type(value).__name__}")
+            if not value.strip():
+                raise ValueError(f"{argument} must not be empty")
         with self._lock:
             rules = list(self._rules.values())
             latest = {r.name: r for r in (self._hub.latest() if self._hub is not None else ())}
         text = render_rules(rules, self.metrics_collector, latest, group=group, rate_window=rate_window)
-        target = Path(path)
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        tmp.write_text(text, "utf-8")
+        tmp.write_bytes(safe_text(text).encode("utf-8"))  # a lone surrogate in a rule name: U+FFFD
         os.replace(tmp, target)
         return text
 
     def get_audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest audit records (what the file holds plus what is not written yet), newest last."""
+        _check_limit(limit)
         self._persist()
         return self._files.read_audit()[-limit:]
 
@@ -475,3 +487,20 @@ class AlertManager(PersistentEngine):
         self._lock = threading.RLock()
         self._io_lock = threading.Lock()
         self._dispatcher.after_fork_child()
+
+
+#: The longest suppression or silence: ten years (a timestamp stays a four-digit-year RFC 3339 time).
+MAX_DURATION_MINUTES = 10 * 366 * 24 * 60
+
+
+def _check_minutes(duration_minutes: object) -> None:
+    """``duration_minutes`` must be a positive finite number of at most ten years' minutes."""
+    if isinstance(duration_minutes, bool) or not isinstance(duration_minutes, (int, float)) \
+            or not 0 < duration_minutes <= MAX_DURATION_MINUTES:  # nan and inf fail this too
+        raise ValueError(f"duration_minutes must be a positive number of minutes, at most {MAX_DURATION_MINUTES:,} "
+                         f"(ten years), not {duration_minutes!r:.40}")
+
+
+def _check_limit(limit: object) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"limit must be a non-negative integer, not {limit!r:.40}")

@@ -50,7 +50,7 @@ class DependencyGraph:
                 path = self._path(target, component)
                 if path is not None:
                     cycle = " -> ".join([component, *path])
-                    raise ValueError(f"depends_on: {component!r} -> {target!r} would make a dependency "
+                    raise ValueError(f"depends_on: component {component!r} -> {target!r} would make a dependency "
                                      f"cycle ({cycle})")
             self._edges[component] = new
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from monitoring_layer import _lifecycle, _selfmon
-from monitoring_layer._encode import write_report
+from monitoring_layer._encode import report_path, write_report
 
 from ._checks import EXTERNAL_ATTRIBUTE
 from ._deps import DependencyGraph, component_names
@@ -184,6 +184,8 @@ class HealthCheckManager:
 
     def unregister_check(self, component: str, check_name: str) -> None:
         """Remove a check (its history goes with it)."""
+        _is_text("component", component)
+        _is_text("check_name", check_name)
         with self._lock:
             if self._checks.pop((component, check_name), None) is None:
                 raise UnknownCheckError(f"no check {check_name!r} registered for component {component!r}")
@@ -222,6 +224,8 @@ class HealthCheckManager:
         return len(due)
 
     def _get(self, component: str, check_name: str) -> _Check:
+        _is_text("component", component)
+        _is_text("check_name", check_name)
         with self._lock:
             check = self._checks.get((component, check_name))
         if check is None:
@@ -356,6 +360,7 @@ class HealthCheckManager:
     def get_component_status(self, component: str) -> dict[str, Any]:
         """``{component, status, reason, checks, depends_on}``: worst check wins; an unhealthy
         dependency makes it at best degraded. ``unknown`` with a reason when no check is registered."""
+        _is_text("component", component)
         return self._components(self._views(), only=[component])[component]
 
     def get_system_health(self) -> dict[str, Any]:
@@ -398,7 +403,7 @@ class HealthCheckManager:
     def export_health_report(self, path: str | os.PathLike[str]) -> Path:
         """Write one JSON document (system health, every check's history, dependencies, counters) to
         ``path``, atomically; returns the path."""
-        target = Path(path)
+        target = report_path(path)
         with self._lock:
             history = {c.key: list(reversed(c.history)) for c in self._checks.values()}
         report = {"generated": iso(self._clock()), "system": self.get_system_health(), "history": history,
@@ -490,6 +495,12 @@ def _name(argument: str, value: object) -> None:
         raise TypeError(f"{argument} must be a string, not {type(value).__name__}")
     if not value.strip():
         raise ValueError(f"{argument} must be a non-empty string")
+
+
+def _is_text(argument: str, value: object) -> None:
+    """A name given to a query must be a string (a list would fail as an unhashable key)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{argument} must be a string, not {type(value).__name__}")
 
 
 def _positive(argument: str, value: object) -> None:

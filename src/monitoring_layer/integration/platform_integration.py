@@ -99,6 +99,8 @@ class MonitoringIntegration:
 
     def get_component(self, name: str) -> dict[str, Any] | None:
         """``{"name", "type", "registered_at", "last_activity"}`` (ISO-8601 UTC), or None."""
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a string, not {type(name).__name__}")
         entry = self._components.get(name)
         if entry is None:
             return None

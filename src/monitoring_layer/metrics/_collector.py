@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
 import weakref
@@ -40,7 +41,7 @@ from monitoring_layer._encode import iso, now_ns, resource_service
 from monitoring_layer._metric_entries import METRICS_SCHEMA_VERSION, facade_entry, group_by_name
 from monitoring_layer.readings import MetricInfo, MetricReading
 
-from ._names import MetricType, check_label_name, check_name, parse_type, ucum_unit
+from ._names import MetricType, check_label_name, check_name, parse_type, sample_names, ucum_unit
 from ._prometheus import PrometheusBridge, PullPrometheusReader, facade_view, render_exposition
 from ._state import OVERFLOW_ATTRIBUTES, OVERFLOW_KEY, OVERFLOW_LABELS, Metric, Series
 from ._values import checked_value
@@ -61,6 +62,9 @@ _NUMBERS = frozenset({int, float})
 _COLLECTORS: weakref.WeakSet[MetricsCollector] = weakref.WeakSet()  # renewed after fork (see _global)
 _GOOD_LABELS: set[str] = set()  # label names already validated (bounded)
 _INF = math.inf
+# The fast paths take ints and floats within float range: an int beyond it (10**400) passes
+# `< inf` but cannot be added to a float total; the slow path drops it as a contained fault.
+_MAX = sys.float_info.max
 _time_ns = time.time_ns
 _NS_PER_DAY = 86_400 * 1_000_000_000
 # OTel's default explicit bucket boundaries (the SDK's, repeated: it keeps them private).
@@ -99,6 +103,7 @@ class MetricsCollector:
         self._lock = threading.RLock()
         self._metrics: dict[str, Metric] = {}
         self._claimed: dict[str, str] = {}  # lower-cased OTel and Prometheus names -> metric name
+        self._claimed_samples: dict[str, str] = {}  # lower-cased exposition sample names -> metric name
         self._otel_names: dict[str, str] = {}  # lower-cased OTel instrument name -> registered name
         self._scrubber = Scrubber(self.settings.logs_redact_keys, max_length=_MAX_LABEL_LENGTH)
         self._buckets: dict[str, tuple[float, ...]] = {}  # histograms registered with their own buckets
@@ -214,8 +219,20 @@ class MetricsCollector:
                     f"metric {metric.name!r} would collide with the registered metric {other!r}: both "
                     f"are {metric.family!r} (or the same OTel instrument, names being case-insensitive) "
                     "in Prometheus; choose another name")
+        # Distinct families may still write the same sample name (a histogram ``a``
+        # and a gauge ``a_bucket`` both write ``a_bucket``): one series to a scraper.
+        samples = {s.lower() for family in {metric.family, metric.otel_family}
+                   for s in sample_names(family, metric.type)}
+        for sample in samples:
+            other = self._claimed_samples.get(sample)
+            if other is not None and other != metric.name:
+                raise ValueError(
+                    f"metric {metric.name!r} would collide with the registered metric {other!r}: both "
+                    f"write samples named {sample!r} in Prometheus; choose another name")
         for key in keys:
             self._claimed[key] = metric.name
+        for sample in samples:
+            self._claimed_samples[sample] = metric.name
 
     # ------------------------------------------------------------------ recording (hot paths)
 
@@ -226,7 +243,7 @@ class MetricsCollector:
         """
         try:
             metric, series = self._counters[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and 0 <= value < _INF:
+            if value.__class__ in _NUMBERS and 0 <= value <= _MAX:
                 now = _time_ns()
                 with metric.lock:
                     series.total += value
@@ -241,7 +258,7 @@ class MetricsCollector:
         """Set the gauge ``name`` for ``labels`` to ``value``."""
         try:
             metric, series = self._gauges[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and -_INF < value < _INF:
+            if value.__class__ in _NUMBERS and -_MAX <= value <= _MAX:
                 now = _time_ns()
                 with metric.lock:
                     series.last = value
@@ -289,7 +306,7 @@ class MetricsCollector:
         """Record ``value`` in the histogram ``name`` for ``labels``."""
         try:
             metric, series = self._histograms[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and -_INF < value < _INF:
+            if value.__class__ in _NUMBERS and -_MAX <= value <= _MAX:
                 now = _time_ns()
                 with metric.lock:
                     series.total += value
@@ -309,7 +326,7 @@ class MetricsCollector:
         """Record ``value`` in the summary ``name`` for ``labels`` (quantiles 0.5, 0.95, 0.99)."""
         try:
             metric, series = self._summaries[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and -_INF < value < _INF:
+            if value.__class__ in _NUMBERS and -_MAX <= value <= _MAX:
                 now = _time_ns()
                 with metric.lock:
                     series.total += value

@@ -17,7 +17,7 @@ import re
 from monitoring_layer import _compat
 
 __all__ = ["MetricType", "base_unit", "check_label_name", "check_name", "family_names", "otel_instrument_name",
-           "parse_type", "prometheus_name", "ucum_unit"]
+           "parse_type", "prometheus_name", "sample_names", "ucum_unit"]
 
 
 class MetricType(str, enum.Enum):
@@ -193,6 +193,25 @@ def _with_unit(family: str, metric_type: MetricType, word: str) -> str:
     if word and not family.endswith("_" + word):
         family += "_" + word
     return family
+
+
+#: The sample names each type's family shows in the exposition (prometheus_client writes no ``_created``
+#: samples for these families).
+_SAMPLE_SUFFIXES: dict[MetricType, tuple[str, ...]] = {
+    MetricType.COUNTER: ("_total",), MetricType.GAUGE: ("",),
+    MetricType.HISTOGRAM: ("_bucket", "_count", "_sum"), MetricType.SUMMARY: ("", "_count", "_sum"),
+}
+
+
+def sample_names(family: str, metric_type: MetricType) -> tuple[str, ...]:
+    """The sample names a family of ``metric_type`` shows: a gauge ``a_count`` and a summary ``a`` share one.
+
+    >>> sample_names("h", MetricType.HISTOGRAM)
+    ('h_bucket', 'h_count', 'h_sum')
+    """
+    if metric_type is MetricType.COUNTER and family.endswith("_total"):
+        family = family[:-6]
+    return tuple(family + suffix for suffix in _SAMPLE_SUFFIXES[metric_type])
 
 
 def prometheus_name(name: str, metric_type: MetricType, unit: str) -> str:

@@ -229,8 +229,9 @@ class TracingCollector:
         An exception as ``error`` is recorded as an OTel exception event.
         Returns False, and counts it, for an unknown or already ended span.
         """
-        # _finish(restore=True), inlined: this is the hot path.
-        record = self._live.pop(span_id, None)
+        # _finish(restore=True), inlined: this is the hot path. A span id that is no
+        # string (a list: unhashable) is an unknown span, like any other bad id.
+        record = self._live.pop(span_id, None) if isinstance(span_id, str) else None
         if record is None:
             return self._bad_end("end_span", span_id)
         span, prev, root_of, ctx = record
@@ -264,6 +265,8 @@ class TracingCollector:
         if not isinstance(component, str) or not component:
             raise ValueError(f"component must be a non-empty string, got {component!r}")
         resolve_kind(kind)
+        if tags is not None and not isinstance(tags, Mapping):
+            raise TypeError(f"tags must be a mapping of attribute names to values, got {type(tags).__name__}")
         return SpanScope(self, operation_name, component, kind, dict(tags) if tags else None)
 
     def add_event(self, span_id: str, name: str, attributes: Mapping[str, Any] | None = None) -> bool:

@@ -78,6 +78,12 @@ def inject(carrier: Any, context: Context | None = None) -> Any:
     """
     if not isinstance(carrier, (MutableMapping, list)):
         raise TypeError(f"carrier must be a dict or a list of (key, value) pairs, got {type(carrier).__name__}")
+    if isinstance(carrier, list):
+        for index, pair in enumerate(carrier):
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise TypeError(f"carrier must be a list of (key, value) pairs; item {index} is {pair!r:.60}")
+    if context is not None and not isinstance(context, Context):
+        raise TypeError(f"context must be an OTel Context (from extract()) or None, got {type(context).__name__}")
     propagate.inject(carrier, context=context, setter=_SETTER)
     return carrier
 

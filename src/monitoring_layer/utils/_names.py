@@ -102,7 +102,10 @@ def make_log_message(component: str, operation: str, status: str, duration_ms: f
     """
     message = f"[{str(component).upper()}] {operation} - {status}"
     if duration_ms is not None:
-        message += f" ({float(duration_ms):.2f}ms)"
+        try:
+            message += f" ({float(duration_ms):.2f}ms)"
+        except (TypeError, ValueError, OverflowError):  # "abc", [], 10**400
+            raise ValueError(f"duration_ms must be a number of milliseconds or None, not {duration_ms!r:.40}") from None
     if error is not None:
         message += f": {type(error).__name__}: {error}" if isinstance(error, BaseException) else f": {error}"
     return message
