@@ -361,3 +361,27 @@ def test_other_instrumentation_nests_with_facade_spans(traces: TracingCollector,
     assert spans["decode"]["parent_span_id"] == otel_trace.format_span_id(inner.get_span_context().span_id)
     written = _traces_file(pipeline)["traces"][0]
     assert written["span_count"] == 4 and written["complete"] is True
+
+
+def test_trace_store_bounds_running_spans_and_keeps_its_count_exact() -> None:
+    store = TraceStore(max_active_spans=10)
+    provider = TracerProvider()
+    provider.add_span_processor(store)
+    tracer = provider.get_tracer("t")
+    try:
+        running = [tracer.start_span(f"s{i}", context=Context()) for i in range(25)]  # 25 root spans, never ended
+        rows, active = store.summaries()
+        assert active <= 10
+        assert _selfmon.counts()["dropped"][("spans", "memory_max_active")] == 25 - active
+        for span in running:  # ending forgotten spans still records them, and the count never goes below 0
+            span.end()
+        rows, active = store.summaries()
+        assert active == 0 and len(rows) == 25 and all(complete for _root, complete, *_ in rows)
+        # a finished trace is kept frozen; a late child span of it thaws it and is counted again
+        late = tracer.start_span("late", context=otel_trace.set_span_in_context(running[0]))
+        assert store.summaries()[1] == 1
+        late.end()
+        snap = store.snapshot(running[0].get_span_context().trace_id)
+        assert snap is not None and [r[4] for r in snap.ended] == ["s0", "late"] and store.summaries()[1] == 0
+    finally:
+        provider.shutdown()

@@ -9,9 +9,10 @@ Bounds (from the settings, each counted in ``monitoring_layer_dropped_total``):
 
 * ``max_traces`` traces, oldest first out (``traces/memory_max_traces``);
 * ``max_spans_per_trace`` ended spans per trace (``spans/memory_max_spans_per_trace``);
-* ``max_active_spans`` spans tracked as active; beyond it the oldest is
-  forgotten by the index (``spans/memory_max_active``), not ended: ending
-  spans is the facade's business, and only for the spans it started;
+* ``max_active_spans`` spans tracked as active; beyond it the oldest are
+  forgotten by the index, a tenth of the bound at a time
+  (``spans/memory_max_active``), not ended: ending spans is the facade's
+  business, and only for the spans it started;
 * traces that ended more than ``retention_days`` ago are left out of queries
   and purged.
 
@@ -33,10 +34,20 @@ from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import StatusCode
 
 from monitoring_layer import _lifecycle, _selfmon
-from monitoring_layer._spanrec import SpanRecord, record_of, record_of_active
+from monitoring_layer._spanrec import (
+    F_END,
+    F_PARENT_ID,
+    F_PARENT_REMOTE,
+    F_SPAN_ID,
+    F_START,
+    F_STATUS,
+    F_TRACE_ID,
+    SpanRecord,
+    record_of,
+    record_of_active,
+)
 
 __all__ = ["TraceStore", "TraceSnapshot"]
 
@@ -120,7 +131,7 @@ class TraceStore(SpanProcessor):
         self._clock_ns = clock_ns
         self._lock = threading.Lock()
         self._traces: OrderedDict[int, _Trace | _Frozen] = OrderedDict()  # oldest first
-        self._active: OrderedDict[int, int] = OrderedDict()     # span id -> trace id, oldest first
+        self._active_count = 0  # spans in the traces' ``active`` dicts
         _STORES.add(self)
 
     def _after_fork_in_child(self) -> None:
@@ -145,41 +156,37 @@ class TraceStore(SpanProcessor):
             entry.active[ctx.span_id] = span
             if parent is None or parent.is_remote:
                 entry.root = span
-            active = self._active
-            active[ctx.span_id] = trace_id
-            if len(active) > self.max_active_spans:
-                self._forget_oldest_active()
+            self._active_count += 1
+            if self._active_count > self.max_active_spans:
+                self._shed_active()
 
     def on_end(self, span: ReadableSpan) -> None:
-        ctx = span.context
-        trace_id = ctx.trace_id
-        parent = span.parent
-        record = record_of(span)  # outside the lock
+        record = record_of(span)  # outside the lock; everything below reads the record
+        trace_id = record[F_TRACE_ID]
+        start, end = record[F_START], record[F_END]
         with self._lock:
-            self._active.pop(ctx.span_id, None)
             entry = self._traces.get(trace_id)
             if entry is None:  # started before we were added, or its trace was evicted
                 entry = self._traces[trace_id] = _Trace()
-                entry.start_ns = span.start_time or 0
+                entry.start_ns = start
                 if len(self._traces) > self.max_traces:
                     self._evict_trace()
             elif isinstance(entry, tuple):  # a late span of a finished trace
                 entry = self._traces[trace_id] = _Trace.thaw(entry)
-            entry.active.pop(ctx.span_id, None)
+            if entry.active.pop(record[F_SPAN_ID], None) is not None:
+                self._active_count -= 1
             if len(entry.ended) < self.max_spans_per_trace:
                 entry.ended.append(record)
             else:
                 entry.dropped_spans += 1
                 _selfmon.dropped("spans", "memory_max_spans_per_trace", 1)
-            start = span.start_time or 0
-            end = span.end_time or start
             if start < entry.start_ns:
                 entry.start_ns = start
             if end > entry.end_ns:
                 entry.end_ns = end
-            if span.status.status_code is StatusCode.ERROR:
+            if record[F_STATUS] == "ERROR":
                 entry.error = True
-            if parent is None or parent.is_remote:
+            if record[F_PARENT_ID] is None or record[F_PARENT_REMOTE]:
                 entry.root = record
                 entry.complete = True
             if entry.complete and not entry.active and trace_id in self._traces:
@@ -196,16 +203,23 @@ class TraceStore(SpanProcessor):
     def _evict_trace(self) -> None:
         _, entry = self._traces.popitem(last=False)
         if not isinstance(entry, tuple):
-            for span_id in entry.active:
-                self._active.pop(span_id, None)
+            self._active_count -= len(entry.active)
         _selfmon.dropped("traces", "memory_max_traces", 1)
 
-    def _forget_oldest_active(self) -> None:
-        span_id, trace_id = self._active.popitem(last=False)
-        entry = self._traces.get(trace_id)
-        if entry is not None and not isinstance(entry, tuple):  # a frozen trace has no active span
-            entry.active.pop(span_id, None)
-        _selfmon.dropped("spans", "memory_max_active", 1)
+    def _shed_active(self) -> None:
+        """Forget the oldest running spans, down to nine tenths of the bound (so it runs rarely)."""
+        target = self.max_active_spans * 9 // 10
+        forgotten = 0
+        for trace_id, entry in self._traces.items():  # oldest trace first
+            if self._active_count <= target:
+                break
+            if isinstance(entry, tuple) or not entry.active:
+                continue
+            while entry.active and self._active_count > target:
+                del entry.active[next(iter(entry.active))]
+                self._active_count -= 1
+                forgotten += 1
+        _selfmon.dropped("spans", "memory_max_active", forgotten)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -224,7 +238,9 @@ class TraceStore(SpanProcessor):
         with self._lock:
             expired = [tid for tid, e in self._traces.items() if _expired(e, horizon)]
             for trace_id in expired:
-                self._traces.pop(trace_id)
+                entry = self._traces.pop(trace_id)
+                if not isinstance(entry, tuple):
+                    self._active_count -= len(entry.active)
             _selfmon.dropped("traces", "memory_retention_age", len(expired))
             return [TraceSnapshot(tid, e) for tid, e in self._traces.items()
                     if (not completed_only or _fields(e)[0]) and (not errors_only or _fields(e)[1])]
@@ -244,14 +260,14 @@ class TraceStore(SpanProcessor):
         with self._lock:
             rows = [(e[1], *e[2:6]) if isinstance(e, tuple) else (e.root, e.complete, e.error, e.start_ns, e.end_ns)
                     for e in self._traces.values() if not _expired(e, horizon)]
-            active = len(self._active)
+            active = self._active_count
         return [(root if root is None or type(root) is tuple else record_of_active(root), *rest)
                 for root, *rest in rows], active
 
     def clear(self) -> None:
         with self._lock:
             self._traces.clear()
-            self._active.clear()
+            self._active_count = 0
 
 
 def _fields(entry: _Trace | _Frozen) -> tuple[bool, bool, int]:
