@@ -8,35 +8,21 @@ skips, or fails under ``CI=true`` (``tests/_requires.py``).
 
 from __future__ import annotations
 
-import json
-import socket
 import subprocess
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
+from _loopback import free_port, get_json
 from _requires import require
 
 __all__ = ["api", "prometheus", "query_until"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def api(url: str) -> Any:
-    """The JSON answer of a Prometheus API URL, or None when it does not answer (yet)."""
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
-            return json.load(response)
-    except OSError:
-        return None
+#: The JSON answer of a Prometheus API URL, or None when it does not answer (yet).
+api = get_json
 
 
 @contextmanager
@@ -50,7 +36,7 @@ def prometheus(tmp_path: Path, target: str, *, job: str = "monitoring_layer",
         f"scrape_configs:\n  - job_name: {job}\n    scrape_interval: {scrape_interval}\n"
         f"    static_configs:\n      - targets: ['{target}']\n"
     )
-    web_port = _free_port()
+    web_port = free_port()
     log = (tmp_path / "prometheus.log").open("w")
     process = subprocess.Popen(
         [binary, f"--config.file={config_file}", f"--storage.tsdb.path={tmp_path / 'data'}",

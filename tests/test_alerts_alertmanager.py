@@ -10,18 +10,16 @@ binary, failed under ``CI=true``.
 
 from __future__ import annotations
 
-import json
 import shutil
-import socket
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _receivers import Receiver, receiver
+from _loopback import free_port, get_json
 from _requires import require
 
 from monitoring_layer import AlertManager, AlertRule, NotificationChannel
@@ -29,18 +27,6 @@ from monitoring_layer import AlertManager, AlertRule, NotificationChannel
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get(url: str) -> Any:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
-            return json.load(response)
-    except (OSError, ValueError):
-        return None
 
 
 def _until(condition: Any, timeout: float = 30.0) -> Any:
@@ -64,7 +50,7 @@ def alertmanager(tmp_path: Path) -> Iterator[tuple[str, Receiver]]:
             "  repeat_interval: 1h\n"
             "receivers:\n  - name: test\n    webhook_configs:\n"
             f"      - url: '{hook.url}/am'\n        send_resolved: true\n")
-        port = _free_port()
+        port = free_port()
         log = (tmp_path / "alertmanager.log").open("w")
         process = subprocess.Popen(
             [binary, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
@@ -72,7 +58,7 @@ def alertmanager(tmp_path: Path) -> Iterator[tuple[str, Receiver]]:
             stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
-            ready = _until(lambda: process.poll() is not None or _get(url + "/api/v2/status") is not None)
+            ready = _until(lambda: process.poll() is not None or get_json(url + "/api/v2/status") is not None)
             assert process.poll() is None and ready, (tmp_path / "alertmanager.log").read_text()
             yield url, hook
         finally:
@@ -98,7 +84,7 @@ def test_alertmanager_lists_notifies_and_resolves(alertmanager: tuple[str, Recei
         assert [d["details"]["result"] for d in manager.get_audit_log() if d["event"] == "notification"] == \
             ["delivered"]
 
-        listed = _until(lambda: _get(url + "/api/v2/alerts?active=true"))
+        listed = _until(lambda: get_json(url + "/api/v2/alerts?active=true"))
         (am_alert,) = listed
         assert am_alert["labels"] == {"alertname": "cpu_high", "severity": "critical", "component": "api"}
         assert am_alert["fingerprint"] == alert["fingerprint"]  # the same label-set fingerprint
@@ -115,7 +101,7 @@ def test_alertmanager_lists_notifies_and_resolves(alertmanager: tuple[str, Recei
         assert manager.flush(10)
         resolved = _until(lambda: [r for r in hook.requests if r.json()["status"] == "resolved"])
         assert resolved and resolved[0].json()["alerts"][0]["status"] == "resolved"
-        assert _until(lambda: _get(url + "/api/v2/alerts") == [])  # resolved alerts are no longer listed
+        assert _until(lambda: get_json(url + "/api/v2/alerts") == [])  # resolved alerts are no longer listed
     finally:
         manager.close()
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -13,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from monitoring_layer import _selfmon
 from monitoring_layer.config import resolve_settings
 from monitoring_layer.pipeline import Pipeline
+from tests._loopback import ok_backend
 from tests._requires import require
 
 
@@ -53,28 +52,15 @@ def test_urllib_client_metrics_do_not_carry_one_series_per_url(small: Pipeline) 
     from opentelemetry.instrumentation.urllib import URLLibInstrumentor
     from prometheus_client import generate_latest
 
-    class Hello(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the base class's name
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     instrumentor = URLLibInstrumentor()
     instrumentor.instrument(meter_provider=small.meter_provider, tracer_provider=small.tracer_provider)
     try:
-        for i in range(30):
-            with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/orders/{i}?q={i}", timeout=5):
-                pass
+        with ok_backend() as base:
+            for i in range(30):
+                with urllib.request.urlopen(f"{base}/orders/{i}?q={i}", timeout=5):
+                    pass
     finally:
         instrumentor.uninstrument()
-        server.shutdown()
-        server.server_close()
     text = generate_latest(small.prometheus_registry).decode()
     http = [f for f in text_string_to_metric_families(text) if f.name.startswith("http_client")]
     assert http, text

@@ -14,7 +14,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from monitoring_layer import _selfmon, config
 from monitoring_layer.metrics import MetricsCollector
 from monitoring_layer.pipeline import Pipeline
 
+from _loopback import ok_backend
 from _prometheus_server import api, prometheus, query_until
 from _requires import require
 
@@ -48,28 +48,8 @@ def served() -> Iterator[Pipeline]:
 @pytest.fixture
 def backend() -> Iterator[str]:
     """A local HTTP server answering 200 on every path."""
-
-    class Ok(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:  # noqa: N802 - the base class's name
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with ok_backend() as url:
+        yield url
 
 
 @contextmanager
