@@ -385,3 +385,19 @@ def test_trace_store_bounds_running_spans_and_keeps_its_count_exact() -> None:
         assert snap is not None and [r[4] for r in snap.ended] == ["s0", "late"] and store.summaries()[1] == 0
     finally:
         provider.shutdown()
+
+
+def test_a_fault_in_the_trace_store_never_reaches_the_code_ending_a_span(monkeypatch) -> None:
+    from monitoring_layer.tracing import _store
+
+    store = TraceStore()
+    provider = TracerProvider()
+    provider.add_span_processor(store)
+    monkeypatch.setattr(_store, "record_of", lambda span: 1 / 0)  # as if a span could not be read
+    monkeypatch.setenv("MONITORING_STRICT", "0")
+    config._reset_for_tests()
+    try:
+        provider.get_tracer("t").start_span("s").end()  # does not raise
+        assert _selfmon.counts()["errors"]["tracing"] == 1
+    finally:
+        provider.shutdown()

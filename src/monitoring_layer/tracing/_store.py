@@ -141,6 +141,19 @@ class TraceStore(SpanProcessor):
     # -- SpanProcessor --------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        # The SDK calls processors without a guard: a fault here must not reach the code starting a span.
+        try:
+            self._start(span)
+        except Exception as exc:  # noqa: BLE001
+            _selfmon.fault("tracing", exc, key="trace store on_start")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            self._end(span)
+        except Exception as exc:  # noqa: BLE001
+            _selfmon.fault("tracing", exc, key="trace store on_end")
+
+    def _start(self, span: Span) -> None:
         ctx = span.context
         trace_id = ctx.trace_id
         parent = span.parent
@@ -160,7 +173,7 @@ class TraceStore(SpanProcessor):
             if self._active_count > self.max_active_spans:
                 self._shed_active()
 
-    def on_end(self, span: ReadableSpan) -> None:
+    def _end(self, span: ReadableSpan) -> None:
         record = record_of(span)  # outside the lock; everything below reads the record
         trace_id = record[F_TRACE_ID]
         start, end = record[F_START], record[F_END]
