@@ -158,9 +158,12 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
     def _restore_pending(self, pending: Any) -> None:
         newer, self._pending = self._pending, pending
         dropped = [0, 0, 0]
-        for entry in newer.values():
+        for trace_id, entry in newer.items():
             counts = self._add_all(self._pending, entry[1:])
             dropped = [a + b for a, b in zip(dropped, counts)]
+            kept = self._pending.get(trace_id)
+            if kept is not None:  # spans over the trace's cap before the failed write stay in its count
+                kept[0] += entry[0]
         self._count_dropped((dropped[0], dropped[1], dropped[2]))
 
     def _reset_pending(self) -> None:

@@ -295,3 +295,42 @@ def test_a_missing_subfolder_of_a_group_writable_volume_root_is_the_way(tmp_path
     home = prepare_home(volume / "monitoring" / "app", "logs")
     assert stat.S_IMODE(os.stat(home).st_mode) & 0o077 == 0
     assert stat.S_IMODE(os.stat(home / "logs").st_mode) & 0o077 == 0
+
+
+def test_a_failed_span_write_keeps_every_span_count_of_a_trace_that_grew_meanwhile(tmp_path, monkeypatch) -> None:
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+    from monitoring_layer import config
+    from monitoring_layer.exporters import JsonFileSpanExporter
+
+    ended = []
+
+    class Keep(SpanProcessor):
+        def on_end(self, span) -> None:
+            ended.append(span)
+
+    provider = TracerProvider()
+    provider.add_span_processor(Keep())
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("root"):
+        for _ in range(5):
+            tracer.start_span("child").end()
+    provider.shutdown()
+    monkeypatch.setenv("MONITORING_STRICT", "0")
+    config._reset_for_tests()
+    exporter = JsonFileSpanExporter(tmp_path / "home", max_spans_per_trace=2, export_interval_s=3600)
+    exporter.export(ended[:1])
+    real_update = exporter._store.update
+
+    def failing(*args, **kwargs):  # the rest of the trace arrives while the write fails (3 over the cap)
+        exporter.export(ended[1:])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(exporter._store, "update", failing)
+    assert exporter.write_now() is False  # the buffer is kept
+    monkeypatch.setattr(exporter._store, "update", real_update)
+    exporter._failures = 0  # the back-off is another test's subject
+    assert exporter.write_now() is True
+    (trace,) = exporter._store.read()["traces"]
+    assert (trace["span_count"], trace["dropped_spans"]) == (2, 4)  # 6 spans: 2 kept, 4 counted
+    exporter.shutdown()
