@@ -47,7 +47,8 @@ try:  # POSIX; elsewhere processes are not serialised (documented).
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["JsonFileStore", "SCHEMA_VERSION", "dumps_document", "encode_record", "prepare_home"]
+__all__ = ["CHUNK_CHARS", "JsonFileStore", "SCHEMA_VERSION", "dumps_document", "encode_record", "iter_document",
+           "prepare_home"]
 
 #: The schema version of the logs file (and the default of a store); the metrics and traces files are at 2
 #: (``METRICS_SCHEMA_VERSION``, ``TRACES_SCHEMA_VERSION``), each migrating older files on read.
@@ -143,6 +144,21 @@ def dumps_document(doc: dict[str, Any], memo: dict[int, tuple[Any, str]] | None 
     object serialised last time reuses its text; ``memo`` is refilled with this
     document's records. Only for stores whose records are never changed in place.
     """
+    return "".join(iter_document(doc, memo))
+
+
+#: About how many characters ``iter_document`` puts in one piece: large enough that a
+#: piece costs one write, small enough that no copy of a whole large file is ever made.
+CHUNK_CHARS = 1 << 20
+
+
+def iter_document(doc: dict[str, Any], memo: dict[int, tuple[Any, str]] | None = None) -> Iterator[str]:
+    """``dumps_document``'s text in pieces of about ``CHUNK_CHARS`` characters.
+
+    The file store writes the pieces one by one: a 300 MB traces file never exists as one
+    string (or one bytes copy of it), and the garbage collector and the other threads run
+    between pieces.
+    """
     seen: dict[int, tuple[Any, str]] | None = {} if memo is not None else None
 
     def record_text(item: Any) -> str:
@@ -155,20 +171,33 @@ def dumps_document(doc: dict[str, Any], memo: dict[int, tuple[Any, str]] | None 
         seen[id(item)] = (item, text)
         return text
 
-    parts = []
+    head = "{\n "
     for key, value in doc.items():
         if isinstance(value, list) and value:
-            body = ",\n  ".join(record_text(item) for item in value)
-            parts.append(f"{json.dumps(key)}: [\n  {body}\n ]")
+            yield f"{head}{json.dumps(key)}: [\n  "
+            batch: list[str] = []
+            size = 0
+            lead = ""
+            for item in value:
+                text = record_text(item)
+                batch.append(text)
+                size += len(text) + 4  # with its ",\n  "
+                if size >= CHUNK_CHARS:
+                    yield lead + ",\n  ".join(batch)
+                    batch, size, lead = [], 0, ",\n  "
+            if batch:
+                yield lead + ",\n  ".join(batch)
+            yield "\n ]"
         elif isinstance(value, dict) and value and key != "resource":
             body = ",\n  ".join(f"{json.dumps(k)}: {_compact(v)}" for k, v in value.items())
-            parts.append(f"{json.dumps(key)}: {{\n  {body}\n }}")
+            yield f"{head}{json.dumps(key)}: {{\n  {body}\n }}"
         else:
-            parts.append(f"{json.dumps(key)}: {_compact(value)}")
+            yield f"{head}{json.dumps(key)}: {_compact(value)}"
+        head = ",\n "
+    yield "{\n}\n" if head == "{\n " else "\n}\n"
     if memo is not None and seen is not None:
         memo.clear()
         memo.update(seen)
-    return "{\n " + ",\n ".join(parts) + "\n}\n"
 
 
 def encode_record(value: Any) -> str:
@@ -332,16 +361,19 @@ class JsonFileStore:
         )
 
     def _write(self, doc: dict[str, Any]) -> None:
-        text = _encode(dumps_document(doc, self._memo), self.path)
         # A fresh, unguessable name created exclusively and never through a symlink: a
         # planted link or file at a predictable name cannot redirect the write.
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, _FILE_MODE)
+        replaced = 0
         try:
-            view = memoryview(text)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            for piece in iter_document(doc, self._memo):
+                data, bad = _encode_piece(piece)
+                replaced += bad
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
             os.fsync(fd)
         except BaseException:
             os.close(fd)
@@ -350,6 +382,8 @@ class JsonFileStore:
             raise
         os.close(fd)
         os.replace(tmp, self.path)
+        if replaced:
+            _report_surrogates(self.path)
         with contextlib.suppress(OSError):  # make the rename itself durable
             dir_fd = os.open(self.path.parent, os.O_RDONLY)
             try:
@@ -381,12 +415,23 @@ def _encode(text: str, path: Path) -> bytes:
     Without this, one such string would make every later write of the file fail
     until retention pushed its record out.
     """
+    data, bad = _encode_piece(text)
+    if bad:
+        _report_surrogates(path)
+    return data
+
+
+def _encode_piece(text: str) -> tuple[bytes, int]:
+    """UTF-8 bytes of ``text``, and 1 if lone surrogates in it had to become U+FFFD (else 0)."""
     try:
-        return text.encode("utf-8")
+        return text.encode("utf-8"), 0
     except UnicodeEncodeError:
-        _selfmon.fault("encode", f"{path.name}: text with lone surrogates was written with U+FFFD in "
-                       "their place", key=str(path), strict=False)
-        return safe_text(text).encode("utf-8")
+        return safe_text(text).encode("utf-8"), 1
+
+
+def _report_surrogates(path: Path) -> None:
+    _selfmon.fault("encode", f"{path.name}: text with lone surrogates was written with U+FFFD in "
+                   "their place", key=str(path), strict=False)
 
 
 def _alive(pid: int) -> bool:

@@ -17,7 +17,9 @@ that changed, and the kept traces are strings the garbage collector ignores.
 
 from __future__ import annotations
 
+import bisect
 import json
+import operator
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -170,15 +172,14 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         self._pending = OrderedDict()
 
     def _merge(self, doc: dict[str, Any], pending: Any) -> dict[str, Any]:
-        # What this process wrote last comes back as (text, id, end) tuples; a document read
-        # from disk (another process wrote since) has dicts: each is validated and encoded once.
-        by_id: dict[str, _Encoded | dict[str, Any]] = {}
-        for trace in doc.get("traces") or []:
-            if isinstance(trace, tuple):
-                by_id[trace[1]] = trace
-            elif (isinstance(trace, dict) and isinstance(trace.get("trace_id"), str)
-                  and isinstance(trace.get("end_unix_nano"), int) and isinstance(trace.get("spans"), list)):
-                by_id[trace["trace_id"]] = trace
+        # What this process wrote last comes back as (text, id, end) tuples, newest first; a
+        # document read from disk (another process wrote since) has dicts: each is validated and
+        # encoded once. Past that, the work on the kept traces is done by C loops (dict, sort,
+        # bisect, slice), so a write costs Python time for the new traces only, not for the cap.
+        traces = doc.get("traces") or []
+        if not all(type(trace) is tuple for trace in traces):
+            traces = [_encoded(t) if isinstance(t, dict) else t for t in traces if _valid(t)]
+        by_id: dict[str, _Encoded] = dict(zip(map(_ID, traces), traces))
         over_cap = 0
         for trace_int, entry in pending.items():
             trace_id = format_trace_id(trace_int)
@@ -187,7 +188,7 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
                 spans: dict[str, dict[str, Any]] = {}
                 dropped = entry[0]
             else:
-                old_doc = json.loads(old[0]) if isinstance(old, tuple) else old
+                old_doc = json.loads(old[0])
                 spans = {s["span_id"]: s for s in old_doc["spans"] if isinstance(s, dict) and "span_id" in s}
                 dropped = int(old_doc.get("dropped_spans", 0)) + entry[0]
             for record in entry[1:]:
@@ -202,18 +203,29 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         if over_cap:
             _selfmon.dropped("spans", "max_spans_per_trace", over_cap)
 
+        kept = list(by_id.values())
+        kept.sort(key=_END, reverse=True)  # nearly sorted already: a few C comparisons per trace
         horizon = now_ns() - int(self.retention_days * NS_PER_DAY)
-        kept = [t for t in by_id.values() if _end_of(t) >= horizon]
-        _selfmon.dropped("traces", "retention_age", len(by_id) - len(kept))
-        kept.sort(key=_end_of, reverse=True)
-        _selfmon.dropped("traces", "retention_count", max(0, len(kept) - self.max_traces))
-        doc["traces"] = [t if isinstance(t, tuple) else _encoded(t) for t in kept[: self.max_traces]]
+        young = bisect.bisect_right(kept, -horizon, key=_NEGATIVE_END)  # those ended at or after the horizon
+        _selfmon.dropped("traces", "retention_age", len(kept) - young)
+        _selfmon.dropped("traces", "retention_count", max(0, young - self.max_traces))
+        doc["traces"] = kept[: min(young, self.max_traces)]
         doc["updated"] = iso(now_ns())
         return doc
 
 
-def _end_of(trace: _Encoded | dict[str, Any]) -> int:
-    return int(trace[2] if isinstance(trace, tuple) else trace["end_unix_nano"])
+_ID = operator.itemgetter(1)
+_END = operator.itemgetter(2)
+
+
+def _NEGATIVE_END(trace: _Encoded) -> int:  # noqa: N802 - a key, like _END
+    return -trace[2]  # type: ignore[no-any-return]
+
+
+def _valid(trace: Any) -> bool:
+    return type(trace) is tuple or (
+        isinstance(trace, dict) and isinstance(trace.get("trace_id"), str)
+        and isinstance(trace.get("end_unix_nano"), int) and isinstance(trace.get("spans"), list))
 
 
 def _encoded(trace: dict[str, Any]) -> _Encoded:

@@ -131,3 +131,27 @@ def test_orjson_and_json_write_the_same_documents(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(_store, "_orjson", None)
     plain = _store.dumps_document(doc)
     assert json.loads(_store._encode(fast, Path("x"))) == json.loads(_store._encode(plain, Path("x")))
+
+
+def test_a_large_document_is_written_in_bounded_pieces_that_join_to_one_valid_file(
+        home: Path, lenient: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_store, "CHUNK_CHARS", 200)
+    records: list = [{"n": i, "text": "x" * (i % 50)} for i in range(300)]
+    records[7] = (_store.encode_record({"n": 7, "pre": "encoded"}), "id", 7)  # an exporter's (text, ...) record
+    records[250] = {"n": 250, "text": os.fsdecode(b"bad-\xff")}               # a lone surrogate, late in the file
+    doc = {"schema_version": 1, "kind": "logs", "logs": records, "totals": {"a": 1}, "empty": [], "updated": "now"}
+
+    pieces = list(_store.iter_document(doc))
+    longest_record = max(len(_store.encode_record(r)) for r in records if isinstance(r, dict))
+    assert len(pieces) > 20
+    assert max(map(len, pieces)) <= 200 + longest_record + 8  # a piece ends at the first record past the size
+    assert "".join(pieces) == _store.dumps_document(doc)
+
+    store = _store_in(home)
+    store.update(lambda current: dict(doc))
+    on_disk = json.loads((home / "logs" / "logs.json").read_text())
+    assert on_disk["logs"][7] == {"n": 7, "pre": "encoded"}
+    assert on_disk["logs"][250]["text"] == "bad-\ufffd"
+    assert [r["n"] for r in on_disk["logs"]] == list(range(300))
+    assert (on_disk["totals"], on_disk["empty"], on_disk["updated"]) == ({"a": 1}, [], "now")
+    assert _selfmon.counts()["errors"]["encode"] == 1  # one fault for the write, not one per piece
