@@ -258,38 +258,50 @@ def _span_record(record: SpanRecord) -> dict[str, Any]:
             {"name": name, "time": iso(timestamp), "time_unix_nano": timestamp,
              "attributes": attributes(attributes_of(packed))}
             for name, timestamp, packed in record[F_EVENTS]
-        ],
+        ] if record[F_EVENTS] else [],
         "links": [
             {"trace_id": format_trace_id(trace_id), "span_id": format_span_id(span_id),
              "attributes": attributes(attributes_of(packed))}
             for trace_id, span_id, packed in record[F_LINKS]
-        ],
+        ] if record[F_LINKS] else [],
     }
 
 
 def _trace_record(trace_id: str, by_span_id: dict[str, dict[str, Any]], dropped: int) -> dict[str, Any]:
-    spans = sorted(by_span_id.values(), key=lambda s: s["start_unix_nano"])
-    ids = {s["span_id"] for s in spans}
-    roots = [s for s in spans if not s["parent_span_id"] or s["parent_span_id"] not in ids]
-    root = roots[0] if roots else spans[0]
-    start = min(s["start_unix_nano"] for s in spans)
-    end = max(s["end_unix_nano"] for s in spans)
+    if len(by_span_id) == 1:  # the common one-span trace: its span's fields, formatted once
+        (root,) = by_span_id.values()
+        spans = [root]
+        complete = not root["parent_span_id"]
+        start, end = root["start_unix_nano"], root["end_unix_nano"]
+        start_text, end_text, duration_ms = root["start"], root["end"], root["duration_ms"]
+    else:
+        spans = sorted(by_span_id.values(), key=_START)
+        ids = by_span_id.keys()
+        root = next((s for s in spans if not s["parent_span_id"] or s["parent_span_id"] not in ids), spans[0])
+        complete = any(not s["parent_span_id"] for s in spans)
+        start, end = spans[0]["start_unix_nano"], max(map(_END_NS, spans))
+        start_text, end_text, duration_ms = iso(start), iso(end), round((end - start) / 1e6, 6)
     return {
         "trace_id": trace_id,
         "service": root["service"],
         "name": root["name"],
         "root_span_id": root["span_id"],
-        "complete": any(not s["parent_span_id"] for s in spans),
-        "status": trace_status(s["status"] for s in spans),
-        "start": iso(start),
+        "complete": complete,
+        "status": trace_status(map(_STATUS, spans)),
+        "start": start_text,
         "start_unix_nano": start,
-        "end": iso(end),
+        "end": end_text,
         "end_unix_nano": end,
-        "duration_ms": round((end - start) / 1e6, 6),
+        "duration_ms": duration_ms,
         "span_count": len(spans),
         "dropped_spans": dropped,
         "spans": spans,
     }
+
+
+_START = operator.itemgetter("start_unix_nano")
+_END_NS = operator.itemgetter("end_unix_nano")
+_STATUS = operator.itemgetter("status")
 
 
 def migrate_traces_document(doc: dict[str, Any]) -> dict[str, Any]:

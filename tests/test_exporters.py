@@ -334,3 +334,33 @@ def test_a_failed_span_write_keeps_every_span_count_of_a_trace_that_grew_meanwhi
     (trace,) = exporter._store.read()["traces"]
     assert (trace["span_count"], trace["dropped_spans"]) == (2, 4)  # 6 spans: 2 kept, 4 counted
     exporter.shutdown()
+
+
+def test_a_trace_written_before_its_root_ended_is_incomplete_then_whole(pipeline, home):
+    tracer = pipeline.tracer_provider.get_tracer("test")
+    root = tracer.start_span("load_batch")
+    with tracer.start_as_current_span("write_parquet", context=_in(root)) as child:
+        pass
+    assert pipeline.flush()
+    (early,) = _read(home, "traces/traces.json")["traces"]
+    child_id = format(child.get_span_context().span_id, "016x")
+    assert (early["complete"], early["root_span_id"], early["name"], early["span_count"]) == (
+        False, child_id, "write_parquet", 1)  # the parent is not in the file yet: the child stands in for it
+    assert (early["start"], early["end"], early["duration_ms"]) == (
+        early["spans"][0]["start"], early["spans"][0]["end"], early["spans"][0]["duration_ms"])
+
+    root.end()
+    assert pipeline.flush()
+    (whole,) = _read(home, "traces/traces.json")["traces"]
+    root_id = format(root.get_span_context().span_id, "016x")
+    assert (whole["complete"], whole["root_span_id"], whole["name"], whole["span_count"]) == (
+        True, root_id, "load_batch", 2)
+    assert [s["span_id"] for s in whole["spans"]] == [root_id, child_id]  # by start time
+    assert whole["start_unix_nano"] == root.start_time and whole["end_unix_nano"] == root.end_time
+    assert whole["duration_ms"] == round((root.end_time - root.start_time) / 1e6, 6)
+
+
+def _in(span):
+    from opentelemetry.trace import set_span_in_context
+
+    return set_span_in_context(span)
