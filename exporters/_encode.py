@@ -1,5 +1,5 @@
 """The JSON value helpers, shared with the facades: they live in ``monitoring_layer._encode``."""
 
-from monitoring_layer._encode import NS_PER_DAY, attributes, iso, json_value, now_ns, resource_service
+from monitoring_layer._encode import NS_PER_DAY, attributes, iso, json_value, now_ns, resource_service, unpack_json
 
-__all__ = ["NS_PER_DAY", "attributes", "iso", "json_value", "now_ns", "resource_service"]
+__all__ = ["NS_PER_DAY", "attributes", "iso", "json_value", "now_ns", "resource_service", "unpack_json"]

@@ -46,13 +46,12 @@ from monitoring_layer._spanrec import (
     F_STATUS_MESSAGE,
     SERVICE_ATTRIBUTE,
     SpanRecord,
-    attributes_of,
     record_of,
 )
 from monitoring_layer._status import FACADE_STATUS_ATTRIBUTE, migrate_trace_record, span_status, trace_status
 from monitoring_layer.config import get_settings
 
-from ._encode import NS_PER_DAY, attributes, iso, now_ns
+from ._encode import NS_PER_DAY, iso, now_ns, unpack_json
 from ._store import JsonFileStore, encode_record, prepare_home
 from ._writer import BufferedFileWriter
 
@@ -192,9 +191,9 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
                 spans = {s["span_id"]: s for s in old_doc["spans"] if isinstance(s, dict) and "span_id" in s}
                 dropped = int(old_doc.get("dropped_spans", 0)) + entry[0]
             for record in entry[1:]:
-                span_id = format_span_id(record[F_SPAN_ID])
+                span_id = "%016x" % record[F_SPAN_ID]  # = format_span_id, at half the cost
                 if span_id in spans or len(spans) < self.max_spans_per_trace:
-                    spans[span_id] = _span_record(record)
+                    spans[span_id] = _span_record(record, span_id)
                 else:
                     dropped += 1
                     over_cap += 1
@@ -232,14 +231,18 @@ def _encoded(trace: dict[str, Any]) -> _Encoded:
     return (encode_record(trace), trace["trace_id"], trace["end_unix_nano"])
 
 
-def _span_record(record: SpanRecord) -> dict[str, Any]:
+def _span_record(record: SpanRecord, span_id: str) -> dict[str, Any]:
+    # Once per span written (the writer's main cost under load): one pass over the attributes,
+    # "%016x" rather than format_span_id (the same text at half the cost).
     start = record[F_START]
-    end = record[F_END] if record[F_END] is not None else start
+    end = record[F_END]
+    if end is None:
+        end = start
     parent = record[F_PARENT_ID]
-    attrs = attributes_of(record[F_ATTRIBUTES])
+    attrs = unpack_json(record[F_ATTRIBUTES])
     return {
-        "span_id": format_span_id(record[F_SPAN_ID]),
-        "parent_span_id": format_span_id(parent) if parent is not None else None,
+        "span_id": span_id,
+        "parent_span_id": "%016x" % parent if parent is not None else None,
         "name": record[F_NAME],
         "kind": record[F_KIND],
         # The tracing collector's service of a trace (start_trace) beats the process's resource.
@@ -253,15 +256,14 @@ def _span_record(record: SpanRecord) -> dict[str, Any]:
         "status": span_status(record[F_STATUS], attrs.get(FACADE_STATUS_ATTRIBUTE)),
         "otel_status_code": record[F_STATUS],  # OTel's code name, as the record keeps it
         "status_message": record[F_STATUS_MESSAGE],
-        "attributes": attributes(attrs),
+        "attributes": attrs,
         "events": [
-            {"name": name, "time": iso(timestamp), "time_unix_nano": timestamp,
-             "attributes": attributes(attributes_of(packed))}
+            {"name": name, "time": iso(timestamp), "time_unix_nano": timestamp, "attributes": unpack_json(packed)}
             for name, timestamp, packed in record[F_EVENTS]
         ] if record[F_EVENTS] else [],
         "links": [
             {"trace_id": format_trace_id(trace_id), "span_id": format_span_id(span_id),
-             "attributes": attributes(attributes_of(packed))}
+             "attributes": unpack_json(packed)}
             for trace_id, span_id, packed in record[F_LINKS]
         ] if record[F_LINKS] else [],
     }
@@ -279,8 +281,9 @@ def _trace_record(trace_id: str, by_span_id: dict[str, dict[str, Any]], dropped:
         ids = by_span_id.keys()
         root = next((s for s in spans if not s["parent_span_id"] or s["parent_span_id"] not in ids), spans[0])
         complete = any(not s["parent_span_id"] for s in spans)
-        start, end = spans[0]["start_unix_nano"], max(map(_END_NS, spans))
-        start_text, end_text, duration_ms = iso(start), iso(end), round((end - start) / 1e6, 6)
+        last = max(spans, key=_END_NS)  # the span texts are reused: no timestamp is formatted twice
+        start, end = spans[0]["start_unix_nano"], last["end_unix_nano"]
+        start_text, end_text, duration_ms = spans[0]["start"], last["end"], round((end - start) / 1e6, 6)
     return {
         "trace_id": trace_id,
         "service": root["service"],

@@ -16,7 +16,7 @@ from typing import Any
 from monitoring_layer._safe import safe_text
 
 __all__ = ["Packed", "attributes", "cached_resource_service", "iso", "json_value", "level_name", "now_ns", "pack",
-           "resource_service", "unpack", "write_report"]
+           "resource_service", "unpack", "unpack_json", "write_report"]
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 
@@ -25,7 +25,7 @@ def now_ns() -> int:
     return time.time_ns()
 
 
-# The last second formatted, as (epoch second, "YYYY-MM-DDTHH:MM:SS"): records come in bursts
+# The last second formatted, as (epoch second, "YYYY-MM-DDTHH:MM:SS."): records come in bursts
 # within one second, so strftime runs about once a second instead of once a timestamp.
 _LAST_SECOND: tuple[int, str] = (-1, "")
 
@@ -35,14 +35,13 @@ def iso(ns: int | None) -> str | None:
     global _LAST_SECOND
     if ns is None:
         return None
-    seconds, rest = divmod(int(ns), 1_000_000_000)
+    micros = int(ns) // 1000
+    seconds = micros // 1_000_000
     cached = _LAST_SECOND  # one read: another thread may replace it meanwhile
-    if cached[0] == seconds:
-        prefix = cached[1]
-    else:
-        prefix = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        _LAST_SECOND = (seconds, prefix)
-    return f"{prefix}.{rest // 1000:06d}Z"
+    if cached[0] != seconds:
+        cached = _LAST_SECOND = (
+            seconds, datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S."))
+    return f"{cached[1]}{micros % 1_000_000:06d}Z"
 
 
 def json_value(value: Any) -> Any:
@@ -107,6 +106,18 @@ def pack(attrs: Mapping[str, Any] | None) -> Packed | None:
 def unpack(packed: Packed | None) -> dict[str, Any]:
     """The attributes of a ``Packed`` pair, as a new dict."""
     return dict(zip(packed[0], packed[1])) if packed else {}
+
+
+def unpack_json(packed: Packed | None) -> dict[str, Any]:
+    """``attributes(unpack(packed))`` in one pass: the attributes of a ``Packed`` pair as JSON values."""
+    if not packed:
+        return {}
+    keys, values = packed
+    for value in values:
+        kind = type(value)
+        if kind is not str and kind is not int and kind is not bool:
+            return {str(k): json_value(v) for k, v in zip(keys, values)}
+    return dict(zip(keys, values))
 
 
 _LEVELS = ((21, "CRITICAL"), (17, "ERROR"), (13, "WARNING"), (9, "INFO"), (5, "DEBUG"), (1, "TRACE"))
