@@ -401,3 +401,42 @@ def test_a_fault_in_the_trace_store_never_reaches_the_code_ending_a_span(monkeyp
         assert _selfmon.counts()["errors"]["tracing"] == 1
     finally:
         provider.shutdown()
+
+
+def test_a_trace_kept_as_its_lone_root_reads_like_any_other_in_every_shape() -> None:
+    store = TraceStore(max_traces=2)
+    provider = TracerProvider()
+    provider.add_span_processor(store)
+    tracer = provider.get_tracer("t")
+    try:
+        root = tracer.start_span("root", context=Context())
+        trace_id = root.get_span_context().trace_id
+        snap = store.snapshot(trace_id)
+        assert snap is not None and snap.active == [root] and snap.root is root and not snap.complete
+        assert store.active_spans(trace_id) == [root]
+        ((row_root, complete, error, start, end),), active = store.summaries()
+        assert (row_root[4], complete, error, start, end, active) == ("root", False, False, root.start_time, 0, 1)
+
+        child = tracer.start_span("child", context=otel_trace.set_span_in_context(root))  # now a running trace
+        assert {s.name for s in store.active_spans(trace_id)} == {"root", "child"}
+        child.end()
+        root.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR))
+        root.end()
+        snap = store.snapshot(trace_id)
+        assert [r[4] for r in snap.ended] == ["child", "root"] and snap.complete and snap.error and not snap.active
+
+        alone = tracer.start_span("alone", context=Context())
+        alone.end()  # the lone root ended: frozen directly
+        snap = store.snapshot(alone.get_span_context().trace_id)
+        assert [r[4] for r in snap.ended] == ["alone"] and snap.root[4] == "alone" and snap.complete
+        assert (snap.error, snap.start_ns, snap.end_ns, snap.dropped_spans) == (
+            False, alone.start_time, alone.end_time, 0)
+
+        running = tracer.start_span("running", context=Context())  # evicts the first trace (max_traces=2)
+        tracer.start_span("newest", context=Context())             # evicts "alone"
+        assert store.snapshot(trace_id) is None and store.summaries()[1] == 2
+        running.end()
+        assert store.summaries()[1] == 1 and store.snapshot(running.get_span_context().trace_id).complete
+        assert _selfmon.counts()["dropped"][("traces", "memory_max_traces")] == 2
+    finally:
+        provider.shutdown()

@@ -17,6 +17,9 @@ Bounds (from the settings, each counted in ``monitoring_layer_dropped_total``):
   and purged.
 
 The hot path (``on_start``/``on_end``) is a few dict operations under one lock.
+A trace is kept in one of three shapes: its running local root ``Span`` alone (a
+new trace, until a second span starts: most traces of a busy service are one span
+long), a ``_Trace`` (spans running, or a late span), or a ``_Frozen`` tuple (done).
 An ended span is kept as a compact record (``monitoring_layer._spanrec``: one
 tuple the garbage collector stops tracking), not as the SDK's object graph, so
 a full store does not lengthen the host's garbage collections. Records become
@@ -70,6 +73,15 @@ class _Trace:
         entry.root, entry.complete, entry.error, entry.start_ns, entry.end_ns, entry.dropped_spans = frozen[1:]
         return entry
 
+    @classmethod
+    def of_root(cls, span: Span) -> _Trace:
+        """The ``_Trace`` of a trace kept as its lone running root."""
+        entry = cls()
+        entry.active[span.context.span_id] = span
+        entry.root = span
+        entry.start_ns = span.start_time or 0
+        return entry
+
     def freeze(self) -> _Frozen:
         return (tuple(self.ended), self.root, self.complete, self.error, self.start_ns, self.end_ns,
                 self.dropped_spans)
@@ -91,10 +103,8 @@ class TraceSnapshot:
     __slots__ = ("trace_id", "ended", "active", "root", "complete", "error", "start_ns", "end_ns",
                  "dropped_spans")
 
-    def __init__(self, trace_id: int, entry: _Trace | _Frozen) -> None:
-        if isinstance(entry, tuple):
-            entry = _Trace.thaw(entry)
-        assert isinstance(entry, _Trace)
+    def __init__(self, trace_id: int, entry: _Entry) -> None:
+        entry = _as_trace(entry)
         self.trace_id = trace_id
         self.ended: list[SpanRecord] = list(entry.ended)
         self.active: list[Span] = list(entry.active.values())  # records made outside the lock
@@ -130,7 +140,7 @@ class TraceStore(SpanProcessor):
         self.retention_ns = int(retention_days * _NS_PER_DAY)
         self._clock_ns = clock_ns
         self._lock = threading.Lock()
-        self._traces: OrderedDict[int, _Trace | _Frozen] = OrderedDict()  # oldest first
+        self._traces: OrderedDict[int, _Entry] = OrderedDict()  # oldest first
         self._active_count = 0  # spans in the traces' ``active`` dicts
         _STORES.add(self)
 
@@ -157,18 +167,24 @@ class TraceStore(SpanProcessor):
         ctx = span.context
         trace_id = ctx.trace_id
         parent = span.parent
+        local_root = parent is None or parent.is_remote
+        traces = self._traces
         with self._lock:
-            entry = self._traces.get(trace_id)
+            entry = traces.get(trace_id)
             if entry is None:
-                entry = self._traces[trace_id] = _Trace()
-                entry.start_ns = span.start_time or 0
-                if len(self._traces) > self.max_traces:
+                if local_root:  # a new trace: the span alone stands for it, until a second one starts
+                    traces[trace_id] = span
+                else:
+                    entry = traces[trace_id] = _Trace()
+                    entry.start_ns = span.start_time or 0
+                if len(traces) > self.max_traces:
                     self._evict_trace()
-            elif isinstance(entry, tuple):
-                entry = self._traces[trace_id] = _Trace.thaw(entry)
-            entry.active[ctx.span_id] = span
-            if parent is None or parent.is_remote:
-                entry.root = span
+            elif not isinstance(entry, _Trace):
+                entry = traces[trace_id] = _as_trace(entry)
+            if entry is not None:
+                entry.active[ctx.span_id] = span
+                if local_root:
+                    entry.root = span
             self._active_count += 1
             if self._active_count > self.max_active_spans:
                 self._shed_active()
@@ -184,8 +200,13 @@ class TraceStore(SpanProcessor):
                 entry.start_ns = start
                 if len(self._traces) > self.max_traces:
                     self._evict_trace()
-            elif isinstance(entry, tuple):  # a late span of a finished trace
-                entry = self._traces[trace_id] = _Trace.thaw(entry)
+            elif not isinstance(entry, _Trace):
+                if not isinstance(entry, tuple) and entry.context.span_id == record[F_SPAN_ID]:
+                    # The lone root of its trace ended: the trace is done, frozen at once.
+                    self._active_count -= 1
+                    self._traces[trace_id] = ((record,), record, True, record[F_STATUS] == "ERROR", start, end, 0)
+                    return
+                entry = self._traces[trace_id] = _as_trace(entry)  # a late span, or another span of the trace
             if entry.active.pop(record[F_SPAN_ID], None) is not None:
                 self._active_count -= 1
             if len(entry.ended) < self.max_spans_per_trace:
@@ -215,8 +236,7 @@ class TraceStore(SpanProcessor):
 
     def _evict_trace(self) -> None:
         _, entry = self._traces.popitem(last=False)
-        if not isinstance(entry, tuple):
-            self._active_count -= len(entry.active)
+        self._active_count -= _active_in(entry)
         _selfmon.dropped("traces", "memory_max_traces", 1)
 
     def _shed_active(self) -> None:
@@ -226,8 +246,10 @@ class TraceStore(SpanProcessor):
         for trace_id, entry in self._traces.items():  # oldest trace first
             if self._active_count <= target:
                 break
-            if isinstance(entry, tuple) or not entry.active:
+            if isinstance(entry, tuple) or (isinstance(entry, _Trace) and not entry.active):
                 continue
+            if not isinstance(entry, _Trace):
+                entry = self._traces[trace_id] = _as_trace(entry)  # the same key: the iteration goes on
             while entry.active and self._active_count > target:
                 del entry.active[next(iter(entry.active))]
                 self._active_count -= 1
@@ -251,9 +273,7 @@ class TraceStore(SpanProcessor):
         with self._lock:
             expired = [tid for tid, e in self._traces.items() if _expired(e, horizon)]
             for trace_id in expired:
-                entry = self._traces.pop(trace_id)
-                if not isinstance(entry, tuple):
-                    self._active_count -= len(entry.active)
+                self._active_count -= _active_in(self._traces.pop(trace_id))
             _selfmon.dropped("traces", "memory_retention_age", len(expired))
             return [TraceSnapshot(tid, e) for tid, e in self._traces.items()
                     if (not completed_only or _fields(e)[0]) and (not errors_only or _fields(e)[1])]
@@ -262,7 +282,9 @@ class TraceStore(SpanProcessor):
         """Spans of ``trace_id`` started and not ended yet."""
         with self._lock:
             entry = self._traces.get(trace_id)
-            return list(entry.active.values()) if entry is not None and not isinstance(entry, tuple) else []
+            if entry is None or isinstance(entry, tuple):
+                return []
+            return list(entry.active.values()) if isinstance(entry, _Trace) else [entry]
 
     def summaries(self) -> tuple[list[tuple[Any, ...]], int]:
         """``([(root record, complete, error, start_ns, end_ns)], active span count)``, cheap for statistics.
@@ -271,7 +293,9 @@ class TraceStore(SpanProcessor):
         """
         horizon = self._clock_ns() - self.retention_ns
         with self._lock:
-            rows = [(e[1], *e[2:6]) if isinstance(e, tuple) else (e.root, e.complete, e.error, e.start_ns, e.end_ns)
+            rows = [(e[1], *e[2:6]) if isinstance(e, tuple)
+                    else (e.root, e.complete, e.error, e.start_ns, e.end_ns) if isinstance(e, _Trace)
+                    else (e, False, False, e.start_time or 0, 0)
                     for e in self._traces.values() if not _expired(e, horizon)]
             active = self._active_count
         return [(root if root is None or type(root) is tuple else record_of_active(root), *rest)
@@ -283,14 +307,36 @@ class TraceStore(SpanProcessor):
             self._active_count = 0
 
 
-def _fields(entry: _Trace | _Frozen) -> tuple[bool, bool, int]:
-    """``(complete, error, end_ns)`` of a trace, frozen or not."""
+#: How the store keeps one trace: see the module's docstring.
+_Entry = _Trace | _Frozen | Span
+
+
+def _as_trace(entry: _Entry) -> _Trace:
+    """The entry as a ``_Trace`` (a new one for a frozen trace or a lone root)."""
+    if isinstance(entry, _Trace):
+        return entry
+    if isinstance(entry, tuple):
+        return _Trace.thaw(entry)
+    return _Trace.of_root(entry)
+
+
+def _active_in(entry: _Entry) -> int:
+    """How many running spans the entry holds (counted in ``_active_count``)."""
+    if isinstance(entry, _Trace):
+        return len(entry.active)
+    return 0 if isinstance(entry, tuple) else 1
+
+
+def _fields(entry: _Entry) -> tuple[bool, bool, int]:
+    """``(complete, error, end_ns)`` of a trace, in any of its shapes."""
     if isinstance(entry, tuple):
         return entry[2], entry[3], entry[5]
-    return entry.complete, entry.error, entry.end_ns  # type: ignore[union-attr]
+    if isinstance(entry, _Trace):
+        return entry.complete, entry.error, entry.end_ns
+    return False, False, 0  # a running lone root
 
 
-def _expired(entry: _Trace | _Frozen, horizon: int) -> bool:
+def _expired(entry: _Entry, horizon: int) -> bool:
     complete, _error, end_ns = _fields(entry)
     return complete and end_ns < horizon
 
