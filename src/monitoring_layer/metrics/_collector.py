@@ -303,10 +303,14 @@ class MetricsCollector:
             metric.points.append((now, series, level))
 
     def observe_histogram(self, name: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
-        """Record ``value`` in the histogram ``name`` for ``labels``."""
+        """Record ``value`` (finite, >= 0) in the histogram ``name`` for ``labels``.
+
+        A negative value is dropped as a contained fault (OTel histograms refuse it), counted in
+        ``monitoring_layer_dropped_total{signal="metrics",reason="negative_value"}``.
+        """
         try:
             metric, series = self._histograms[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and -_MAX <= value <= _MAX:
+            if value.__class__ in _NUMBERS and 0 <= value <= _MAX:
                 now = _time_ns()
                 with metric.lock:
                     series.total += value
@@ -323,10 +327,13 @@ class MetricsCollector:
         self._record_slow(MetricType.HISTOGRAM, name, value, labels)
 
     def observe_summary(self, name: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
-        """Record ``value`` in the summary ``name`` for ``labels`` (quantiles 0.5, 0.95, 0.99)."""
+        """Record ``value`` (finite, >= 0) in the summary ``name`` for ``labels`` (quantiles 0.5, 0.95, 0.99).
+
+        A negative value is dropped like a histogram's (a summary is an OTel histogram too).
+        """
         try:
             metric, series = self._summaries[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and -_MAX <= value <= _MAX:
+            if value.__class__ in _NUMBERS and 0 <= value <= _MAX:
                 now = _time_ns()
                 with metric.lock:
                     series.total += value
