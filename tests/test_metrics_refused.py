@@ -111,3 +111,39 @@ def test_bulk_hand_off_never_records_a_negative_value(caplog) -> None:
         provider.shutdown()
     assert _selfmon.counts()["dropped"][("metrics", "negative_value")] == 3
     assert not [r for r in caplog.records if r.name.startswith("opentelemetry")]
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["first_record", "cached_series"])
+def test_counter_add_that_would_make_the_total_infinite_is_refused(
+        lenient, collector_and_reader, caplog, fast: bool) -> None:
+    metrics, reader = collector_and_reader
+    if fast:
+        metrics.increment_counter("big", 1.0)
+    with caplog.at_level(logging.WARNING):
+        metrics.increment_counter("big", 1e308)
+        metrics.increment_counter("big", 1e308)  # 2e308 is inf: refused, the total stays 1e308
+        metrics.increment_counter("big", 10**308)  # an int too
+    metrics.increment_counter("big", 0)  # still accepted
+    want = 1e308 + (1.0 if fast else 0.0)
+
+    stats = metrics.get_metric_statistics("big")
+    assert stats["total"] == want and math.isfinite(stats["sum"])
+    assert stats["total_count"] == (3 if fast else 2)
+    exposition = _samples(metrics.export_prometheus_format(), "big")
+    assert exposition["big_total"] == want
+    (point,) = _otel_points(reader, "big")
+    assert point.value == want
+
+    counts = _selfmon.counts()
+    assert counts["dropped"][("metrics", "counter_overflow")] == 2
+    assert counts["errors"]["metric_value"] == 2
+    assert len([r for r in caplog.records if "past the largest float" in r.getMessage()]) == 1
+
+
+def test_counter_overflow_raises_under_strict(collector_and_reader) -> None:
+    metrics, _reader = collector_and_reader
+    metrics.increment_counter("big", sys.float_info.max)
+    with pytest.raises(ValueError, match="past the largest float"):
+        metrics.increment_counter("big", sys.float_info.max)
+    assert metrics.get_metric_statistics("big")["total"] == sys.float_info.max
+    assert _selfmon.counts()["dropped"][("metrics", "counter_overflow")] == 1

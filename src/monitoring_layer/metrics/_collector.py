@@ -239,6 +239,10 @@ class MetricsCollector:
     def increment_counter(self, name: str, value: float = 1, labels: Mapping[str, Any] | None = None) -> None:
         """Add ``value`` (>= 0) to the counter ``name`` for ``labels``.
 
+        An add that would take the total past the largest float (to ``inf``, which no reader can
+        show as a count) is refused as a contained fault: the total stays where it was, in every
+        reader, and the add is counted in ``dropped{signal="metrics",reason="counter_overflow"}``.
+
         >>> metrics.increment_counter("request_count", labels={"method": "GET"})  # doctest: +SKIP
         """
         try:
@@ -246,10 +250,12 @@ class MetricsCollector:
             if value.__class__ in _NUMBERS and 0 <= value <= _MAX:
                 now = _time_ns()
                 with metric.lock:
-                    series.total += value
-                    series.count += 1
-                    metric.points.append((now, series, value))
-                return
+                    total = series.total + value
+                    if total <= _MAX:  # else the slow path refuses it (the total would not be finite)
+                        series.total = total
+                        series.count += 1
+                        metric.points.append((now, series, value))
+                        return
         except (KeyError, TypeError, AttributeError):
             pass
         self._record_slow(MetricType.COUNTER, name, value, labels)
@@ -373,15 +379,22 @@ class MetricsCollector:
             cache[name, tuple(labels.items()) if labels else ()] = (metric, series)
         now = _time_ns()
         with metric.lock:
-            series.count += 1
-            series.total += number
-            metric.points.append((now, series, number))
+            if kind is MetricType.COUNTER and not series.total + number <= _MAX:
+                overflow = series.total
+            else:
+                overflow = None
+                series.count += 1
+                series.total += number
+                metric.points.append((now, series, number))
             if kind is MetricType.GAUGE:
                 series.last = number
             elif kind is not MetricType.COUNTER:
                 series.pending.append(number)
                 metric.pending += 1
                 self._pending += 1
+        if overflow is not None:
+            _refuse_overflow(name, overflow, number)  # outside the lock: it logs, or raises under strict
+            return
         if self._pending >= PENDING_LIMIT:
             self._drain_series(metric, series)
 
@@ -616,6 +629,14 @@ def _scope_attributes(meter_provider: Any) -> dict[str, Any]:
         except TypeError:  # not weak-referenceable: assume the first
             earlier = 0
     return {"monitoring_layer.collector": earlier} if earlier else {}
+
+
+def _refuse_overflow(name: str, total: float, value: float) -> None:
+    """A counter add refused because the total would no longer be finite: dropped, counted, logged once."""
+    _selfmon.dropped("metrics", "counter_overflow")
+    _selfmon.fault("metric_value", ValueError(
+        f"counter {name!r} was given {value!r}, which would take its total {total!r} past the largest "
+        "float (to inf); the total was kept and the value dropped"), key=name)
 
 
 def _ignore(*_args: Any, **_kwargs: Any) -> None:
