@@ -33,6 +33,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from monitoring_layer import _compat, _selfmon, config
 from monitoring_layer._safe import safe_text
 from monitoring_layer._scrub import REDACTED, Scrubber
+from monitoring_layer._units import ucum_unit
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings
 from monitoring_layer.errors import UnknownMetricError
@@ -41,7 +42,7 @@ from monitoring_layer._encode import iso, now_ns, resource_service
 from monitoring_layer._metric_entries import METRICS_SCHEMA_VERSION, facade_entry, group_by_name
 from monitoring_layer.readings import MetricInfo, MetricReading
 
-from ._names import MetricType, check_label_name, check_name, parse_type, sample_names, ucum_unit
+from ._names import MetricType, check_label_name, check_name, parse_type, sample_names
 from ._prometheus import PrometheusBridge, PullPrometheusReader, facade_view, render_exposition
 from ._state import OVERFLOW_ATTRIBUTES, OVERFLOW_KEY, OVERFLOW_LABELS, Metric, Series
 from ._values import checked_value
