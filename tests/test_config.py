@@ -89,6 +89,32 @@ def test_readme_documents_every_setting():
         "README's settings table is out of date; paste config.settings_table_markdown()")
 
 
+def test_every_monitoring_variable_the_package_reads_is_a_setting():
+    # A variable read outside OPTIONS would be missing from the README table and from configure().
+    import re
+
+    root = Path(__file__).parent.parent
+    named = {match for path in [*(root / "src" / "monitoring_layer").rglob("*.py"), *(root / "exporters").rglob("*.py"),
+                                *(root / "instrumentors").rglob("*.py")]
+             for match in re.findall(r"[\"'](MONITORING_[A-Z0-9_]+)[\"']", path.read_text(encoding="utf-8"))}
+    assert "MONITORING_HOME" in named  # the scan sees the package
+    assert named - {option.env for option in config.OPTIONS} == set()
+
+
+def test_dashboard_token_setting():
+    assert resolve_settings({}).dashboard_token is None
+    assert resolve_settings({"MONITORING_DASHBOARD_TOKEN": ""}).dashboard_token is None
+    settings = resolve_settings({"MONITORING_DASHBOARD_TOKEN": " s3cr3t-tok "})
+    assert settings.dashboard_token == " s3cr3t-tok "  # compared byte for byte: kept as given
+    assert "s3cr3t" not in repr(settings)
+    assert resolve_settings({"MONITORING_DASHBOARD_TOKEN": "env"}, {"dashboard_token": "arg"}).dashboard_token == "arg"
+    assert config.resolve_setting("dashboard_token", {"MONITORING_DASHBOARD_TOKEN": "x"}) == "x"
+    with pytest.raises(ConfigError, match="MONITORING_DASHBOARD_TOKEN"):
+        resolve_settings({"MONITORING_DASHBOARD_TOKEN": "   "})
+    with pytest.raises(ConfigError, match="dashboard_token"):
+        resolve_settings({}, {"dashboard_token": 42})
+
+
 def test_otel_metric_export_interval_is_honoured_in_milliseconds_and_ours_wins():
     assert config.resolve_settings({"OTEL_METRIC_EXPORT_INTERVAL": "2500"}).export_interval_s == 2.5
     both = {"OTEL_METRIC_EXPORT_INTERVAL": "2500", "MONITORING_EXPORT_INTERVAL": "7"}

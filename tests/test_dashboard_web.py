@@ -188,3 +188,17 @@ def test_serve_puts_the_dashboard_on_the_one_server(process_wide):
         assert monitoring_layer.get_observability_dashboard() is monitoring_layer.get_observability_dashboard()
     finally:
         handle.close()
+
+
+def test_token_comes_from_the_settings_and_configure(dashboard):
+    from monitoring_layer import config
+
+    config.configure(dashboard_token=TOKEN)
+    router = Router()
+    mount_dashboard(router, dashboard)  # no environ given: the process-wide settings
+    with start_server(router, "127.0.0.1", 0) as server:
+        assert request(server.url + "/api/summary")[0] == 401
+        assert request(server.url + "/api/summary", token=TOKEN)[0] == 200
+    with pytest.raises(ValueError, match="MONITORING_DASHBOARD_TOKEN"):
+        with serve(dashboard, environ={"MONITORING_DASHBOARD_TOKEN": "  "}):
+            pass

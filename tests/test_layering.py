@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "monitoring_layer._sdk_drops": HELPERS, "monitoring_layer.types": HELPERS,
     "monitoring_layer._safe": HELPERS,
     "monitoring_layer._scrub": HELPERS, "monitoring_layer._status": HELPERS,
+    "monitoring_layer._units": HELPERS,
     "monitoring_layer.readings": READINGS, "monitoring_layer._readings_export": READINGS,
     "monitoring_layer._metric_entries": READINGS,
     "monitoring_layer.metrics": FACADES, "monitoring_layer.logging": FACADES,
@@ -47,6 +48,8 @@ LAYERS: dict[str, int] = {
     "monitoring_layer.selftest": TOP, "monitoring_layer.bench": TOP, "monitoring_layer.otel_instrument": TOP,
     "monitoring_layer.demo": TOP,
 }
+#: the facades, whose private modules (``metrics._names``) no engine may import
+FACADE_PACKAGES = ("monitoring_layer.metrics", "monitoring_layer.logging", "monitoring_layer.tracing")
 #: sibling groups in one layer that must not import each other
 APART = [("monitoring_layer.metrics", "monitoring_layer.logging", "monitoring_layer.tracing"),
          ("monitoring_layer.exporters",)]
@@ -114,6 +117,14 @@ def _imports(module: str, path: Path) -> list[tuple[int, str, bool]]:
     return found
 
 
+def _facade_private(module: str) -> bool:
+    """True for a private module of a facade package (``monitoring_layer.metrics._names``)."""
+    for package in FACADE_PACKAGES:
+        if module.startswith(package + "."):
+            return any(part.startswith("_") for part in module[len(package) + 1:].split("."))
+    return False
+
+
 def test_every_module_has_a_layer() -> None:
     for module in MODULES:
         layer_of(module)
@@ -133,6 +144,9 @@ def test_no_import_goes_upward() -> None:
                 problems.append(f"{where}: {module} ({NAMES[mine]}) imports {target} ({NAMES[theirs]})")
             elif theirs == mine and _group(module) != _group(target) and None not in (_group(module), _group(target)):
                 problems.append(f"{where}: {module} and {target} must not import each other")
+            elif mine == ENGINES and _facade_private(target):
+                problems.append(f"{where}: {module} (engines) imports {target}, a facade's private module: "
+                                "move what both need to an internal helper")
     assert not problems, "\n".join(problems)
 
 
@@ -146,3 +160,23 @@ def test_the_check_catches_violations(tmp_path: Path, source: str, expected: str
     monkeypatch.setitem(MODULES, "monitoring_layer.metrics._fake", fake)
     with pytest.raises(AssertionError, match=expected):
         test_no_import_goes_upward()
+
+
+@pytest.mark.parametrize("source", [
+    "from monitoring_layer.metrics._names import check_name\n",
+    "from monitoring_layer.metrics import _names\n",
+    "import monitoring_layer.logging._levels\n",
+])
+def test_an_engine_importing_a_facades_private_module_is_caught(tmp_path: Path, source: str, monkeypatch) -> None:
+    fake = tmp_path / "fake.py"
+    fake.write_text(source)
+    monkeypatch.setitem(MODULES, "monitoring_layer.alerts._fake", fake)
+    with pytest.raises(AssertionError, match="a facade's private module"):
+        test_no_import_goes_upward()
+
+
+def test_an_engine_may_import_a_facades_public_face(tmp_path: Path, monkeypatch) -> None:
+    fake = tmp_path / "fake.py"
+    fake.write_text("from monitoring_layer.metrics import MetricsCollector\n")
+    monkeypatch.setitem(MODULES, "monitoring_layer.alerts._fake", fake)
+    test_no_import_goes_upward()

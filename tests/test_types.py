@@ -16,6 +16,18 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
 
 
+def test_status_literals_are_the_status_vocabulary() -> None:
+    from typing import get_args, get_type_hints
+
+    from monitoring_layer import _status
+    from monitoring_layer.types import SpanDict, SpanStatus, TraceDict, TraceStatus
+
+    assert set(get_args(SpanStatus)) == {*_status.SPAN_STATUSES, _status.ACTIVE}
+    assert set(get_args(TraceStatus)) == {*_status.TRACE_STATUSES, _status.ACTIVE}
+    assert get_type_hints(SpanDict)["status"] == SpanStatus
+    assert get_type_hints(TraceDict)["status"] == TraceStatus
+
+
 def _mypy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     require("mypy", "the test extra installs mypy")
     return subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary", *args], cwd=cwd,
@@ -30,6 +42,8 @@ def test_package_has_no_type_errors() -> None:
 def test_a_users_mypy_finds_the_package_and_its_result_types(tmp_path: Path) -> None:
     app = tmp_path / "app.py"
     app.write_text(textwrap.dedent("""
+        from typing import Literal
+
         import monitoring_layer
         from monitoring_layer.exporters import JsonFileMetricExporter
 
@@ -40,6 +54,10 @@ def test_a_users_mypy_finds_the_package_and_its_result_types(tmp_path: Path) -> 
         trace = monitoring_layer.get_tracing_collector().get_trace("0" * 32)
         if trace is not None:
             spans: int = trace["span_count"]
+            # Status words are Literals of the library's vocabulary, not any str.
+            trace_status: Literal["SUCCESS", "ERROR", "ACTIVE"] = trace["status"]
+            span_status: Literal["SUCCESS", "ERROR", "TIMEOUT", "CANCELLED", "ABANDONED", "ACTIVE"] = (
+                trace["spans"][0]["status"])
         record = monitoring_layer.get_log_aggregator().get_logs()[0]
         level: int = record["level"]
     """))

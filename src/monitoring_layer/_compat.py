@@ -278,17 +278,20 @@ def record_histogram_values(instrument: Any, attributes: Mapping[str, Any], valu
     have done, without building a measurement and matching views once per value and per
     reader. Exemplars are not sampled for them (values handed over later have no context).
     Wherever that is not possible (another aggregation by a user's View, an SDK whose
-    private names moved) every value goes through ``record``, as before.
+    private names moved) every value goes through ``record``, as before. A negative (or NaN)
+    value is never recorded: it is counted in ``dropped{signal="metrics",reason="negative_value"}``.
     """
+    if not all(v >= 0 for v in values):
+        # The SDK would refuse each one with a warning; the facade refuses them before they get
+        # here, so this only guards other callers: dropped and counted, never recorded.
+        kept = [v for v in values if v >= 0]
+        _selfmon.dropped("metrics", "negative_value", len(values) - len(kept))
+        values = kept
     if not values:
         return
     record = instrument.record
     record(values[0], attributes)
-    rest = [v for v in values[1:] if v >= 0]
-    if len(rest) < len(values) - 1:  # the SDK refuses negative values (and says so): its own call does
-        for value in values[1:]:
-            if not value >= 0:
-                record(value, attributes)
+    rest = values[1:]
     if not rest:
         return
     aggregations = _bulk_aggregations(instrument, attributes) if _BULK is not None else None

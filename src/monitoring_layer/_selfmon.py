@@ -43,7 +43,7 @@ KNOWN_DROPS: tuple[tuple[str, str], ...] = (
     ("integration", "instances"),
     ("logs", "already_shutdown"), ("logs", "attribute_limit"), ("logs", "memory_evicted"), ("logs", "queue_full"),
     ("logs", "retention_age"), ("logs", "retention_count"), ("logs", "unencodable"),
-    ("metrics", "cardinality_overflow"), ("metrics", "retention_age"), ("metrics", "retention_count"),
+    ("metrics", "cardinality_overflow"), ("metrics", "counter_overflow"), ("metrics", "negative_value"), ("metrics", "retention_age"), ("metrics", "retention_count"),
     ("spans", "max_active_spans"), ("spans", "max_spans_per_trace"), ("spans", "memory_max_active"),
     ("spans", "memory_max_spans_per_trace"), ("spans", "retention_count"),
     ("spark", "job_evicted"), ("spark", "pending_jobs"),

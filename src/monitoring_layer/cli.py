@@ -13,9 +13,10 @@ platform behind it.
 ``completion bash|zsh`` prints a completion script.
 
 Exit status: 0 when results were printed, 1 when nothing matched (or a check,
-selftest area or file failed), 2 for bad usage or an unreadable home. Every
-command reads only the settings it uses (``MONITORING_HOME``), and stops
-quietly when its output pipe is closed (``... | head``).
+selftest area or file failed), 2 for bad usage or an unreadable home, 141
+(128 + SIGPIPE, without a traceback) when its output pipe was closed before it
+finished (``... | head``). Every command reads only the settings it uses
+(``MONITORING_HOME``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import TextIO
 
 from monitoring_layer._version import __version__
 from monitoring_layer.commands import alerts, check, completion, health, logs, metrics, runners, serving, traces
-from monitoring_layer.commands._output import EXIT_OK, EXIT_USAGE, CommandError, Output
+from monitoring_layer.commands._output import EXIT_BROKEN_PIPE, EXIT_USAGE, CommandError, Output
 from monitoring_layer.commands.check import check_home
 
 __all__ = ["build_parser", "check_home", "main"]
@@ -81,10 +82,11 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
                  "run `monitoring-layer check` to see which")
         return EXIT_USAGE
     except BrokenPipeError:
-        # The reader went away (`| head`): what it wanted was printed. No traceback, and no second
-        # error when the interpreter flushes stdout at exit.
+        # The reader went away (`| head`). No traceback, and no second error when the interpreter
+        # flushes stdout at exit; but not 0 either: the output was cut short, and under
+        # `set -o pipefail` a script must see it as other tools (cat, grep) report it: 128 + SIGPIPE.
         _silence(out.stream)
-        return EXIT_OK
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return 130
     return status

@@ -145,6 +145,20 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _optional_secret(value: Any) -> str | None:
+    """A token, kept exactly as given (it is compared byte for byte); unset or empty: None."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    if not value:
+        return None
+    if not value.strip():
+        # Whitespace is no secret: refusing it beats serving the API open by mistake.
+        raise ValueError("must not be only whitespace (unset it to turn the token off)")
+    return value
+
+
 _OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 
 
@@ -240,6 +254,11 @@ OPTIONS: tuple[Option, ...] = (
            "unset (off)"),
     Option("otlp_protocol", "OTEL_EXPORTER_OTLP_PROTOCOL", _otlp_protocol, "http/protobuf",
            "`http/protobuf` or `grpc` (grpc needs `opentelemetry-exporter-otlp-proto-grpc`)."),
+    Option("dashboard_token", "MONITORING_DASHBOARD_TOKEN", _optional_secret, None,
+           "Bearer token the dashboard's `/api/*` and its actions require (`Authorization: Bearer <token>`, "
+           "on `serve()` and `monitoring-layer serve`). Unset: the API is open (bind it to loopback) and "
+           "the actions (acknowledge, resolve an alert) are disabled.",
+           "unset (API open, actions off)"),
 )
 
 _BY_NAME = {option.name: option for option in OPTIONS}
@@ -281,6 +300,8 @@ class Settings:
     otlp_endpoint: str | None
     otlp_protocol: str
     otlp_signal_endpoints: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: a secret: left out of ``repr(settings)`` so a logged Settings never shows it
+    dashboard_token: str | None = dataclasses.field(default=None, repr=False)
 
     def otlp_enabled(self, signal: str) -> bool:
         """True when OTLP export of ``signal`` (traces, metrics, logs) was asked for."""

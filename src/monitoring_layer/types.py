@@ -6,9 +6,16 @@ They are plain ``dict`` s at run time (``TypedDict``): JSON-serializable, and
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
-__all__ = ["LogRecordDict", "MetricStatistics", "SpanDict", "SpanEventDict", "TraceDict"]
+__all__ = ["LogRecordDict", "MetricStatistics", "SpanDict", "SpanEventDict", "SpanStatus", "TraceDict", "TraceStatus"]
+
+#: A span's status word (``monitoring_layer._status``): an ended span's, or ``ACTIVE`` in the queries while
+#: it runs. Spelled out here (this module imports nothing of ours); tests/test_types.py keeps them equal.
+SpanStatus = Literal["SUCCESS", "ERROR", "TIMEOUT", "CANCELLED", "ABANDONED", "ACTIVE"]
+#: A trace's status word: ``ERROR`` when any span is in error, else ``SUCCESS``; ``ACTIVE`` in the queries
+#: while its local root span has not ended.
+TraceStatus = Literal["SUCCESS", "ERROR", "ACTIVE"]
 
 
 class _StatisticsBase(TypedDict):
@@ -67,7 +74,7 @@ class SpanDict(TypedDict):
     start: str | None
     end: str | None
     duration_ms: float | None
-    status: str
+    status: SpanStatus
     status_message: str | None
     tags: dict[str, Any]
     events: list[SpanEventDict]
@@ -82,7 +89,7 @@ class TraceDict(TypedDict):
     name: str | None
     request_id: Any
     root_span_id: str | None
-    status: str
+    status: TraceStatus
     complete: bool
     start: str | None
     end: str | None

@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from monitoring_layer.metrics._names import base_unit, ucum_unit
+from monitoring_layer._units import base_unit, ucum_unit
 
 from ._model import AlertRule
 

@@ -11,14 +11,16 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-__all__ = ["EXIT_NOTHING", "EXIT_OK", "EXIT_USAGE", "CommandError", "Output", "add_common", "format_ms",
+__all__ = ["EXIT_BROKEN_PIPE", "EXIT_NOTHING", "EXIT_OK", "EXIT_USAGE", "CommandError", "Output", "add_common", "format_ms",
            "parse_count",
            "isatty", "parse_duration", "parse_iso", "short_time", "table"]
 
 EXIT_OK = 0        # printed results
 EXIT_NOTHING = 1   # nothing matched (or, for check/selftest, something failed)
 EXIT_USAGE = 2     # bad usage or an unreadable home
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader closed our stdout (`| head`), as a killed `cat` reports
 
+_PIECE = 8192  # characters per write of Output.line (see there)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 
@@ -86,10 +88,17 @@ class Output:
         return f"\033[{code}m{text}\033[0m" if self.colour and code else text
 
     def line(self, text: str = "") -> None:
-        try:
-            self.stream.write(text + "\n")
-        except UnicodeEncodeError:
-            self.stream.write(text.translate(_ASCII).encode("ascii", "replace").decode("ascii") + "\n")
+        text += "\n"
+        # A long text (a --json document) goes out in pieces: one large write that meets a reader
+        # closing the pipe can come back short *without* an error (the buffered writer returns the
+        # count, the text layer ignores it), so the rest would vanish and the command exit 0.
+        # Piece by piece, the next write raises BrokenPipeError and main() reports it.
+        for start in range(0, len(text), _PIECE):
+            piece = text[start:start + _PIECE]
+            try:
+                self.stream.write(piece)
+            except UnicodeEncodeError:
+                self.stream.write(piece.translate(_ASCII).encode("ascii", "replace").decode("ascii"))
 
     def note(self, text: str) -> None:
         """A message for the person, not the pipe: on stderr (e.g. why nothing was printed)."""

@@ -13,8 +13,8 @@
 Security: every response carries a Content-Security-Policy that allows scripts
 and styles from this origin only (no inline script, so injected markup cannot
 run), ``X-Frame-Options: DENY`` and ``Referrer-Policy: no-referrer``; the page
-builds its DOM with ``textContent`` only. With a token (the argument, else
-``MONITORING_DASHBOARD_TOKEN``), ``/api/*`` and the actions require
+builds its DOM with ``textContent`` only. With a token (the argument, else the
+``dashboard_token`` setting, ``MONITORING_DASHBOARD_TOKEN``), ``/api/*`` and the actions require
 ``Authorization: Bearer <token>`` (401 otherwise, compared in constant time).
 Actions need a token to be configured at all (403 without one): a dashboard
 anyone on the machine can open must not let anyone silence alerts. Panels
@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Any
 
+from monitoring_layer import config
 from monitoring_layer._http import Request, Response, Router
 
 from .observability_dashboard import ObservabilityDashboard
@@ -103,7 +103,10 @@ def mount_dashboard(router: Router, dashboard: ObservabilityDashboard, token: st
     if not isinstance(dashboard, ObservabilityDashboard):
         raise TypeError(f"dashboard must be an ObservabilityDashboard, got {type(dashboard).__name__}")
     if token is None:
-        token = (os.environ if environ is None else environ).get(TOKEN_ENV) or None
+        # The dashboard_token setting: from ``environ`` alone when given (a command that reads only
+        # the settings it uses), else the process-wide settings (so ``configure()`` applies).
+        token = (config.get_settings().dashboard_token if environ is None
+                 else config.resolve_setting("dashboard_token", environ))
     if token is not None and (not isinstance(token, str) or not token.strip()):
         raise ValueError("token must be a non-empty string or None")
     expected = token.encode() if token else None

@@ -33,6 +33,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from monitoring_layer import _compat, _selfmon, config
 from monitoring_layer._safe import safe_text
 from monitoring_layer._scrub import REDACTED, Scrubber
+from monitoring_layer._units import ucum_unit
 from monitoring_layer._version import __version__
 from monitoring_layer.config import Settings
 from monitoring_layer.errors import UnknownMetricError
@@ -41,7 +42,7 @@ from monitoring_layer._encode import iso, now_ns, resource_service
 from monitoring_layer._metric_entries import METRICS_SCHEMA_VERSION, facade_entry, group_by_name
 from monitoring_layer.readings import MetricInfo, MetricReading
 
-from ._names import MetricType, check_label_name, check_name, parse_type, sample_names, ucum_unit
+from ._names import MetricType, check_label_name, check_name, parse_type, sample_names
 from ._prometheus import PrometheusBridge, PullPrometheusReader, facade_view, render_exposition
 from ._state import OVERFLOW_ATTRIBUTES, OVERFLOW_KEY, OVERFLOW_LABELS, Metric, Series
 from ._values import checked_value
@@ -239,6 +240,10 @@ class MetricsCollector:
     def increment_counter(self, name: str, value: float = 1, labels: Mapping[str, Any] | None = None) -> None:
         """Add ``value`` (>= 0) to the counter ``name`` for ``labels``.
 
+        An add that would take the total past the largest float (to ``inf``, which no reader can
+        show as a count) is refused as a contained fault: the total stays where it was, in every
+        reader, and the add is counted in ``dropped{signal="metrics",reason="counter_overflow"}``.
+
         >>> metrics.increment_counter("request_count", labels={"method": "GET"})  # doctest: +SKIP
         """
         try:
@@ -246,10 +251,12 @@ class MetricsCollector:
             if value.__class__ in _NUMBERS and 0 <= value <= _MAX:
                 now = _time_ns()
                 with metric.lock:
-                    series.total += value
-                    series.count += 1
-                    metric.points.append((now, series, value))
-                return
+                    total = series.total + value
+                    if total <= _MAX:  # else the slow path refuses it (the total would not be finite)
+                        series.total = total
+                        series.count += 1
+                        metric.points.append((now, series, value))
+                        return
         except (KeyError, TypeError, AttributeError):
             pass
         self._record_slow(MetricType.COUNTER, name, value, labels)
@@ -303,10 +310,14 @@ class MetricsCollector:
             metric.points.append((now, series, level))
 
     def observe_histogram(self, name: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
-        """Record ``value`` in the histogram ``name`` for ``labels``."""
+        """Record ``value`` (finite, >= 0) in the histogram ``name`` for ``labels``.
+
+        A negative value is dropped as a contained fault (OTel histograms refuse it), counted in
+        ``monitoring_layer_dropped_total{signal="metrics",reason="negative_value"}``.
+        """
         try:
             metric, series = self._histograms[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and -_MAX <= value <= _MAX:
+            if value.__class__ in _NUMBERS and 0 <= value <= _MAX:
                 now = _time_ns()
                 with metric.lock:
                     series.total += value
@@ -323,10 +334,13 @@ class MetricsCollector:
         self._record_slow(MetricType.HISTOGRAM, name, value, labels)
 
     def observe_summary(self, name: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
-        """Record ``value`` in the summary ``name`` for ``labels`` (quantiles 0.5, 0.95, 0.99)."""
+        """Record ``value`` (finite, >= 0) in the summary ``name`` for ``labels`` (quantiles 0.5, 0.95, 0.99).
+
+        A negative value is dropped like a histogram's (a summary is an OTel histogram too).
+        """
         try:
             metric, series = self._summaries[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and -_MAX <= value <= _MAX:
+            if value.__class__ in _NUMBERS and 0 <= value <= _MAX:
                 now = _time_ns()
                 with metric.lock:
                     series.total += value
@@ -366,15 +380,22 @@ class MetricsCollector:
             cache[name, tuple(labels.items()) if labels else ()] = (metric, series)
         now = _time_ns()
         with metric.lock:
-            series.count += 1
-            series.total += number
-            metric.points.append((now, series, number))
+            if kind is MetricType.COUNTER and not series.total + number <= _MAX:
+                overflow = series.total
+            else:
+                overflow = None
+                series.count += 1
+                series.total += number
+                metric.points.append((now, series, number))
             if kind is MetricType.GAUGE:
                 series.last = number
             elif kind is not MetricType.COUNTER:
                 series.pending.append(number)
                 metric.pending += 1
                 self._pending += 1
+        if overflow is not None:
+            _refuse_overflow(name, overflow, number)  # outside the lock: it logs, or raises under strict
+            return
         if self._pending >= PENDING_LIMIT:
             self._drain_series(metric, series)
 
@@ -609,6 +630,14 @@ def _scope_attributes(meter_provider: Any) -> dict[str, Any]:
         except TypeError:  # not weak-referenceable: assume the first
             earlier = 0
     return {"monitoring_layer.collector": earlier} if earlier else {}
+
+
+def _refuse_overflow(name: str, total: float, value: float) -> None:
+    """A counter add refused because the total would no longer be finite: dropped, counted, logged once."""
+    _selfmon.dropped("metrics", "counter_overflow")
+    _selfmon.fault("metric_value", ValueError(
+        f"counter {name!r} was given {value!r}, which would take its total {total!r} past the largest "
+        "float (to inf); the total was kept and the value dropped"), key=name)
 
 
 def _ignore(*_args: Any, **_kwargs: Any) -> None:

@@ -22,9 +22,10 @@ from typing import Any
 from opentelemetry.metrics import Observation
 
 from monitoring_layer import _selfmon
+from monitoring_layer._units import base_unit
 from monitoring_layer.readings import MetricReading
 
-from ._names import MetricType, base_unit, family_names, otel_instrument_name, prometheus_name
+from ._names import MetricType, family_names, otel_instrument_name, prometheus_name
 from ._prometheus import rendered_here
 from ._stats import statistics
 
