@@ -48,8 +48,9 @@ LAYERS: dict[str, int] = {
     "monitoring_layer.selftest": TOP, "monitoring_layer.bench": TOP, "monitoring_layer.otel_instrument": TOP,
     "monitoring_layer.demo": TOP,
 }
-#: the facades, whose private modules (``metrics._names``) no engine may import
-FACADE_PACKAGES = ("monitoring_layer.metrics", "monitoring_layer.logging", "monitoring_layer.tracing")
+#: the facades and exporters, whose private modules (``metrics._names``, ``exporters._store``) no engine may import
+FACADE_PACKAGES = ("monitoring_layer.metrics", "monitoring_layer.logging", "monitoring_layer.tracing",
+                   "monitoring_layer.exporters")
 #: sibling groups in one layer that must not import each other
 APART = [("monitoring_layer.metrics", "monitoring_layer.logging", "monitoring_layer.tracing"),
          ("monitoring_layer.exporters",)]
@@ -166,6 +167,7 @@ def test_the_check_catches_violations(tmp_path: Path, source: str, expected: str
     "from monitoring_layer.metrics._names import check_name\n",
     "from monitoring_layer.metrics import _names\n",
     "import monitoring_layer.logging._levels\n",
+    "from monitoring_layer.exporters._store import JsonFileStore\n",
 ])
 def test_an_engine_importing_a_facades_private_module_is_caught(tmp_path: Path, source: str, monkeypatch) -> None:
     fake = tmp_path / "fake.py"

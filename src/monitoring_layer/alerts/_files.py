@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from monitoring_layer import _selfmon
-from monitoring_layer.exporters._store import JsonFileStore, prepare_home
+from monitoring_layer.exporters import JsonFileStore, prepare_home
 
 from ._state import iso, parse_iso
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from monitoring_layer.exporters._encode import iso
+from monitoring_layer._encode import iso
 from monitoring_layer._encode import write_report
 from monitoring_layer._status import ERROR, parse_trace_status
 

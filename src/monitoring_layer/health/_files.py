@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from monitoring_layer.exporters._store import JsonFileStore, prepare_home
+from monitoring_layer.exporters import JsonFileStore, prepare_home
 
 __all__ = ["HISTORY_FILE", "STATUS_FILE", "HealthFiles"]
 
