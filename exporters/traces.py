@@ -65,9 +65,10 @@ TRACES_SCHEMA_VERSION = 2
 _Encoded = tuple
 
 
-#: The spans of one trace that reached ``export()`` since the last write: ``[dropped, record...]``
-#: (one list per trace: the fewest objects for the garbage collector to walk).
-_Pending = list
+#: The spans of one trace that reached ``export()`` since the last write: ``(dropped, record...)``.
+#: A tuple of untracked records is itself untracked by the garbage collector's next pass, so the
+#: thousands of traces waiting for a write are not walked by every collection (a list would be).
+_Pending = tuple
 
 
 class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
@@ -119,24 +120,30 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
 
     def _add_all(self, pending: OrderedDict[int, _Pending], records: Sequence[SpanRecord]) -> tuple[int, int, int]:
         """Buffer ``records``; returns what the bounds dropped: (traces, their spans, spans over a trace's cap)."""
+        by_trace: dict[int, list[SpanRecord]] = {}  # one new tuple per trace and batch, not per span
+        for record in records:
+            group = by_trace.get(record[0])
+            if group is None:
+                by_trace[record[0]] = [record]
+            else:
+                group.append(record)
         traces = evicted_spans = over_cap = 0
         cap = self.max_spans_per_trace
-        for record in records:
-            trace_id = record[0]
+        for trace_id, group in by_trace.items():
             entry = pending.get(trace_id)
             if entry is None:
-                entry = pending[trace_id] = [0]
-                if len(pending) > self.max_traces:  # older than what the file may keep
+                entry = (0,)
+                if len(pending) >= self.max_traces:  # older than what the file may keep
                     _, evicted = pending.popitem(last=False)
                     traces += 1
                     evicted_spans += len(evicted) - 1
             else:
                 pending.move_to_end(trace_id)
-            if len(entry) <= cap:  # a span id seen twice is settled at the write (the last one wins)
-                entry.append(record)
-            else:
-                entry[0] += 1
-                over_cap += 1
+            # A span id seen twice is settled at the write (the last one wins).
+            kept = group[: max(0, cap + 1 - len(entry))]
+            over = len(group) - len(kept)
+            over_cap += over
+            pending[trace_id] = (entry[0] + over, *entry[1:], *kept)
         return traces, evicted_spans, over_cap
 
     @staticmethod
@@ -164,7 +171,7 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
             dropped = [a + b for a, b in zip(dropped, counts)]
             kept = self._pending.get(trace_id)
             if kept is not None:  # spans over the trace's cap before the failed write stay in its count
-                kept[0] += entry[0]
+                self._pending[trace_id] = (kept[0] + entry[0], *kept[1:])
         self._count_dropped((dropped[0], dropped[1], dropped[2]))
 
     def _reset_pending(self) -> None:

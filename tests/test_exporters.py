@@ -364,3 +364,41 @@ def _in(span):
     from opentelemetry.trace import set_span_in_context
 
     return set_span_in_context(span)
+
+
+def test_a_batch_of_interleaved_traces_is_bounded_per_trace_and_waits_untracked_by_the_gc(home):
+    import gc
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import set_span_in_context
+
+    exporter = JsonFileSpanExporter(home, max_traces=2, max_spans_per_trace=3, export_interval_s=3600)
+    collected = []
+
+    class Batch(SimpleSpanProcessor):  # hands the spans over in one export() call, as a batch processor does
+        def on_end(self, span):
+            collected.append(span)
+
+    provider = TracerProvider()
+    provider.add_span_processor(Batch(exporter))
+    tracer = provider.get_tracer("t")
+    roots = [tracer.start_span(f"root{i}") for i in range(3)]
+    for step in range(4):  # children of the three traces, interleaved
+        for i, root in enumerate(roots):
+            tracer.start_span(f"child{i}.{step}", context=set_span_in_context(root)).end()
+    for root in roots:
+        root.end()
+    exporter.export(collected)
+
+    gc.collect()
+    assert len(exporter._pending) == 2 and not any(gc.is_tracked(e) for e in exporter._pending.values())
+    assert _selfmon.counts()["dropped"][("traces", "retention_count")] == 1  # max_traces=2: root0's trace
+    assert _selfmon.counts()["dropped"][("spans", "max_spans_per_trace")] == 6  # 5 spans each, 3 kept
+    assert _selfmon.counts()["dropped"][("spans", "retention_count")] == 3    # the kept ones of root0
+    exporter.write_now()
+    written = {t["name"]: t for t in _read(home, "traces/traces.json")["traces"]}
+    assert sorted(written) == ["child1.0", "child2.0"]  # the root is over the cap: the first child stands in
+    assert [s["name"] for s in written["child1.0"]["spans"]] == ["child1.0", "child1.1", "child1.2"]
+    assert all(t["span_count"] == 3 and t["dropped_spans"] == 2 for t in written.values())
+    provider.shutdown()
