@@ -23,3 +23,23 @@ def test_every_literal_drop_reason_is_known() -> None:
     used = {(path.name, key) for path in SOURCES for key in DROPPED.findall(path.read_text())}
     unknown = sorted((name, key) for name, key in used if key not in _selfmon.KNOWN_DROPS)
     assert not unknown, f"add these to _selfmon.KNOWN_DROPS: {unknown}"
+
+
+def test_a_drop_tally_adds_to_the_counts_and_outlives_its_owner() -> None:
+    import gc
+
+    import pytest
+
+    from monitoring_layer import _selfmon
+
+    with pytest.raises(ValueError, match="KNOWN_DROPS"):
+        _selfmon.DropTally("traces", "no_such_reason")
+    _selfmon.dropped("traces", "memory_max_traces", 2)
+    tally = _selfmon.DropTally("traces", "memory_max_traces")
+    tally.n += 3
+    assert _selfmon.counts()["dropped"][("traces", "memory_max_traces")] == 5
+    assert _selfmon.counts_with_known()["dropped"][("traces", "memory_max_traces")] == 5
+    del tally
+    gc.collect()
+    assert _selfmon.counts()["dropped"][("traces", "memory_max_traces")] == 5  # a counter never goes back
+    assert _selfmon.counts()["dropped"][("traces", "memory_max_traces")] == 5  # and is folded only once

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from monitoring_layer import config
 
-__all__ = ["KNOWN_DROPS", "KNOWN_ERROR_KINDS", "contained", "counts", "counts_with_known", "dropped", "fault", "logger", "reset"]
+__all__ = ["KNOWN_DROPS", "KNOWN_ERROR_KINDS", "DropTally", "contained", "counts", "counts_with_known", "dropped",
+           "fault", "logger", "reset"]
 
 #: Every ``kind`` the package counts in ``monitoring_layer_errors_total``: exported at 0
 #: from the start, so an alert on any of them can be written before the first fault.
@@ -119,10 +121,52 @@ def contained(kind: str, *, key: str = "") -> Iterator[None]:
         fault(kind, exc, key=key)
 
 
+class DropTally:
+    """Drops of one ``(signal, reason)`` counted on a hot path without this module's lock.
+
+    The owner adds to ``n`` under its own lock (one writer, so no increment is lost);
+    ``counts()`` adds every tally's ``n`` to the totals when they are read. For a bound
+    that drops once per operation (the trace store's eviction: one per new trace at the
+    cap), where a call to ``dropped()`` would be a noticeable share of the operation.
+    """
+
+    __slots__ = ("signal", "reason", "n", "__weakref__")
+
+    def __init__(self, signal: str, reason: str) -> None:
+        if (signal, reason) not in KNOWN_DROPS:
+            raise ValueError(f"({signal!r}, {reason!r}) is not in KNOWN_DROPS")
+        self.signal = signal
+        self.reason = reason
+        self.n = 0
+        _TALLIES.add(self)
+
+    def __del__(self) -> None:
+        # Counters never go back: a tally's drops outlive its owner. No lock here (a collection
+        # may run this inside a block holding _lock): list.append is atomic, counts() folds it.
+        n = getattr(self, "n", 0)  # 0 when __init__ refused the reason
+        if n:
+            _retired.append(((self.signal, self.reason), n))
+
+
+_TALLIES: weakref.WeakSet[DropTally] = weakref.WeakSet()
+#: ``((signal, reason), n)`` of tallies that were collected, not yet folded into ``_drops``.
+_retired: list[tuple[tuple[str, str], int]] = []
+
+
 def counts() -> dict[str, dict]:
     """Snapshot: ``{"errors": {kind: n}, "dropped": {(signal, reason): n}}``."""
+    live = list(_TALLIES)  # held: none of these can retire while we add them up
     with _lock:
-        return {"errors": dict(_errors), "dropped": dict(_drops)}
+        while _retired:
+            key, n = _retired.pop()
+            _drops[key] = _drops.get(key, 0) + n
+        drops = dict(_drops)
+        errors = dict(_errors)
+    for tally in live:
+        if tally.n:
+            key = (tally.signal, tally.reason)
+            drops[key] = drops.get(key, 0) + tally.n
+    return {"errors": errors, "dropped": drops}
 
 
 def counts_with_known() -> dict[str, dict]:
@@ -142,6 +186,9 @@ def reset() -> None:
         _drops.clear()
         _reported.clear()
         _kinds_reported.clear()
+    for tally in list(_TALLIES):
+        tally.n = 0
+    _retired.clear()
 
 
 def after_fork_in_child() -> None:

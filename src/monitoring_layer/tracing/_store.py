@@ -142,6 +142,7 @@ class TraceStore(SpanProcessor):
         self._lock = threading.Lock()
         self._traces: OrderedDict[int, _Entry] = OrderedDict()  # oldest first
         self._active_count = 0  # spans in the traces' ``active`` dicts
+        self._evicted = _selfmon.DropTally("traces", "memory_max_traces")  # added to under the lock
         _STORES.add(self)
 
     def _after_fork_in_child(self) -> None:
@@ -237,7 +238,7 @@ class TraceStore(SpanProcessor):
     def _evict_trace(self) -> None:
         _, entry = self._traces.popitem(last=False)
         self._active_count -= _active_in(entry)
-        _selfmon.dropped("traces", "memory_max_traces", 1)
+        self._evicted.n += 1  # one per new trace at the cap: a tally, not a call to _selfmon.dropped
 
     def _shed_active(self) -> None:
         """Forget the oldest running spans, down to nine tenths of the bound (so it runs rarely)."""
