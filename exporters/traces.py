@@ -183,7 +183,7 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         # encoded once. Past that, the work on the kept traces is done by C loops (dict, sort,
         # bisect, slice), so a write costs Python time for the new traces only, not for the cap.
         traces = doc.get("traces") or []
-        if not all(type(trace) is tuple for trace in traces):
+        if not set(map(type, traces)) <= _TUPLE_ONLY:  # a C loop, like everything on the kept traces
             traces = [_encoded(t) if isinstance(t, dict) else t for t in traces if _valid(t)]
         by_id: dict[str, _Encoded] = dict(zip(map(_ID, traces), traces))
         over_cap = 0
@@ -221,6 +221,7 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
 
 
 _ID = operator.itemgetter(1)
+_TUPLE_ONLY = {tuple}
 _END = operator.itemgetter(2)
 
 
