@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -363,12 +365,20 @@ def test_other_instrumentation_nests_with_facade_spans(traces: TracingCollector,
     assert written["span_count"] == 4 and written["complete"] is True
 
 
-def test_trace_store_bounds_running_spans_and_keeps_its_count_exact() -> None:
-    store = TraceStore(max_active_spans=10)
+@contextlib.contextmanager
+def _store_on_a_provider(**bounds: int) -> Iterator[tuple[TraceStore, Any]]:
+    """A ``TraceStore`` with ``bounds`` as the only processor of a fresh provider: ``(store, tracer)``."""
+    store = TraceStore(**bounds)
     provider = TracerProvider()
     provider.add_span_processor(store)
-    tracer = provider.get_tracer("t")
     try:
+        yield store, provider.get_tracer("t")
+    finally:
+        provider.shutdown()
+
+
+def test_trace_store_bounds_running_spans_and_keeps_its_count_exact() -> None:
+    with _store_on_a_provider(max_active_spans=10) as (store, tracer):
         running = [tracer.start_span(f"s{i}", context=Context()) for i in range(25)]  # 25 root spans, never ended
         rows, active = store.summaries()
         assert active <= 10
@@ -383,8 +393,6 @@ def test_trace_store_bounds_running_spans_and_keeps_its_count_exact() -> None:
         late.end()
         snap = store.snapshot(running[0].get_span_context().trace_id)
         assert snap is not None and [r[4] for r in snap.ended] == ["s0", "late"] and store.summaries()[1] == 0
-    finally:
-        provider.shutdown()
 
 
 def test_a_fault_in_the_trace_store_never_reaches_the_code_ending_a_span(monkeypatch) -> None:
@@ -404,11 +412,7 @@ def test_a_fault_in_the_trace_store_never_reaches_the_code_ending_a_span(monkeyp
 
 
 def test_a_trace_kept_as_its_lone_root_reads_like_any_other_in_every_shape() -> None:
-    store = TraceStore(max_traces=2)
-    provider = TracerProvider()
-    provider.add_span_processor(store)
-    tracer = provider.get_tracer("t")
-    try:
+    with _store_on_a_provider(max_traces=2) as (store, tracer):
         root = tracer.start_span("root", context=Context())
         trace_id = root.get_span_context().trace_id
         snap = store.snapshot(trace_id)
@@ -438,5 +442,3 @@ def test_a_trace_kept_as_its_lone_root_reads_like_any_other_in_every_shape() -> 
         running.end()
         assert store.summaries()[1] == 1 and store.snapshot(running.get_span_context().trace_id).complete
         assert _selfmon.counts()["dropped"][("traces", "memory_max_traces")] == 2
-    finally:
-        provider.shutdown()
