@@ -43,3 +43,11 @@ def test_a_drop_tally_adds_to_the_counts_and_outlives_its_owner() -> None:
     gc.collect()
     assert _selfmon.counts()["dropped"][("traces", "memory_max_traces")] == 5  # a counter never goes back
     assert _selfmon.counts()["dropped"][("traces", "memory_max_traces")] == 5  # and is folded only once
+
+    doomed = _selfmon.DropTally("traces", "memory_max_traces")
+    doomed.n += 4
+    del doomed
+    gc.collect()
+    _selfmon.dropped("logs", "queue_full")  # any drop folds collected tallies in: nothing piles up unread
+    assert not _selfmon._retired
+    assert _selfmon.counts()["dropped"][("traces", "memory_max_traces")] == 9

@@ -110,6 +110,7 @@ def dropped(signal: str, reason: str, n: int = 1) -> None:
         return
     with _lock:
         _drops[(signal, reason)] = _drops.get((signal, reason), 0) + n
+        _fold_retired()  # here too, so collected tallies never pile up in a process nobody reads
 
 
 @contextmanager
@@ -153,13 +154,18 @@ _TALLIES: weakref.WeakSet[DropTally] = weakref.WeakSet()
 _retired: list[tuple[tuple[str, str], int]] = []
 
 
+def _fold_retired() -> None:
+    """Move the collected tallies' counts into ``_drops`` (called holding ``_lock``)."""
+    while _retired:
+        key, n = _retired.pop()
+        _drops[key] = _drops.get(key, 0) + n
+
+
 def counts() -> dict[str, dict]:
     """Snapshot: ``{"errors": {kind: n}, "dropped": {(signal, reason): n}}``."""
     live = list(_TALLIES)  # held: none of these can retire while we add them up
     with _lock:
-        while _retired:
-            key, n = _retired.pop()
-            _drops[key] = _drops.get(key, 0) + n
+        _fold_retired()
         drops = dict(_drops)
         errors = dict(_errors)
     for tally in live:
