@@ -89,6 +89,7 @@ def test_keys_are_redacted_by_whole_words_in_logs_spans_and_labels(process_wide)
     @example(key=("AWSSecretAccessKey", True, ["aws", "secret", "access", "key"]), value="wjalrxutnfemi")
     @example(key=("tokenizer", False, ["tokenizer"]), value="bert01")
     @example(key=("session_count", False, ["session", "count"]), value="five55")
+    @example(key=("api.key", True, ["api", "key"]), value="000000")  # the message pre-check missed dotted keys
     def check(key: tuple[str, bool, list[str]], value: str) -> None:
         fresh_ids()
         name, sensitive, words = key

@@ -131,8 +131,9 @@ class Scrubber:
         return value
 
     def _mentions_secret(self, value: str) -> bool:
-        # A cheap pre-check (substrings); `sensitive()` decides for each key found.
-        folded = value.lower().replace("-", "_")
+        # A cheap pre-check (substrings); `sensitive()` decides for each key found. Keys break into
+        # words at "-" and "." as well as "_" (key_words): `api.key=` must reach that decision too.
+        folded = value.lower().replace("-", "_").replace(".", "_")
         return any(word in folded for word in self.words) or any(word in folded for word in self.last_words)
 
     def _redact_pairs(self, text: str) -> str:
