@@ -90,6 +90,7 @@ def test_keys_are_redacted_by_whole_words_in_logs_spans_and_labels(process_wide)
     @example(key=("tokenizer", False, ["tokenizer"]), value="bert01")
     @example(key=("session_count", False, ["session", "count"]), value="five55")
     @example(key=("api.key", True, ["api", "key"]), value="000000")  # the message pre-check missed dotted keys
+    @example(key=("privateKey", True, ["private", "key"]), value="000000")  # ... and camelCase ones
     def check(key: tuple[str, bool, list[str]], value: str) -> None:
         fresh_ids()
         name, sensitive, words = key

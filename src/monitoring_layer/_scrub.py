@@ -94,6 +94,7 @@ class Scrubber:
                 words.append(word)
         self.words: tuple[str, ...] = tuple(words)
         self.last_words: tuple[str, ...] = LAST_WORD_REDACT_KEYS
+        self._squashed = tuple(word.replace("_", "") for word in (*words, *self.last_words))
         self._any = re.compile(r"(?:^|_)(?:" + "|".join(map(re.escape, words)) + r")(?:_|$)")
         self._last = re.compile(r"(?:^|_)(?:" + "|".join(map(re.escape, self.last_words)) + r")$")
         self.max_length = max_length
@@ -132,9 +133,10 @@ class Scrubber:
 
     def _mentions_secret(self, value: str) -> bool:
         # A cheap pre-check (substrings); `sensitive()` decides for each key found. Keys break into
-        # words at "-" and "." as well as "_" (key_words): `api.key=` must reach that decision too.
-        folded = value.lower().replace("-", "_").replace(".", "_")
-        return any(word in folded for word in self.words) or any(word in folded for word in self.last_words)
+        # words at "_", "-", "." and camelCase (key_words), so the check compares the words with every
+        # separator removed: `api.key=`, `privateKey=` must reach that decision too.
+        folded = value.lower().replace("_", "").replace("-", "").replace(".", "")
+        return any(word in folded for word in self._squashed)
 
     def _redact_pairs(self, text: str) -> str:
         # Keys are matched without their values, so a harmless pair does not
