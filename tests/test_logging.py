@@ -156,6 +156,30 @@ def test_memory_bound_comes_from_the_setting(pipeline):
     with pytest.raises(TypeError, match="logger_provider"):
         LogAggregator(None)
 
+def test_kept_records_leave_the_collector_at_its_first_pass(logs):
+    """A full store must cost full collections nothing: its entries hold no container of their own."""
+    import gc
+
+    def record() -> None:
+        logs.info("api", "plain")
+        logs.warning("db", "with attributes", table="orders", rows=3, ratio=0.5)
+        logs.error("db", "an error", exception=ValueError("x"))
+
+    record()  # the first record of a set of attribute names makes the shared tuple of the names,
+    gc.collect()  # which stops being tracked at its first collection
+    gc.disable()  # every new entry stays in the youngest generation until the collection below
+    try:
+        record()
+        gc.collect(0)
+    finally:
+        gc.enable()
+    entries = logs._store.snapshot()[3:]
+    assert [gc.is_tracked(entry) for entry in entries] == [False, False, False]
+    assert logs.get_logs(limit=1)[0]["attributes"]["exception.type"] == "ValueError"
+    warning = logs.get_logs(level="WARNING", limit=2)[-1]
+    assert {k: warning["attributes"][k] for k in ("table", "rows", "ratio")} == {
+        "table": "orders", "rows": 3, "ratio": 0.5}
+
 
 def test_statistics(logs):
     for _ in range(6):

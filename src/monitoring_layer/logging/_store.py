@@ -25,7 +25,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from monitoring_layer import _lifecycle, _selfmon
-from monitoring_layer._encode import cached_resource_service, iso, json_value, level_name, pack, unpack
+from monitoring_layer._encode import cached_resource_service, iso, json_value, level_name
 from monitoring_layer.types import LogRecordDict
 
 from monitoring_layer._scrub import Scrubber
@@ -43,11 +43,35 @@ _ERROR_SEVERITY = 17
 _LEVEL_NAMES = [level_name(n) for n in range(25)]
 _REPORT_EVERY = 1024  # evictions batched before they reach the self-metrics
 
-# An entry is a tuple (cheap to build on the hot path); these are its fields. _ATTRS is an
-# ``_encode.pack`` pair, _RES the resource's service name.
-_TS, _SEV, _TEXT, _COMP, _MSG, _ATTRS, _TRACE, _SPAN, _RES = range(9)
+# An entry is one flat tuple (cheap to build on the hot path); these are its fields. _RES is
+# the resource's service name, _KEYS the attribute names (a shared tuple) and the attribute
+# values follow from _VALUES on. Flat matters: CPython stops tracking a tuple of atoms at the
+# first collection that sees it, but a tuple holding a fresh tuple only one collection of an
+# older generation later, so nested entries stayed tracked (and walked by every full
+# collection) until the next full collection.
+_TS, _SEV, _TEXT, _COMP, _MSG, _TRACE, _SPAN, _RES, _KEYS = range(9)
+_VALUES = 9
 
 Entry = tuple
+
+#: Attribute name tuples seen so far, each kept once: entries share them, so an entry holds no
+#: fresh tuple. Bounded; names beyond it are simply not shared.
+_KEY_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_MAX_KEY_SETS = 4096
+
+
+_known_keys = _KEY_SETS.get
+
+
+def _share_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """``keys`` kept as the shared tuple of its names (on a ``_known_keys`` miss)."""
+    if len(_KEY_SETS) < _MAX_KEY_SETS:
+        return _KEY_SETS.setdefault(keys, keys)
+    return keys
+
+
+def _attributes(entry: Entry) -> dict[str, Any]:
+    return dict(zip(entry[_KEYS], entry[_VALUES:]))
 
 
 class LogStore(LogRecordProcessor):
@@ -119,10 +143,16 @@ class LogStore(LogRecordProcessor):
         severity = record.severity_number
         severity = severity._value_ if severity is not None else 0  # Enum.value is a slow property
         timestamp = record.timestamp or record.observed_timestamp or self._clock()
-        # Plain atoms and tuples only (attributes packed, the resource by its service name): a
-        # full store of entries is then nothing the garbage collector has to walk.
-        entry = (timestamp, severity, record.severity_text, component, body, pack(attrs),
-                 record.trace_id, record.span_id, cached_resource_service(item.resource))
+        # Atoms only (the resource by its service name, attribute names shared): a full store of
+        # entries is then nothing the garbage collector has to walk after their first collection.
+        service = cached_resource_service(item.resource)
+        if attrs:
+            keys = tuple(attrs)
+            entry = (timestamp, severity, record.severity_text, component, body, record.trace_id,
+                     record.span_id, service, _known_keys(keys) or _share_keys(keys), *attrs.values())
+        else:
+            entry = (timestamp, severity, record.severity_text, component, body, record.trace_id,
+                     record.span_id, service, ())
         level = _LEVEL_NAMES[severity] if 0 <= severity <= 24 else "UNSPECIFIED"
         minute = timestamp // _NS_PER_MINUTE
         with self._lock:
@@ -248,7 +278,7 @@ class LogStore(LogRecordProcessor):
 
 
 def _has_trace(entry: Entry, trace_id: str) -> bool:
-    attrs = unpack(entry[_ATTRS])
+    attrs = _attributes(entry)
     if attrs and attrs.get("trace_id") == trace_id:
         return True
     return bool(entry[_TRACE]) and format_trace_id(entry[_TRACE]) == trace_id.lower()
@@ -256,8 +286,8 @@ def _has_trace(entry: Entry, trace_id: str) -> bool:
 
 def as_dict(entry: Entry) -> LogRecordDict:
     """One entry in the record shape of ``logs/logs.json``."""
-    timestamp, severity, text, component, body, packed, trace_id, span_id, service = entry
-    attrs = unpack(packed)
+    timestamp, severity, text, component, body, trace_id, span_id, service = entry[:_KEYS]
+    attrs = _attributes(entry)
     return {
         "time": iso(timestamp),
         "time_unix_nano": timestamp,
@@ -276,9 +306,7 @@ def as_dict(entry: Entry) -> LogRecordDict:
 def searchable_text(entry: Entry) -> str:
     """Message and string attribute values, lower-cased, for full-text search."""
     parts = [entry[_MSG] if isinstance(entry[_MSG], str) else str(entry[_MSG])]
-    packed = entry[_ATTRS]
-    if packed:
-        parts.extend(v for v in packed[1] if isinstance(v, str))
+    parts.extend(v for v in entry[_VALUES:] if isinstance(v, str))
     return "\n".join(parts).lower()
 
 
