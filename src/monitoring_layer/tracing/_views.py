@@ -15,24 +15,8 @@ from typing import Any
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from monitoring_layer._encode import iso, json_value
-from monitoring_layer._spanrec import (
-    F_ATTRIBUTES,
-    F_END,
-    F_EVENTS,
-    F_KIND,
-    F_NAME,
-    F_PARENT_ID,
-    F_RESOURCE_SERVICE,
-    F_SCOPE,
-    F_SPAN_ID,
-    F_START,
-    F_STATUS,
-    F_STATUS_MESSAGE,
-    F_TRACE_ID,
-    SpanRecord,
-    attributes_of,
-    record_of_active,
-)
+from monitoring_layer import _spanrec as field  # a record's fields: record[field.F_START]
+from monitoring_layer._spanrec import SpanRecord, attributes_of, record_of_active
 from monitoring_layer._status import ACTIVE, ERROR, is_error, span_status, trace_status
 
 from ._attrs import COMPONENT, INTERNAL_KEYS, REQUEST_ID, SERVICE, STATUS
@@ -50,9 +34,9 @@ def trace_service(span: Any) -> str:
     if span is None:
         return "unknown_service"
     if type(span) is tuple:
-        packed = span[F_ATTRIBUTES]
+        packed = span[field.F_ATTRIBUTES]
         service = attributes_of(packed).get(SERVICE) if packed else None
-        return str(service) if service is not None else span[F_RESOURCE_SERVICE]
+        return str(service) if service is not None else span[field.F_RESOURCE_SERVICE]
     service = (span.attributes or {}).get(SERVICE)
     if service is None and span.resource is not None:
         service = span.resource.attributes.get("service.name")
@@ -62,30 +46,30 @@ def trace_service(span: Any) -> str:
 def span_view(span: Any, active: bool) -> dict[str, Any]:
     """A span as the queries show it; ``span`` is a record, or a running SDK span when ``active``."""
     rec = _record(span)
-    attrs = attributes_of(rec[F_ATTRIBUTES])
-    parent = rec[F_PARENT_ID]
-    start = rec[F_START]
-    end = None if active else rec[F_END]
-    status = ACTIVE if active else span_status(rec[F_STATUS], attrs.get(STATUS))
+    attrs = attributes_of(rec[field.F_ATTRIBUTES])
+    parent = rec[field.F_PARENT_ID]
+    start = rec[field.F_START]
+    end = None if active else rec[field.F_END]
+    status = ACTIVE if active else span_status(rec[field.F_STATUS], attrs.get(STATUS))
     service = attrs.get(SERVICE)
     return {
-        "span_id": format_span_id(rec[F_SPAN_ID]),
+        "span_id": format_span_id(rec[field.F_SPAN_ID]),
         "parent_span_id": format_span_id(parent) if parent is not None else None,
-        "trace_id": format_trace_id(rec[F_TRACE_ID]),
-        "operation_name": rec[F_NAME],
-        "component": attrs.get(COMPONENT) or rec[F_SCOPE],
-        "service": str(service) if service is not None else rec[F_RESOURCE_SERVICE],
-        "kind": rec[F_KIND],
+        "trace_id": format_trace_id(rec[field.F_TRACE_ID]),
+        "operation_name": rec[field.F_NAME],
+        "component": attrs.get(COMPONENT) or rec[field.F_SCOPE],
+        "service": str(service) if service is not None else rec[field.F_RESOURCE_SERVICE],
+        "kind": rec[field.F_KIND],
         "start": iso(start),
         "end": iso(end),
         "duration_ms": None if end is None else round((end - start) / 1e6, 6),
         "status": status,
-        "status_message": None if active else rec[F_STATUS_MESSAGE],
+        "status_message": None if active else rec[field.F_STATUS_MESSAGE],
         "tags": {k: json_value(v) for k, v in attrs.items() if k not in INTERNAL_KEYS},
         "events": [
             {"name": name, "time": iso(timestamp),
              "attributes": {k: json_value(v) for k, v in attributes_of(packed).items()}}
-            for name, timestamp, packed in rec[F_EVENTS]
+            for name, timestamp, packed in rec[field.F_EVENTS]
         ],
         "active": active,
     }
@@ -110,14 +94,14 @@ def _tree(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def trace_view(snap: TraceSnapshot) -> dict[str, Any]:
     pairs = [(s, False) for s in snap.ended] + [(record_of_active(s), True) for s in snap.active]
-    pairs.sort(key=lambda pair: pair[0][F_START])
+    pairs.sort(key=lambda pair: pair[0][field.F_START])
     spans = [span_view(span, active) for span, active in pairs]
     root = _record(snap.root) if snap.root is not None else None
     service = trace_service(root)
     for span in spans:  # spans of this process without a service of their own belong to the trace's
         if span["service"] is None or span["service"].startswith("unknown_service"):
             span["service"] = service
-    root_attrs = attributes_of(root[F_ATTRIBUTES]) if root is not None else {}
+    root_attrs = attributes_of(root[field.F_ATTRIBUTES]) if root is not None else {}
     start = snap.start_ns
     end = snap.end_ns if snap.complete else None
     statuses = [s["status"] for s in spans]
@@ -127,9 +111,9 @@ def trace_view(snap: TraceSnapshot) -> dict[str, Any]:
     return {
         "trace_id": format_trace_id(snap.trace_id),
         "service": service,
-        "name": root[F_NAME] if root is not None else (spans[0]["operation_name"] if spans else None),
+        "name": root[field.F_NAME] if root is not None else (spans[0]["operation_name"] if spans else None),
         "request_id": root_attrs.get(REQUEST_ID),
-        "root_span_id": format_span_id(root[F_SPAN_ID]) if root is not None else None,
+        "root_span_id": format_span_id(root[field.F_SPAN_ID]) if root is not None else None,
         "status": status,
         "complete": snap.complete,
         "start": iso(start),
