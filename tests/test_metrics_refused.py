@@ -147,3 +147,34 @@ def test_counter_overflow_raises_under_strict(collector_and_reader) -> None:
         metrics.increment_counter("big", sys.float_info.max)
     assert metrics.get_metric_statistics("big")["total"] == sys.float_info.max
     assert _selfmon.counts()["dropped"][("metrics", "counter_overflow")] == 1
+
+
+def test_gauge_step_past_the_largest_float_is_refused(lenient, collector_and_reader, caplog) -> None:
+    metrics, reader = collector_and_reader
+    metrics.set_gauge("level", 1e308)
+    with caplog.at_level(logging.WARNING):
+        metrics.increment_gauge("level", 1e308)  # 2e308 is inf: refused, the gauge stays 1e308
+        metrics.decrement_gauge("deficit", sys.float_info.max)
+        metrics.decrement_gauge("deficit", sys.float_info.max)  # -inf: refused too
+    metrics.decrement_gauge("level", 8e307)  # still accepted
+
+    assert metrics.get_metric_statistics("level")["last"] == pytest.approx(2e307)
+    assert metrics.get_metric_statistics("deficit")["last"] == -sys.float_info.max
+    exposition = _samples(metrics.export_prometheus_format(), "level")
+    assert exposition["level"] == pytest.approx(2e307)
+    (point,) = _otel_points(reader, "deficit")
+    assert point.value == -sys.float_info.max
+
+    counts = _selfmon.counts()
+    assert counts["dropped"][("metrics", "gauge_overflow")] == 2
+    assert counts["errors"]["metric_value"] == 2
+    assert len([r for r in caplog.records if "past the largest float" in r.getMessage()]) == 2  # once per gauge
+
+
+def test_gauge_overflow_raises_under_strict(collector_and_reader) -> None:
+    metrics, _reader = collector_and_reader
+    metrics.increment_gauge("level", sys.float_info.max)
+    with pytest.raises(ValueError, match="past the largest float"):
+        metrics.increment_gauge("level", sys.float_info.max)
+    assert metrics.get_metric_statistics("level")["last"] == sys.float_info.max
+    assert _selfmon.counts()["dropped"][("metrics", "gauge_overflow")] == 1

@@ -280,7 +280,9 @@ class MetricsCollector:
     def increment_gauge(self, name: str, value: float = 1, labels: Mapping[str, Any] | None = None) -> None:
         """Add ``value`` to the gauge ``name`` for ``labels`` (a series never set starts at 0).
 
-        For values that go up and down by steps (jobs in flight, open connections).
+        For values that go up and down by steps (jobs in flight, open connections). A step that
+        would take the gauge past the largest float is refused like a counter's overflowing add
+        (the gauge keeps its value), counted in ``dropped{signal="metrics",reason="gauge_overflow"}``.
         """
         self._adjust_gauge(name, value, labels)
 
@@ -303,11 +305,15 @@ class MetricsCollector:
             return
         now = _time_ns()
         with metric.lock:  # read-add-write under the series' metric lock: concurrent steps add up exactly
-            level = (series.last or 0) + sign * number
-            series.last = level
-            series.total += level
-            series.count += 1
-            metric.points.append((now, series, level))
+            before = series.last or 0
+            level = before + sign * number
+            if -_MAX <= level <= _MAX:
+                series.last = level
+                series.total += level
+                series.count += 1
+                metric.points.append((now, series, level))
+        if not -_MAX <= level <= _MAX:  # outside the lock: it logs, or raises under strict
+            _refuse_overflow(name, before, sign * number, "gauge")
 
     def observe_histogram(self, name: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
         """Record ``value`` (finite, >= 0) in the histogram ``name`` for ``labels``.
@@ -632,12 +638,16 @@ def _scope_attributes(meter_provider: Any) -> dict[str, Any]:
     return {"monitoring_layer.collector": earlier} if earlier else {}
 
 
-def _refuse_overflow(name: str, total: float, value: float) -> None:
-    """A counter add refused because the total would no longer be finite: dropped, counted, logged once."""
-    _selfmon.dropped("metrics", "counter_overflow")
+def _refuse_overflow(name: str, total: float, value: float, kind: str = "counter") -> None:
+    """A counter add or gauge step refused because the result would not be finite: dropped, counted, logged once."""
+    if kind == "counter":
+        _selfmon.dropped("metrics", "counter_overflow")
+    else:
+        _selfmon.dropped("metrics", "gauge_overflow")
+    what = "total" if kind == "counter" else "value"
     _selfmon.fault("metric_value", ValueError(
-        f"counter {name!r} was given {value!r}, which would take its total {total!r} past the largest "
-        "float (to inf); the total was kept and the value dropped"), key=name)
+        f"{kind} {name!r} was given {value!r}, which would take its {what} {total!r} past the largest "
+        f"float (to {'-' if value < 0 else ''}inf); the {what} was kept and the step dropped"), key=name)
 
 
 def _ignore(*_args: Any, **_kwargs: Any) -> None:
