@@ -48,7 +48,8 @@ LAYERS: dict[str, int] = {
     "monitoring_layer.selftest": TOP, "monitoring_layer.bench": TOP, "monitoring_layer.otel_instrument": TOP,
     "monitoring_layer.demo": TOP,
 }
-#: the facades and exporters, whose private modules (``metrics._names``, ``exporters._store``) no engine may import
+#: the facades and exporters, whose private modules (``metrics._names``, ``exporters._store``) no module of
+#: a higher layer may import: they use the package's face (``monitoring_layer.metrics``)
 FACADE_PACKAGES = ("monitoring_layer.metrics", "monitoring_layer.logging", "monitoring_layer.tracing",
                    "monitoring_layer.exporters")
 #: sibling groups in one layer that must not import each other
@@ -145,9 +146,10 @@ def test_no_import_goes_upward() -> None:
                 problems.append(f"{where}: {module} ({NAMES[mine]}) imports {target} ({NAMES[theirs]})")
             elif theirs == mine and _group(module) != _group(target) and None not in (_group(module), _group(target)):
                 problems.append(f"{where}: {module} and {target} must not import each other")
-            elif mine == ENGINES and _facade_private(target):
-                problems.append(f"{where}: {module} (engines) imports {target}, a facade's private module: "
-                                "move what both need to an internal helper")
+            elif mine > FACADES and _facade_private(target):
+                problems.append(f"{where}: {module} ({NAMES[mine]}) imports {target}, a facade's private "
+                                "module: import it from the package's face, or move what both need to an "
+                                "internal helper")
     assert not problems, "\n".join(problems)
 
 
@@ -169,12 +171,23 @@ def test_the_check_catches_violations(tmp_path: Path, source: str, expected: str
     "import monitoring_layer.logging._levels\n",
     "from monitoring_layer.exporters._store import JsonFileStore\n",
 ])
-def test_an_engine_importing_a_facades_private_module_is_caught(tmp_path: Path, source: str, monkeypatch) -> None:
+@pytest.mark.parametrize("importer", ["monitoring_layer.alerts._fake", "monitoring_layer.dashboard._fake",
+                                      "monitoring_layer._defaults_fake", "monitoring_layer.utils._fake"])
+def test_a_higher_layer_importing_a_facades_private_module_is_caught(
+        tmp_path: Path, source: str, importer: str, monkeypatch) -> None:
     fake = tmp_path / "fake.py"
     fake.write_text(source)
-    monkeypatch.setitem(MODULES, "monitoring_layer.alerts._fake", fake)
-    with pytest.raises(AssertionError, match="a facade's private module"):
+    monkeypatch.setitem(MODULES, importer, fake)
+    monkeypatch.setitem(LAYERS, "monitoring_layer._defaults_fake", TOP)
+    with pytest.raises(AssertionError, match="a facade's private"):
         test_no_import_goes_upward()
+
+
+def test_a_facade_may_import_its_own_private_modules(tmp_path: Path, monkeypatch) -> None:
+    fake = tmp_path / "fake.py"
+    fake.write_text("from monitoring_layer.metrics._names import check_name\n")
+    monkeypatch.setitem(MODULES, "monitoring_layer.metrics._fake", fake)
+    test_no_import_goes_upward()
 
 
 def test_an_engine_may_import_a_facades_public_face(tmp_path: Path, monkeypatch) -> None:

@@ -26,13 +26,13 @@ from monitoring_layer.alerts import AlertManager
 from monitoring_layer.dashboard import ObservabilityDashboard, mount_dashboard
 from monitoring_layer.health import HealthCheckManager, mount_health
 from monitoring_layer.integration import platform_integration
-from monitoring_layer.logging import log_aggregator
-from monitoring_layer.logging.log_aggregator import LogAggregator
-from monitoring_layer.metrics import _global as metrics_global
-from monitoring_layer.metrics._collector import MetricsCollector
+from monitoring_layer import logging as logs_facade
+from monitoring_layer import metrics as metrics_facade
+from monitoring_layer import tracing as tracing_facade
+from monitoring_layer.logging import LogAggregator
+from monitoring_layer.metrics import MetricsCollector
 from monitoring_layer.pipeline import get_pipeline
-from monitoring_layer.tracing import _collector as tracing_global
-from monitoring_layer.tracing._collector import TracingCollector
+from monitoring_layer.tracing import TracingCollector
 
 __all__ = ["get_alert_manager", "get_health_check_manager", "get_log_aggregator", "get_metrics_collector",
            "get_monitoring_integration", "get_observability_dashboard", "get_tracing_collector", "serve",
@@ -41,9 +41,9 @@ __all__ = ["get_alert_manager", "get_health_check_manager", "get_log_aggregator"
 
 # -- metrics facade ---------------------------------------------------------------
 
-metrics_global._COLLECTOR.set_build(lambda: MetricsCollector(pipeline=get_pipeline()))
+metrics_facade.PROCESS_WIDE.set_build(lambda: MetricsCollector(pipeline=get_pipeline()))
 
-get_metrics_collector = metrics_global.get_metrics_collector
+get_metrics_collector = metrics_facade.get_metrics_collector
 
 
 # -- logging facade ---------------------------------------------------------------
@@ -53,9 +53,9 @@ def _log_aggregator() -> LogAggregator:
     return LogAggregator(pipeline.logger_provider, settings=pipeline.settings)
 
 
-log_aggregator._AGGREGATOR.set_build(_log_aggregator)
+logs_facade.PROCESS_WIDE.set_build(_log_aggregator)
 
-get_log_aggregator = log_aggregator.get_log_aggregator
+get_log_aggregator = logs_facade.get_log_aggregator
 
 
 # -- tracing facade ---------------------------------------------------------------
@@ -65,9 +65,9 @@ def _tracing_collector() -> TracingCollector:
     return TracingCollector(pipeline.tracer_provider, settings=pipeline.settings)
 
 
-tracing_global._COLLECTOR.set_build(_tracing_collector)
+tracing_facade.PROCESS_WIDE.set_build(_tracing_collector)
 
-get_tracing_collector = tracing_global.get_tracing_collector
+get_tracing_collector = tracing_facade.get_tracing_collector
 
 
 # -- platform integration ---------------------------------------------------------

@@ -43,7 +43,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from monitoring_layer import _compat, _lifecycle, _selfmon, config, server
 from monitoring_layer._scrub import Scrubber
 from monitoring_layer.exporters.prometheus_multiprocess import MultiprocessCollector, ProcessStateWriter
-from monitoring_layer.metrics._self import SelfMetrics
+from monitoring_layer.metrics import SelfMetrics
 from monitoring_layer._process_wide import ProcessWide
 from monitoring_layer._readings_export import ReadingsExporter
 from monitoring_layer._sdk_drops import count_drops
@@ -227,7 +227,7 @@ class Pipeline:
         return [exporter_class(endpoint=settings.otlp_endpoint.rstrip("/") + path)]  # type: ignore[union-attr]
 
     def _prometheus_reader(self) -> MetricReader:
-        from monitoring_layer.metrics._prometheus import PrometheusBridge, PullPrometheusReader
+        from monitoring_layer.metrics import PrometheusBridge, PullPrometheusReader
 
         # Private registries: never clash with the host's prometheus_client
         # metrics. The bridge's public registry shows OTel's families plus the

@@ -40,7 +40,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import gzip_accepted
 
 from monitoring_layer._http import Request, Response, Router, ServerHandle, start_server
-from monitoring_layer.metrics._prometheus import render_exposition
+from monitoring_layer.metrics import render_exposition
 
 __all__ = ["Mount", "ServedPipeline", "add_mount", "build_router", "metrics_handler", "start"]
 

@@ -29,15 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from monitoring_layer import _defaults, _selfmon, config
-from monitoring_layer.logging import log_aggregator
-from monitoring_layer.metrics import _global as metrics_global
+from monitoring_layer import logging as logs_facade
+from monitoring_layer import metrics as metrics_facade
+from monitoring_layer import tracing as tracing_facade
 from monitoring_layer.pipeline import _PIPELINE, Pipeline
-from monitoring_layer.tracing import _collector as tracing_global
 
 __all__ = ["isolated_pipeline", "process_wide", "reset"]
 
 # The engines first: they are built on the facades and stop before them.
-_FACADES = (_defaults._ALERT_MANAGER, metrics_global._COLLECTOR, log_aggregator._AGGREGATOR, tracing_global._COLLECTOR)
+_FACADES = (_defaults._ALERT_MANAGER, metrics_facade.PROCESS_WIDE, logs_facade.PROCESS_WIDE, tracing_facade.PROCESS_WIDE)
 
 
 def reset() -> None:

@@ -15,8 +15,8 @@ from typing import Any
 
 from monitoring_layer import _selfmon
 from monitoring_layer._status import is_error
-from monitoring_layer.logging._levels import parse_level
-from monitoring_layer.tracing._views import trace_service
+from monitoring_layer.logging import parse_level
+from monitoring_layer.tracing import trace_service
 
 from ._home import LEVEL_ORDER, HomeFiles
 from ._rollup import TraceRollup, TraceRollupProcessor

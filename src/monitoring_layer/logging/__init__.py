@@ -4,12 +4,14 @@ from ._bridge import AggregatorHandler, LoggingCapture
 from ._levels import LEVELS, parse_level
 from monitoring_layer._scrub import DEFAULT_REDACT_KEYS, REDACTED
 from ._store import ERROR_BUCKET, LogStore
+from .log_aggregator import _AGGREGATOR as PROCESS_WIDE
 from .log_aggregator import LogAggregator, get_log_aggregator
 
 __all__ = [
     "DEFAULT_REDACT_KEYS",
     "ERROR_BUCKET",
     "LEVELS",
+    "PROCESS_WIDE",
     "REDACTED",
     "AggregatorHandler",
     "LogAggregator",
