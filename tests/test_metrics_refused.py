@@ -140,13 +140,15 @@ def test_counter_add_that_would_make_the_total_infinite_is_refused(
     assert len([r for r in caplog.records if "past the largest float" in r.getMessage()]) == 1
 
 
-def test_counter_overflow_raises_under_strict(collector_and_reader) -> None:
+@pytest.mark.parametrize("step, stat, reason", [("increment_counter", "total", "counter_overflow"),
+                                               ("increment_gauge", "last", "gauge_overflow")])
+def test_overflow_raises_under_strict(collector_and_reader, step: str, stat: str, reason: str) -> None:
     metrics, _reader = collector_and_reader
-    metrics.increment_counter("big", sys.float_info.max)
+    getattr(metrics, step)("big", sys.float_info.max)
     with pytest.raises(ValueError, match="past the largest float"):
-        metrics.increment_counter("big", sys.float_info.max)
-    assert metrics.get_metric_statistics("big")["total"] == sys.float_info.max
-    assert _selfmon.counts()["dropped"][("metrics", "counter_overflow")] == 1
+        getattr(metrics, step)("big", sys.float_info.max)
+    assert metrics.get_metric_statistics("big")[stat] == sys.float_info.max
+    assert _selfmon.counts()["dropped"][("metrics", reason)] == 1
 
 
 def test_gauge_step_past_the_largest_float_is_refused(lenient, collector_and_reader, caplog) -> None:
@@ -170,11 +172,3 @@ def test_gauge_step_past_the_largest_float_is_refused(lenient, collector_and_rea
     assert counts["errors"]["metric_value"] == 2
     assert len([r for r in caplog.records if "past the largest float" in r.getMessage()]) == 2  # once per gauge
 
-
-def test_gauge_overflow_raises_under_strict(collector_and_reader) -> None:
-    metrics, _reader = collector_and_reader
-    metrics.increment_gauge("level", sys.float_info.max)
-    with pytest.raises(ValueError, match="past the largest float"):
-        metrics.increment_gauge("level", sys.float_info.max)
-    assert metrics.get_metric_statistics("level")["last"] == sys.float_info.max
-    assert _selfmon.counts()["dropped"][("metrics", "gauge_overflow")] == 1
