@@ -7,7 +7,8 @@ encodes each batch as OTLP protobuf as an OTLP exporter would before the
 network (``lean-otlp``). Each figure is the median over ``repeats`` fresh
 processes run in alternation (facade, lean, lean-otlp, facade, ...), each
 recording at least ``ops`` operations for at least ``min_seconds`` with the
-garbage collector on, so caps fill and files are written (see ``_load``).
+garbage collector on, so caps fill and files are written (see ``_load``); the
+trace rows run until the largest cap has filled 1.2 times over.
 """
 
 from __future__ import annotations
@@ -61,20 +62,22 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def sustained_rows(plan: dict[str, Any], say: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
     """One row per (workload, setup, cap): cost per operation, its windows, GC figures."""
     ops, seconds, repeats = plan["sustained_ops"], plan["sustained_seconds"], plan["sustained_repeats"]
-    cases: list[tuple[str, str, int | None, float]] = []
-    for workload in ("root-span", "trace-5"):
-        caps = plan["sustained_caps"] if workload == "trace-5" else (None,)
-        cases += [(workload, "lean", None, seconds), (workload, "lean-otlp", None, seconds)]
-        cases += [(workload, "facade", cap, seconds) for cap in caps]
-    cases += [("log", "lean", None, seconds), ("log", "lean-otlp", None, seconds), ("log", "facade", None, seconds)]
+    caps = plan["sustained_caps"]
+    # Every trace row runs long enough to fill the largest cap 1.2 times over, so that row measures
+    # a full store and a full file; its contenders run as long, so their ratios compare like with like.
+    trace_ops = max(ops, int(1.2 * max(caps) * SPANS_PER_OP["trace-5"]))
+    cases: list[tuple[str, str, int | None, float, int]] = []
+    for workload, caps_here, spans in (("root-span", (None,), ops), ("trace-5", caps, trace_ops)):
+        cases += [(workload, "lean", None, seconds, spans), (workload, "lean-otlp", None, seconds, spans)]
+        cases += [(workload, "facade", cap, seconds, spans) for cap in caps_here]
+    cases += [("log", setup, None, seconds, ops) for setup in ("lean", "lean-otlp", "facade")]
     histogram_s = plan["sustained_histogram_seconds"]
-    cases += [("histogram", "lean", None, histogram_s), ("histogram", "facade", None, histogram_s)]
+    cases += [("histogram", setup, None, histogram_s, ops) for setup in ("lean", "facade")]
     results: dict[tuple[str, str, int | None], list[dict[str, Any]]] = {}
     for round_ in range(repeats):  # alternated: drift of the machine hits every contender alike
         say(f"sustained load, round {round_ + 1} of {repeats}")
-        for workload, setup, cap, min_s in cases:
-            spans = SPANS_PER_OP.get(workload, 1)
-            run = _run(setup, workload, max(1, ops // spans), min_s, cap)
+        for workload, setup, cap, min_s, count in cases:
+            run = _run(setup, workload, max(1, count // SPANS_PER_OP.get(workload, 1)), min_s, cap)
             results.setdefault((workload, setup, cap), []).append(run)
     rows = []
     for (workload, setup, cap), runs in results.items():
