@@ -222,6 +222,8 @@ def sustained(setup: str, workload: str, ops: int, min_seconds: float, cap: int 
         windows.append({"ops": done * per_span, "us_per_op": (t - last) / (done - since) / per_span * 1e6})
         last, since = t, done
         target = next(targets, done * 3)
+        if done < ops < target:  # the last window ends at ``ops``, not at the next round number
+            target = ops
     elapsed = now() - started
     clock.close()
     gc.collect()  # what stays tracked (the stores at their caps), not what waited for a collection
