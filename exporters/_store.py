@@ -173,7 +173,7 @@ def iter_document(doc: dict[str, Any], memo: dict[int, tuple[Any, str]] | None =
 
     head = "{\n "
     for key, value in doc.items():
-        if isinstance(value, list) and value:
+        if isinstance(value, (list, tuple)) and value:
             yield f"{head}{json.dumps(key)}: [\n  "
             batch: list[str] = []
             size = 0

@@ -215,7 +215,10 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         young = bisect.bisect_right(kept, -horizon, key=_NEGATIVE_END)  # those ended at or after the horizon
         _selfmon.dropped("traces", "retention_age", len(kept) - young)
         _selfmon.dropped("traces", "retention_count", max(0, young - self.max_traces))
-        doc["traces"] = kept[: min(young, self.max_traces)]
+        # A tuple, not a list: a list is walked by every full collection, a tuple of untracked tuples
+        # stops being tracked (by the second full collection after a write, the first untracks the new
+        # traces' tuples), so the kept traces (100,000 at the largest cap) cost the later ones nothing.
+        doc["traces"] = tuple(kept[: min(young, self.max_traces)])
         doc["updated"] = iso(now_ns())
         return doc
 

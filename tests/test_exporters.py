@@ -401,4 +401,10 @@ def test_a_batch_of_interleaved_traces_is_bounded_per_trace_and_waits_untracked_
     assert sorted(written) == ["child1.0", "child2.0"]  # the root is over the cap: the first child stands in
     assert [s["name"] for s in written["child1.0"]["spans"]] == ["child1.0", "child1.1", "child1.2"]
     assert all(t["span_count"] == 3 and t["dropped_spans"] == 2 for t in written.values())
+    # What the next write reuses (the kept traces' text) costs the garbage collector nothing once seen by
+    # it: new traces' tuples are untracked by the first full collection, the tuple holding them by the next.
+    gc.collect()
+    gc.collect()
+    kept = exporter._store._cached()["traces"]
+    assert len(kept) == 2 and not gc.is_tracked(kept)
     provider.shutdown()
