@@ -172,3 +172,19 @@ def test_gauge_step_past_the_largest_float_is_refused(lenient, collector_and_rea
     assert counts["errors"]["metric_value"] == 2
     assert len([r for r in caplog.records if "past the largest float" in r.getMessage()]) == 2  # once per gauge
 
+
+
+def test_values_near_the_largest_float_keep_every_reader_working(collector_and_reader) -> None:
+    """Each value is finite, their sum is not: the statistics say inf (the mean stays exact), nothing raises."""
+    metrics, reader = collector_and_reader
+    for _ in range(2):
+        metrics.set_gauge("huge", 1e308)
+        metrics.observe_histogram("huge_ms", 1e308)
+    for name in ("huge", "huge_ms"):
+        stats = metrics.get_metric_statistics(name)
+        assert stats["sum"] == math.inf and stats["mean"] == 1e308 and stats["max"] == 1e308
+    (point,) = _otel_points(reader, "huge_ms")
+    assert point.count == 2 and point.max == 1e308
+    text = metrics.export_prometheus_format()
+    assert _samples(text, "huge_ms")["huge_ms_count"] == 2
+    assert _selfmon.counts()["errors"].get("readings", 0) == 0

@@ -29,6 +29,7 @@ from opentelemetry.sdk._logs import LogRecordLimits, SynchronousMultiLogRecordPr
 from opentelemetry.sdk.trace import SpanProcessor
 
 from monitoring_layer import _selfmon
+from monitoring_layer._stats import exact_sum
 
 __all__ = ["SDK_VERSION", "BaseConfigurator", "TESTED_SDK", "add_span_scrubber", "batch_processor_metrics",
            "context_ops", "log_processors", "logger_limits", "map_unit", "otlp_encoders", "record_histogram_values", "prepend_log_processor",
@@ -300,7 +301,7 @@ def record_histogram_values(instrument: Any, attributes: Mapping[str, Any], valu
             record(value, attributes)
         return
     by_bounds: dict[tuple[float, ...], list[int]] = {}
-    total = math.fsum(rest)
+    total = exact_sum(rest)
     low, high = min(rest), max(rest)
     for aggregation in aggregations:
         bounds = aggregation._boundaries  # noqa: SLF001

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["QUANTILES", "quantile", "statistics"]
+__all__ = ["QUANTILES", "exact_sum", "quantile", "statistics"]
 
 #: The quantiles reported by statistics and by Prometheus summaries.
 QUANTILES = (0.5, 0.95, 0.99)
@@ -34,15 +34,28 @@ def quantile(ordered: Sequence[float], q: float) -> float | None:
     return ordered[low] + fraction * (ordered[high] - ordered[low]) if fraction else ordered[low]
 
 
+def exact_sum(values: Sequence[float]) -> float:
+    """``math.fsum``, but a sum past the largest float is ``inf`` (or ``-inf``) instead of an OverflowError."""
+    try:
+        return math.fsum(values)
+    except OverflowError:  # finite values near the largest float: the mean is finite, the sum is not
+        return _mean(values) * len(values)
+
+
+def _mean(values: Sequence[float]) -> float:
+    n = len(values)
+    return math.fsum(v / n for v in values)
+
+
 def statistics(values: Sequence[float]) -> dict[str, float | int | None]:
     """``count, sum, mean, min, max, p50, p95, p99`` of ``values`` (``None`` where undefined)."""
     ordered = sorted(values)
     n = len(ordered)
-    total = math.fsum(ordered) if n else 0
+    total = exact_sum(ordered) if n else 0
     result: dict[str, float | int | None] = {
         "count": n,
         "sum": total,
-        "mean": total / n if n else None,
+        "mean": (total / n if math.isfinite(total) else _mean(ordered)) if n else None,
         "min": ordered[0] if n else None,
         "max": ordered[-1] if n else None,
     }
