@@ -47,8 +47,7 @@ try:  # POSIX; elsewhere processes are not serialised (documented).
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["CHUNK_CHARS", "JsonFileStore", "SCHEMA_VERSION", "dumps_document", "encode_record", "iter_document",
-           "prepare_home"]
+__all__ = ["CHUNK_BYTES", "JsonFileStore", "SCHEMA_VERSION", "encode_record", "prepare_home"]
 
 #: The schema version of the logs file (and the default of a store); the metrics and traces files are at 2
 #: (``METRICS_SCHEMA_VERSION``, ``TRACES_SCHEMA_VERSION``), each migrating older files on read.
@@ -133,71 +132,163 @@ def _after_fork_in_child() -> None:
 _lifecycle.register("file stores", after_fork_child=_after_fork_in_child)
 
 
-def dumps_document(doc: dict[str, Any], memo: dict[int, tuple[Any, str]] | None = None) -> str:
-    """Serialise a document with one top-level key, and one record, per line.
+#: The bytes between two records of a list (one record per line).
+_SEPARATOR = b",\n  "
 
-    A record given as a tuple is already encoded: ``(json text, ...)`` (what
-    ``encode_record`` made; the rest of the tuple is the exporter's index), and
-    its text is written as it is.
+#: About how many bytes of new text are gathered before one ``os.write``: large enough that a
+#: write is one system call, small enough that no copy of a whole large file is ever made.
+CHUNK_BYTES = 1 << 20
 
-    With ``memo`` (``id(record) -> (record, text)``), a record that is the very
-    object serialised last time reuses its text; ``memo`` is refilled with this
-    document's records. Only for stores whose records are never changed in place.
+
+def _lay_out(doc: dict[str, Any], out: _DocumentOut, text_of: Callable[[Any], str]) -> dict[str, tuple[Any, ...]]:
+    """Write ``doc`` through ``out``, one top-level key and one record per line.
+
+    A record given as a tuple is already encoded: ``(json text, ...)`` (what ``encode_record``
+    made; the rest of the tuple is the exporter's index), or ``(place, ...)`` once written
+    (see ``JsonFileStore``). Returns, for each list of records, the same records with every
+    tuple's first item replaced by its place in this document (a tuple of records).
     """
-    return "".join(iter_document(doc, memo))
-
-
-#: About how many characters ``iter_document`` puts in one piece: large enough that a
-#: piece costs one write, small enough that no copy of a whole large file is ever made.
-CHUNK_CHARS = 1 << 20
-
-
-def iter_document(doc: dict[str, Any], memo: dict[int, tuple[Any, str]] | None = None) -> Iterator[str]:
-    """``dumps_document``'s text in pieces of about ``CHUNK_CHARS`` characters.
-
-    The file store writes the pieces one by one: a 300 MB traces file never exists as one
-    string (or one bytes copy of it), and the garbage collector and the other threads run
-    between pieces.
-    """
-    seen: dict[int, tuple[Any, str]] | None = {} if memo is not None else None
-
-    def record_text(item: Any) -> str:
-        if type(item) is tuple:
-            return item[0]  # type: ignore[no-any-return]
-        if seen is None:
-            return _compact(item)
-        hit = memo.get(id(item)) if memo is not None else None
-        text = hit[1] if hit is not None and hit[0] is item else _compact(item)
-        seen[id(item)] = (item, text)
-        return text
-
+    placed: dict[str, tuple[Any, ...]] = {}
     head = "{\n "
     for key, value in doc.items():
         if isinstance(value, (list, tuple)) and value:
-            yield f"{head}{json.dumps(key)}: [\n  "
-            batch: list[str] = []
-            size = 0
-            lead = ""
-            for item in value:
-                text = record_text(item)
-                batch.append(text)
-                size += len(text) + 4  # with its ",\n  "
-                if size >= CHUNK_CHARS:
-                    yield lead + ",\n  ".join(batch)
-                    batch, size, lead = [], 0, ",\n  "
-            if batch:
-                yield lead + ",\n  ".join(batch)
-            yield "\n ]"
+            out.text(f"{head}{json.dumps(key)}: [\n  ")
+            placed[key] = out.records(value, text_of)
+            out.text("\n ]")
         elif isinstance(value, dict) and value and key != "resource":
             body = ",\n  ".join(f"{json.dumps(k)}: {_compact(v)}" for k, v in value.items())
-            yield f"{head}{json.dumps(key)}: {{\n  {body}\n }}"
+            out.text(f"{head}{json.dumps(key)}: {{\n  {body}\n }}")
         else:
-            yield f"{head}{json.dumps(key)}: {_compact(value)}"
+            out.text(f"{head}{json.dumps(key)}: {_compact(value)}")
         head = ",\n "
-    yield "{\n}\n" if head == "{\n " else "\n}\n"
-    if memo is not None and seen is not None:
-        memo.clear()
-        memo.update(seen)
+    out.text("{\n}\n" if head == "{\n " else "\n}\n")
+    return placed
+
+
+class _DocumentOut:
+    """The bytes of one document on their way into ``fd``.
+
+    New text is gathered into writes of about ``CHUNK_BYTES``. A record kept from the file
+    this store wrote last (``source``) is not text in memory but a place in that file: runs
+    of such records (with the separators between them) are copied by the kernel, with the
+    GIL released (``os.copy_file_range``, or ``pread``/``write`` where it is refused).
+    """
+
+    def __init__(self, fd: int, source: int | None) -> None:
+        self.fd = fd
+        self.source = source
+        self.offset = 0         # the document's bytes so far: written, gathered or in the open run
+        self.replaced = 0       # pieces whose lone surrogates became U+FFFD
+        self._gathered: list[bytes] = []
+        self._gathered_size = 0
+
+    def text(self, text: str) -> None:
+        data, bad = _encode_piece(text)
+        self.replaced += bad
+        self._bytes(data)
+
+    def records(self, records: list[Any] | tuple[Any, ...], text_of: Callable[[Any], str]) -> tuple[Any, ...]:
+        """Write ``records`` one per line; returns them with each tuple's first item as its place here.
+
+        Run once per kept record (100,000 at the largest cap), so the loop keeps its state
+        in locals: a record that follows the previous one in the source only extends the
+        run of bytes to copy.
+        """
+        placed: list[Any] = []
+        keep = placed.append
+        gap = len(_SEPARATOR)
+        offset = self.offset
+        run_start = run_stop = -gap - 1  # the source's bytes not copied yet: [run_start, run_stop)
+        for index, record in enumerate(records):
+            head = record[0] if type(record) is tuple else None
+            if type(head) is range:
+                if head.start == run_stop + gap:  # right after the previous record, in the source too
+                    run_stop = head.stop
+                    offset += gap + len(head)
+                else:
+                    self.offset = offset
+                    if run_stop > run_start:
+                        self._copy_run(run_start, run_stop)
+                    if index:
+                        self._bytes(_SEPARATOR)
+                    self._write_gathered()
+                    run_start, run_stop = head.start, head.stop
+                    offset = self.offset + len(head)
+                keep((range(offset - len(head), offset),) + record[1:])
+                continue
+            self.offset = offset
+            if run_stop > run_start:
+                self._copy_run(run_start, run_stop)
+                run_start = run_stop = -gap - 1
+            if index:
+                self._bytes(_SEPARATOR)
+            data, bad = _encode_piece(head if type(head) is str else text_of(record))
+            self.replaced += bad
+            start = self.offset
+            self._bytes(data)
+            offset = self.offset
+            keep(record if head is None else (range(start, offset),) + record[1:])
+        self.offset = offset
+        if run_stop > run_start:
+            self._copy_run(run_start, run_stop)
+        # A tuple: once its records are untracked, the garbage collector stops walking it too.
+        return tuple(placed)
+
+    def close(self) -> None:
+        self._write_gathered()
+
+    def _bytes(self, data: bytes) -> None:
+        self._gathered.append(data)
+        self._gathered_size += len(data)
+        self.offset += len(data)
+        if self._gathered_size >= CHUNK_BYTES:
+            self._write_gathered()
+
+    def _write_gathered(self) -> None:
+        if self._gathered:
+            _write_all(self.fd, b"".join(self._gathered))
+            self._gathered, self._gathered_size = [], 0
+
+    def _copy_run(self, start: int, stop: int) -> None:
+        """Copy ``[start, stop)`` of the source, after what was gathered (already written by the caller)."""
+        if self.source is None:
+            raise RuntimeError("a record's place was given without the file it is in")
+        _copy_range(self.source, self.fd, start, stop - start)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+#: False once the kernel refused ``copy_file_range`` (old kernel, a file system without it).
+_KERNEL_COPY = hasattr(os, "copy_file_range")
+_NO_KERNEL_COPY = {errno.ENOSYS, errno.EXDEV, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
+
+
+def _copy_range(source: int, fd: int, start: int, count: int) -> None:
+    """Append ``count`` bytes of ``source`` from ``start`` to ``fd`` (at its position)."""
+    global _KERNEL_COPY
+    while count and _KERNEL_COPY:
+        try:
+            copied = os.copy_file_range(source, fd, count, start)
+        except OSError as exc:
+            if exc.errno not in _NO_KERNEL_COPY:
+                raise
+            _KERNEL_COPY = False
+            break
+        if not copied:
+            raise OSError(errno.EIO, "the file being rewritten is shorter than when it was written")
+        start += copied
+        count -= copied
+    while count:
+        data = os.pread(source, min(count, CHUNK_BYTES), start)
+        if not data:
+            raise OSError(errno.EIO, "the file being rewritten is shorter than when it was written")
+        _write_all(fd, data)
+        start += len(data)
+        count -= len(data)
 
 
 def encode_record(value: Any) -> str:
@@ -215,7 +306,20 @@ def _compact(value: Any) -> str:
 
 
 class JsonFileStore:
-    """One JSON document on disk, updated by read-merge-write under a process lock."""
+    """One JSON document on disk, updated by read-merge-write under a process lock.
+
+    Records kept between writes cost no memory for their text: after a write, every
+    pre-encoded record (a tuple ``(json text, ...)``) comes back to the next merge as
+    ``(place, ...)``, ``place`` being the ``range`` of its bytes in the file just written,
+    and the next write copies the kept records from that file to the new one in the kernel.
+    A merge that needs a kept record's text reads it with ``record_text``.
+
+    The store keeps the file it wrote last open until its next update. While it is open its
+    inode cannot be reused, so a file at the path with the same device and inode *is* that
+    file (and the same size and modification time say it was not changed in place): only
+    then are the places used; otherwise the file on disk is parsed again. If another process
+    replaces the file, the old one's space is freed at this store's next update.
+    """
 
     def __init__(self, path: Path, kind: str, *, records_immutable: bool = False,
                  schema_version: int = SCHEMA_VERSION,
@@ -228,13 +332,17 @@ class JsonFileStore:
         # What this store wrote last, while the file on disk is still that write: the next
         # update merges into it instead of parsing the file again (another process's write,
         # or any other change, shows in the file's identity and makes us read it).
-        self._cache: tuple[tuple[int, int, int], dict[str, Any]] | None = None
+        self._cache: tuple[tuple[int, int, int, int], dict[str, Any]] | None = None
+        self._held: int | None = None  # that write's file, open (see the class's docstring)
         # With records_immutable (merges never change a kept record in place), the text of
         # every record written last time, reused for the records that are kept as they were.
         self._memo: dict[int, tuple[Any, str]] | None = {} if records_immutable else None
+        # The file the merged document's places point into, during an update.
+        self._source: int | None = None
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._thread_lock = threading.Lock()
         self._swept = False  # stale temp files of dead writers removed (once, at the first write)
+        self._seen: dict[int, tuple[Any, str]] = {}  # the memo being made by the write under way
         _STORES.add(self)
 
     def empty(self) -> dict[str, Any]:
@@ -257,20 +365,37 @@ class JsonFileStore:
             if not self._swept:
                 self._swept = True
                 self._remove_stale_temp_files()
-            current = self._cached()
-            self._cache = None  # the merge may change it: valid again only after a good write
+            current, source = self._take_cached()
             if current is None:
                 current = self._load()
                 if self._memo is not None:
                     self._memo.clear()
-            new = merge(current)
-            new["schema_version"] = self.schema_version
-            new["kind"] = self.kind
-            self._write(new)
-            identity = self._identity()
-            if identity is not None:
-                self._cache = (identity, new)
+            self._source = source
+            try:
+                new = merge(current)
+                new["schema_version"] = self.schema_version
+                new["kind"] = self.kind
+                placed, written = self._write(new)
+            finally:
+                self._source = None
+                if source is not None:
+                    os.close(source)
+            new.update(placed)  # the records written as text now point into the new file
+            st = os.fstat(written)
+            self._cache, self._held = ((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), new), written
             return new
+
+    def record_text(self, record: tuple[Any, ...]) -> str:
+        """The JSON text of a pre-encoded record handed to a merge: ``(text, ...)`` or ``(place, ...)``."""
+        head = record[0]
+        if type(head) is str:
+            return head
+        if self._source is None:
+            raise RuntimeError(f"{self.path}: a record's place is readable only during update()")
+        data = os.pread(self._source, len(head), head.start)
+        if len(data) != len(head):
+            raise OSError(errno.EIO, f"{self.path} is shorter than when it was written")
+        return data.decode("utf-8")
 
     # -- internals -----------------------------------------------------------
 
@@ -311,18 +436,30 @@ class JsonFileStore:
                 removed += 1
         _selfmon.dropped("files", "stale_temp_file", removed)
 
-    def _identity(self) -> tuple[int, int, int] | None:
+    def _take_cached(self) -> tuple[dict[str, Any] | None, int | None]:
+        """The document this store wrote last and its file, open, if that is still the file on disk.
+
+        Either way the store no longer holds them: the merge may change the document, and it
+        is cached again only after a good write.
+        """
+        cache, held = self._cache, self._held
+        self._cache = self._held = None
+        if cache is None or held is None:
+            return None, None
         try:
             st = os.stat(self.path)
         except OSError:
-            return None
-        return (st.st_ino, st.st_size, st.st_mtime_ns)
+            st = None
+        if st is None or (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != cache[0]:
+            os.close(held)
+            return None, None
+        return cache[1], held
 
-    def _cached(self) -> dict[str, Any] | None:
-        cache = self._cache
-        if cache is not None and cache[0] == self._identity():
-            return cache[1]
-        return None
+    def __del__(self) -> None:
+        held = self.__dict__.get("_held")
+        if held is not None:
+            with contextlib.suppress(Exception):
+                os.close(held)
 
     def _load(self) -> dict[str, Any]:
         try:
@@ -360,29 +497,29 @@ class JsonFileStore:
             strict=False,
         )
 
-    def _write(self, doc: dict[str, Any]) -> None:
+    def _write(self, doc: dict[str, Any]) -> tuple[dict[str, tuple[Any, ...]], int]:
+        """Write ``doc`` atomically; returns its lists of records with their places, and the file, open."""
         # A fresh, unguessable name created exclusively and never through a symlink: a
         # planted link or file at a predictable name cannot redirect the write.
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, _FILE_MODE)
-        replaced = 0
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, _FILE_MODE)
+        out = _DocumentOut(fd, self._source)
+        self._seen = {}
         try:
-            for piece in iter_document(doc, self._memo):
-                data, bad = _encode_piece(piece)
-                replaced += bad
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
+            placed = _lay_out(doc, out, self._text_of)
+            out.close()
             os.fsync(fd)
+            os.replace(tmp, self.path)
         except BaseException:
             os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        os.close(fd)
-        os.replace(tmp, self.path)
-        if replaced:
+        if self._memo is not None:
+            self._memo.clear()
+            self._memo.update(self._seen)
+        self._seen = {}
+        if out.replaced:
             _report_surrogates(self.path)
         with contextlib.suppress(OSError):  # make the rename itself durable
             dir_fd = os.open(self.path.parent, os.O_RDONLY)
@@ -390,6 +527,17 @@ class JsonFileStore:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+        return placed, fd
+
+    def _text_of(self, record: Any) -> str:
+        """A record's JSON text (through the memo of the last write, for a store of immutable records)."""
+        memo = self._memo
+        if memo is None:
+            return _compact(record)
+        hit = memo.get(id(record))
+        text = hit[1] if hit is not None and hit[0] is record else _compact(record)
+        self._seen[id(record)] = (record, text)
+        return text
 
 
 def _flock(fd: int, deadline: float | None, path: Path) -> None:
@@ -407,18 +555,6 @@ def _flock(fd: int, deadline: float | None, path: Path) -> None:
         if time.monotonic() >= deadline:
             raise TimeoutError(f"another process held {path}'s lock past the deadline")
         time.sleep(_LOCK_POLL_S)
-
-
-def _encode(text: str, path: Path) -> bytes:
-    """UTF-8 bytes of a document; a lone surrogate (from any instrumentation) becomes U+FFFD.
-
-    Without this, one such string would make every later write of the file fail
-    until retention pushed its record out.
-    """
-    data, bad = _encode_piece(text)
-    if bad:
-        _report_surrogates(path)
-    return data
 
 
 def _encode_piece(text: str) -> tuple[bytes, int]:

@@ -92,9 +92,9 @@ class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
         self._pending = deque()
 
     def _merge(self, doc: dict[str, Any], pending: Any) -> dict[str, Any]:
-        # What this process wrote last comes back as (text, time) tuples; a document read from
+        # What this process wrote last comes back as (place, time) tuples; a document read from
         # disk (another process wrote since) has dicts, each encoded once here.
-        records: list[tuple[str, int] | dict[str, Any]] = [
+        records: list[tuple[Any, int] | dict[str, Any]] = [
             r for r in doc.get("records") or []
             if isinstance(r, tuple) or (isinstance(r, dict) and isinstance(r.get("time_unix_nano"), int))]
         failed = 0
@@ -116,7 +116,7 @@ class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
         return doc
 
 
-def _time_of(record: tuple[str, int] | dict[str, Any]) -> int:
+def _time_of(record: tuple[Any, int] | dict[str, Any]) -> int:
     return int(record[1] if isinstance(record, tuple) else record["time_unix_nano"])
 
 

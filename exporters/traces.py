@@ -10,9 +10,11 @@ every span, but only the newest ``max_traces`` traces of each interval reach the
 file. So ``export()`` keeps each span as a compact record (``_spanrec``: usually
 already made by the trace store) in a bounded buffer, and the JSON of a trace
 is made once, at the write, only for the traces that survive the bounds. The
-document this exporter wrote last is kept as one ``(json text, trace id, end)``
-tuple per trace: the next write re-reads nothing and re-encodes only the traces
-that changed, and the kept traces are strings the garbage collector ignores.
+document this exporter wrote last is kept as one ``(place, trace id, end)``
+tuple per trace, ``place`` being where the trace's JSON is in the file (the
+file store's places): the next write re-encodes only the traces that changed,
+the kernel copies the others from the old file to the new one, and the kept
+traces hold no text and nothing the garbage collector walks.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ TRACES_FILE = "traces/traces.json"
 #: 2: statuses in the library's vocabulary, OTel's code in ``otel_status_code`` (1: OTel's code in ``status``).
 TRACES_SCHEMA_VERSION = 2
 
-#: A trace as kept between writes: ``(json text, trace id hex, end_unix_nano)``.
+#: A trace as kept between writes: ``(json text or its place in the file, trace id hex, end_unix_nano)``.
 _Encoded = tuple
 
 
@@ -178,7 +180,7 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         self._pending = OrderedDict()
 
     def _merge(self, doc: dict[str, Any], pending: Any) -> dict[str, Any]:
-        # What this process wrote last comes back as (text, id, end) tuples, newest first; a
+        # What this process wrote last comes back as (place, id, end) tuples, newest first; a
         # document read from disk (another process wrote since) has dicts: each is validated and
         # encoded once. Past that, the work on the kept traces is done by C loops (dict, sort,
         # bisect, slice), so a write costs Python time for the new traces only, not for the cap.
@@ -194,7 +196,7 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
                 spans: dict[str, dict[str, Any]] = {}
                 dropped = entry[0]
             else:
-                old_doc = json.loads(old[0])
+                old_doc = json.loads(self._store.record_text(old))
                 spans = {s["span_id"]: s for s in old_doc["spans"] if isinstance(s, dict) and "span_id" in s}
                 dropped = int(old_doc.get("dropped_spans", 0)) + entry[0]
             for record in entry[1:]:

@@ -405,6 +405,6 @@ def test_a_batch_of_interleaved_traces_is_bounded_per_trace_and_waits_untracked_
     # it: new traces' tuples are untracked by the first full collection, the tuple holding them by the next.
     gc.collect()
     gc.collect()
-    kept = exporter._store._cached()["traces"]
+    kept = exporter._store._cache[1]["traces"]
     assert len(kept) == 2 and not gc.is_tracked(kept)
     provider.shutdown()

@@ -119,7 +119,8 @@ def test_update_gives_up_on_another_process_lock_at_its_deadline(home: Path) -> 
 
 
 
-def test_orjson_and_json_write_the_same_documents(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_orjson_and_json_write_the_same_documents(home: Path, lenient: None,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("orjson", reason="the `fast` extra (orjson) is not installed")
     doc = {"schema_version": 1, "kind": "logs", "records": [
         {"message": "café ☕", "n": 2**40, "x": 0.1, "tiny": 1e-07, "ok": True, "none": None,
@@ -127,31 +128,119 @@ def test_orjson_and_json_write_the_same_documents(monkeypatch: pytest.MonkeyPatc
         {"message": "huge", "n": 2**70},                       # beyond 64 bits: json takes it
         {"message": os.fsdecode(b"bad-\xff")},                 # a lone surrogate: json takes it
     ]}
-    fast = _store.dumps_document(doc)
+    prepare_home(home, "logs")
+    JsonFileStore(home / "logs" / "fast.json", "logs").update(lambda _: dict(doc))
     monkeypatch.setattr(_store, "_orjson", None)
-    plain = _store.dumps_document(doc)
-    assert json.loads(_store._encode(fast, Path("x"))) == json.loads(_store._encode(plain, Path("x")))
+    JsonFileStore(home / "logs" / "plain.json", "logs").update(lambda _: dict(doc))
+    fast, plain = (json.loads((home / "logs" / name).read_bytes()) for name in ("fast.json", "plain.json"))
+    assert fast == plain and fast["records"][2]["message"] == "bad-\ufffd"
 
 
-def test_a_large_document_is_written_in_bounded_pieces_that_join_to_one_valid_file(
+def test_a_large_document_is_written_in_bounded_pieces_that_make_one_valid_file(
         home: Path, lenient: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_store, "CHUNK_CHARS", 200)
+    monkeypatch.setattr(_store, "CHUNK_BYTES", 200)
+    writes: list[int] = []
+    write_all = _store._write_all
+    monkeypatch.setattr(_store, "_write_all", lambda fd, data: (writes.append(len(data)), write_all(fd, data)))
     records: list = [{"n": i, "text": "x" * (i % 50)} for i in range(300)]
     records[7] = (_store.encode_record({"n": 7, "pre": "encoded"}), "id", 7)  # an exporter's (text, ...) record
     records[250] = {"n": 250, "text": os.fsdecode(b"bad-\xff")}               # a lone surrogate, late in the file
     doc = {"schema_version": 1, "kind": "logs", "logs": records, "totals": {"a": 1}, "empty": [], "updated": "now"}
 
-    pieces = list(_store.iter_document(doc))
-    longest_record = max(len(_store.encode_record(r)) for r in records if isinstance(r, dict))
-    assert len(pieces) > 20
-    assert max(map(len, pieces)) <= 200 + longest_record + 8  # a piece ends at the first record past the size
-    assert "".join(pieces) == _store.dumps_document(doc)
-
     store = _store_in(home)
     store.update(lambda current: dict(doc))
+    longest_record = max(len(_store.encode_record(r)) for r in records if isinstance(r, dict))
+    assert len(writes) > 20
+    assert max(writes) <= 200 + longest_record + 8  # a write ends at the first record past the size
     on_disk = json.loads((home / "logs" / "logs.json").read_text())
     assert on_disk["logs"][7] == {"n": 7, "pre": "encoded"}
     assert on_disk["logs"][250]["text"] == "bad-\ufffd"
     assert [r["n"] for r in on_disk["logs"]] == list(range(300))
     assert (on_disk["totals"], on_disk["empty"], on_disk["updated"]) == ({"a": 1}, [], "now")
     assert _selfmon.counts()["errors"]["encode"] == 1  # one fault for the write, not one per piece
+
+
+def _encoded(n: int, text: str) -> tuple[str, int]:
+    return (_store.encode_record({"n": n, "text": text}), n)
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False], ids=["copy_file_range", "pread-write"])
+def test_kept_records_hold_no_text_and_are_copied_from_the_last_file(
+        home: Path, lenient: None, monkeypatch: pytest.MonkeyPatch, kernel_copy: bool) -> None:
+    if not kernel_copy:
+        monkeypatch.setattr(_store, "_KERNEL_COPY", False)
+    monkeypatch.setattr(_store, "CHUNK_BYTES", 64)  # copies and gathered writes alternate within the list
+    texts = ["plain", "café ☕", os.fsdecode(b"bad-\xff"), "x" * 100, "", "last"]
+    store = _store_in(home)
+    store.update(lambda doc: {**doc, "records": [_encoded(n, t) for n, t in enumerate(texts)], "head": {"a": 1}})
+    first = (home / "logs" / "logs.json").read_bytes()
+    assert _selfmon.counts()["errors"]["encode"] == 1
+
+    seen: dict[int, str] = {}
+
+    def merge(doc: dict) -> dict:
+        kept = doc["records"]
+        assert all(type(r[0]) is range for r in kept)  # places in the file, no text
+        for record in kept:
+            seen[record[1]] = store.record_text(record)
+        # New records first, one old record dropped from the middle, one from the end, the order kept.
+        doc["records"] = [_encoded(10, "new ☃"), _encoded(11, "newer"), *kept[:2], *kept[3:5]]
+        return doc
+
+    store.update(merge)
+    assert {n: json.loads(text)["text"] for n, text in seen.items()} == dict(
+        enumerate(texts[:2] + ["bad-\ufffd"] + texts[3:]))
+    assert first.count(b"bad-\xef\xbf\xbd") == 1  # what the first write made of the lone surrogate
+
+    expected = _store_in(home / "fresh")  # the same document, every record written from text
+    expected.update(lambda doc: {**doc, "records": [
+        _encoded(10, "new ☃"), _encoded(11, "newer"), _encoded(0, "plain"), _encoded(1, "café ☕"),
+        _encoded(3, "x" * 100), _encoded(4, "")], "head": {"a": 1}})
+    written = (home / "logs" / "logs.json").read_bytes()
+    fresh = json.loads((home / "fresh" / "logs" / "logs.json").read_bytes())
+    assert written.replace(b'"updated"', b"") == (home / "fresh" / "logs" / "logs.json").read_bytes().replace(
+        b'"updated"', b"")
+    assert [r["n"] for r in json.loads(written)["records"]] == [r["n"] for r in fresh["records"]] == [
+        10, 11, 0, 1, 3, 4]
+
+    # A third write copies again from the second file: places follow each write.
+    store.update(lambda doc: {**doc, "records": doc["records"][1:]})
+    assert [r["n"] for r in json.loads((home / "logs" / "logs.json").read_bytes())["records"]] == [11, 0, 1, 3, 4]
+
+
+def test_a_file_another_writer_replaced_is_parsed_again_not_copied_from(home: Path) -> None:
+    store = _store_in(home)
+    store.update(lambda doc: {**doc, "records": [_encoded(1, "ours")]})
+    other = JsonFileStore(home / "logs" / "logs.json", "logs")  # another process, as far as `store` knows
+    other.update(lambda doc: {**doc, "records": [{"n": 2, "text": "theirs"}, *doc["records"]]})
+
+    kinds: list[type] = []
+    store.update(lambda doc: (kinds.extend(type(r) for r in doc["records"]), doc)[1])
+    assert kinds == [dict, dict]  # read from the file, not places in a file that is gone
+    assert [r["n"] for r in json.loads((home / "logs" / "logs.json").read_bytes())["records"]] == [2, 1]
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False], ids=["copy_file_range", "pread-write"])
+def test_a_copy_past_the_end_of_the_old_file_fails_the_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_copy: bool) -> None:
+    if not kernel_copy:
+        monkeypatch.setattr(_store, "_KERNEL_COPY", False)
+    (tmp_path / "old").write_bytes(b"0123456789")
+    source = os.open(tmp_path / "old", os.O_RDONLY)
+    target = os.open(tmp_path / "new", os.O_WRONLY | os.O_CREAT)
+    try:
+        _store._copy_range(source, target, 2, 5)
+        with pytest.raises(OSError, match="shorter than when it was written"):
+            _store._copy_range(source, target, 8, 5)
+    finally:
+        os.close(source)
+        os.close(target)
+    assert (tmp_path / "new").read_bytes().startswith(b"23456")
+
+
+def test_a_place_is_readable_only_during_an_update(home: Path) -> None:
+    store = _store_in(home)
+    store.update(lambda doc: {**doc, "records": [_encoded(1, "ours")]})
+    (record,) = store._cache[1]["records"]  # type: ignore[index]
+    with pytest.raises(RuntimeError, match="only during update"):
+        store.record_text(record)
