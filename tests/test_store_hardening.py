@@ -170,6 +170,7 @@ def test_kept_records_hold_no_text_and_are_copied_from_the_last_file(
     if not kernel_copy:
         monkeypatch.setattr(_store, "_KERNEL_COPY", False)
     monkeypatch.setattr(_store, "CHUNK_BYTES", 64)  # copies and gathered writes alternate within the list
+    monkeypatch.setattr(_store, "PLACE_MIN_BYTES", 0)  # every record becomes a place, however short
     texts = ["plain", "café ☕", os.fsdecode(b"bad-\xff"), "x" * 100, "", "last"]
     store = _store_in(home)
     store.update(lambda doc: {**doc, "records": [_encoded(n, t) for n, t in enumerate(texts)], "head": {"a": 1}})
@@ -208,9 +209,20 @@ def test_kept_records_hold_no_text_and_are_copied_from_the_last_file(
     assert [r["n"] for r in json.loads((home / "logs" / "logs.json").read_bytes())["records"]] == [11, 0, 1, 3, 4]
 
 
+def test_short_records_keep_their_text_and_long_ones_become_places(home: Path) -> None:
+    short, long = _encoded(1, "s"), _encoded(2, "l" * _store.PLACE_MIN_BYTES)
+    store = _store_in(home)
+    store.update(lambda doc: {**doc, "records": [short, long]})
+    kept = store._cache[1]["records"]  # type: ignore[index]
+    assert kept[0] is short  # a place would cost more than the text it saves
+    assert type(kept[1][0]) is range and kept[1][1:] == (2,)
+    store.update(lambda doc: {**doc, "records": [_encoded(3, "new"), *doc["records"]]})
+    assert [r["n"] for r in json.loads((home / "logs" / "logs.json").read_bytes())["records"]] == [3, 1, 2]
+
+
 def test_a_file_another_writer_replaced_is_parsed_again_not_copied_from(home: Path) -> None:
     store = _store_in(home)
-    store.update(lambda doc: {**doc, "records": [_encoded(1, "ours")]})
+    store.update(lambda doc: {**doc, "records": [_encoded(1, "ours" * 500)]})
     other = JsonFileStore(home / "logs" / "logs.json", "logs")  # another process, as far as `store` knows
     other.update(lambda doc: {**doc, "records": [{"n": 2, "text": "theirs"}, *doc["records"]]})
 
@@ -240,7 +252,7 @@ def test_a_copy_past_the_end_of_the_old_file_fails_the_write(
 
 def test_a_place_is_readable_only_during_an_update(home: Path) -> None:
     store = _store_in(home)
-    store.update(lambda doc: {**doc, "records": [_encoded(1, "ours")]})
+    store.update(lambda doc: {**doc, "records": [_encoded(1, "ours" * 500)]})
     (record,) = store._cache[1]["records"]  # type: ignore[index]
     with pytest.raises(RuntimeError, match="only during update"):
         store.record_text(record)
