@@ -341,7 +341,8 @@ class JsonFileStore:
     inode cannot be reused, so a file at the path with the same device and inode *is* that
     file (and the same size and modification time say it was not changed in place): only
     then are the places used; otherwise the file on disk is parsed again. If another process
-    replaces the file, the old one's space is freed at this store's next update.
+    replaces the file, the old one's space is freed at this store's next update, or sooner
+    by ``let_go_if_replaced``.
     """
 
     def __init__(self, path: Path, kind: str, *, records_immutable: bool = False,
@@ -420,6 +421,23 @@ class JsonFileStore:
             raise OSError(errno.EIO, f"{self.path} is shorter than when it was written")
         return data.decode("utf-8")
 
+    def let_go_if_replaced(self) -> None:
+        """Close the file this store wrote last if another writer has replaced it since.
+
+        Until then its disk space stays allocated (the file is unlinked but open); the
+        exporters' writer threads call this at every idle interval, so a process that stops
+        writing does not hold a large deleted file. A store busy in another thread is skipped.
+        """
+        if self._held is None or not self._thread_lock.acquire(blocking=False):
+            return
+        try:
+            cache, held = self._cache, self._held
+            if cache is not None and held is not None and not self._is_on_disk(cache[0]):
+                self._cache = self._held = None
+                os.close(held)
+        finally:
+            self._thread_lock.release()
+
     # -- internals -----------------------------------------------------------
 
     @contextlib.contextmanager
@@ -469,14 +487,18 @@ class JsonFileStore:
         self._cache = self._held = None
         if cache is None or held is None:
             return None, None
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            st = None
-        if st is None or (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) != cache[0]:
+        if not self._is_on_disk(cache[0]):
             os.close(held)
             return None, None
         return cache[1], held
+
+    def _is_on_disk(self, identity: tuple[int, int, int, int]) -> bool:
+        """Whether the file at the path is the held file with this (device, inode, size, mtime)."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) == identity
 
     def __del__(self) -> None:
         held = self.__dict__.get("_held")

@@ -166,6 +166,8 @@ def _run(ref: weakref.ref[BufferedFileWriter], wake: threading.Event, interval_s
             return
         if writer._dirty:
             writer.write_now()
+        else:  # idle: do not hold a file another process has replaced (its disk space)
+            writer._store.let_go_if_replaced()
         if writer._stopped:
             return
         wake.clear()

@@ -232,6 +232,42 @@ def test_a_file_another_writer_replaced_is_parsed_again_not_copied_from(home: Pa
     assert [r["n"] for r in json.loads((home / "logs" / "logs.json").read_bytes())["records"]] == [2, 1]
 
 
+def test_a_store_lets_go_of_its_last_file_once_another_writer_replaced_it(home: Path) -> None:
+    store = _store_in(home)
+    store.update(lambda doc: {**doc, "records": [_encoded(1, "ours")]})
+    held = store._held
+    assert held is not None
+    store.let_go_if_replaced()  # still the file on disk: kept, and with it the cached document
+    assert store._held == held and store._cache is not None
+    JsonFileStore(home / "logs" / "logs.json", "logs").update(lambda doc: {**doc, "records": []})
+    store.let_go_if_replaced()
+    assert store._held is None and store._cache is None
+    with pytest.raises(OSError):
+        os.fstat(held)  # closed: the replaced file's space is freed
+    store.update(lambda doc: {**doc, "records": [_encoded(2, "again"), *doc["records"]]})
+    assert [r["n"] for r in json.loads((home / "logs" / "logs.json").read_bytes())["records"]] == [2]
+
+
+def test_an_idle_writer_thread_lets_go_of_a_replaced_file(home: Path) -> None:
+    import weakref
+
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+    from monitoring_layer.exporters import _writer
+
+    exporter = JsonFileLogExporter(home)
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    provider.get_logger("t").emit(LogRecord(body="kept", severity_number=SeverityNumber.INFO))
+    provider.shutdown()  # written; nothing pending, so the writer is idle from here
+    assert exporter._store._held is not None
+    JsonFileStore(home / "logs" / "logs.json", "logs").update(lambda doc: doc)  # another process's write
+    exporter._wake.set()
+    _writer._run(weakref.ref(exporter), exporter._wake, 0.0)  # one round of the thread (it stops: shut down)
+    assert exporter._store._held is None
+
+
 @pytest.mark.parametrize("kernel_copy", [True, False], ids=["copy_file_range", "pread-write"])
 def test_a_copy_past_the_end_of_the_old_file_fails_the_write(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_copy: bool) -> None:
