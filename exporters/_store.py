@@ -434,7 +434,8 @@ class JsonFileStore:
             cache, held = self._cache, self._held
             if cache is not None and held is not None and not self._is_on_disk(cache[0]):
                 self._cache = self._held = None
-                os.close(held)
+                with contextlib.suppress(OSError):  # called from a writer thread's loop: never raises
+                    os.close(held)
         finally:
             self._thread_lock.release()
 

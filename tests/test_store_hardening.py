@@ -248,6 +248,25 @@ def test_a_store_lets_go_of_its_last_file_once_another_writer_replaced_it(home: 
     assert [r["n"] for r in json.loads((home / "logs" / "logs.json").read_bytes())["records"]] == [2]
 
 
+def test_letting_go_never_raises_into_the_writer_thread(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _store_in(home)
+    store.update(lambda doc: {**doc, "records": [_encoded(1, "ours")]})
+    held = store._held
+    JsonFileStore(home / "logs" / "logs.json", "logs").update(lambda doc: doc)
+    real_close = os.close
+
+    def failing_close(fd: int) -> None:
+        real_close(fd)
+        raise OSError(5, "Input/output error")  # what close() may report for a file on a failing disk
+
+    monkeypatch.setattr(_store.os, "close", failing_close)
+    store.let_go_if_replaced()
+    monkeypatch.undo()
+    assert store._held is None
+    with pytest.raises(OSError):
+        os.fstat(held)  # type: ignore[arg-type]
+
+
 def test_an_idle_writer_thread_lets_go_of_a_replaced_file(home: Path) -> None:
     import weakref
 
