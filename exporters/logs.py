@@ -92,7 +92,7 @@ class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
         self._pending = deque()
 
     def _merge(self, doc: dict[str, Any], pending: Any) -> dict[str, Any]:
-        # What this process wrote last comes back as (place, time) tuples; a document read from
+        # What this process wrote last comes back as (text or place, time) tuples; a document read from
         # disk (another process wrote since) has dicts, each encoded once here.
         records: list[tuple[Any, int] | dict[str, Any]] = [
             r for r in doc.get("records") or []

@@ -12,9 +12,10 @@ already made by the trace store) in a bounded buffer, and the JSON of a trace
 is made once, at the write, only for the traces that survive the bounds. The
 document this exporter wrote last is kept as one ``(place, trace id, end)``
 tuple per trace, ``place`` being where the trace's JSON is in the file (the
-file store's places): the next write re-encodes only the traces that changed,
-the kernel copies the others from the old file to the new one, and the kept
-traces hold no text and nothing the garbage collector walks.
+file store's places; a trace under 1 KiB keeps its text instead): the next
+write re-encodes only the traces that changed, the kernel copies the others
+from the old file to the new one, and the kept traces hold nothing the
+garbage collector walks.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         self._pending = OrderedDict()
 
     def _merge(self, doc: dict[str, Any], pending: Any) -> dict[str, Any]:
-        # What this process wrote last comes back as (place, id, end) tuples, newest first; a
+        # What this process wrote last comes back as (place or text, id, end) tuples, newest first; a
         # document read from disk (another process wrote since) has dicts: each is validated and
         # encoded once. Past that, the work on the kept traces is done by C loops (dict, sort,
         # bisect, slice), so a write costs Python time for the new traces only, not for the cap.

@@ -408,3 +408,33 @@ def test_a_batch_of_interleaved_traces_is_bounded_per_trace_and_waits_untracked_
     kept = exporter._store._cache[1]["traces"]
     assert len(kept) == 2 and not gc.is_tracked(kept)
     provider.shutdown()
+
+
+def test_a_written_trace_kept_as_a_place_gains_the_spans_of_a_later_write(home):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import set_span_in_context
+
+    from monitoring_layer.exporters import _store
+
+    exporter = JsonFileSpanExporter(home, export_interval_s=3600)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    root = tracer.start_span("root", attributes={"big": "x" * _store.PLACE_MIN_BYTES})
+    tracer.start_span("first", context=set_span_in_context(root)).end()
+    root.end()
+    tracer.start_span("other").end()
+    assert exporter.write_now()
+    kept = {t[1]: t for t in exporter._store._cache[1]["traces"]}
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    assert type(kept[trace_id][0]) is range  # large: the next write copies it or reads it back from the file
+
+    # A span of the same trace from later (another thread, a retry) reaches the next write.
+    tracer.start_span("late", context=set_span_in_context(root)).end()
+    assert exporter.write_now()
+    traces = {t["trace_id"]: t for t in _read(home, "traces/traces.json")["traces"]}
+    assert sorted(s["name"] for s in traces[trace_id]["spans"]) == ["first", "late", "root"]
+    assert traces[trace_id]["span_count"] == 3 and traces[trace_id]["spans"][0]["attributes"]["big"].startswith("x")
+    assert [t["name"] for t in traces.values()].count("other") == 1
+    provider.shutdown()
