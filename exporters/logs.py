@@ -1,9 +1,13 @@
 """``JsonFileLogExporter``: OTel log records into ``logs/logs.json``.
 
-Cost model (docs/benchmarks.md): ``export()`` only keeps the SDK's records in a
-buffer bounded by what the file may keep (``max_records``); a record becomes
-JSON at the write, and only if it is still among the newest. Under load most
-records are pushed out of the buffer before that, without ever being converted.
+Cost model (docs/benchmarks.md): ``export()`` keeps each SDK record as one flat
+tuple of atoms (``_flatten``) in a buffer bounded by what the file may keep
+(``max_records``); a record becomes JSON at the write, and only if it is still
+among the newest. Under load most records are pushed out of the buffer before
+that, without ever being converted. Flat, because the SDK's record is about six
+objects the garbage collector tracks (record, its dict, attributes, context...):
+a thousand of them waiting for the write lengthened every full collection in the
+host's threads; a tuple of atoms stops being tracked at its first collection.
 The document written last is kept as ``(json text, time_unix_nano)`` tuples:
 the next write re-reads and re-encodes nothing it already had.
 """
@@ -23,7 +27,7 @@ from monitoring_layer import _selfmon
 from monitoring_layer._encode import level_name
 from monitoring_layer.config import get_settings
 
-from ._encode import NS_PER_DAY, attributes, iso, json_value, now_ns, resource_service
+from ._encode import NS_PER_DAY, iso, json_value, now_ns, resource_service, unpack_json
 from ._store import JsonFileStore, encode_record, prepare_home
 from ._writer import BufferedFileWriter
 
@@ -59,19 +63,33 @@ class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
         home = prepare_home(Path(home) if home is not None else settings.home, "logs")
         self.max_records = max_records or settings.logs_max_records
         self.retention_days = retention_days or settings.logs_retention_days
-        self._pending: deque[Any] = deque()  # the SDK's records, converted at the write
+        self._pending: deque[tuple[Any, ...]] = deque()  # ``_flatten``ed records, converted at the write
         self._init_writer(JsonFileStore(home / LOGS_FILE, "logs"),
                           export_interval_s or settings.export_interval_s)
 
     def export(self, batch: Sequence[Any]) -> Any:
         if self._stopped:
             return _Result.FAILURE
+        skipped = max(0, len(batch) - self.max_records)  # older than what the file may keep
+        items = batch[skipped:] if skipped else batch
+        failed = 0
+        try:
+            flat = _flatten(items)
+        except Exception:  # noqa: BLE001 - one bad record must not cost the others: find it
+            flat = []
+            for item in items:
+                try:
+                    flat += _flatten((item,))
+                except Exception as exc:  # noqa: BLE001
+                    failed += 1
+                    _selfmon.fault("export", exc, key="logs encode")
         with self._buffer_lock:
-            self._pending.extend(batch)
+            self._pending.extend(flat)
             overflow = len(self._pending) - self.max_records
-            for _ in range(max(0, overflow)):  # older than what the file may keep
+            for _ in range(max(0, overflow)):
                 self._pending.popleft()
-        _selfmon.dropped("logs", "retention_count", max(0, overflow))
+        _selfmon.dropped("logs", "unencodable", failed)
+        _selfmon.dropped("logs", "retention_count", skipped + max(0, overflow))
         self._mark_dirty()
         return _Result.SUCCESS
 
@@ -120,28 +138,50 @@ def _time_of(record: tuple[Any, int] | dict[str, Any]) -> int:
     return int(record[1] if isinstance(record, tuple) else record["time_unix_nano"])
 
 
-def _log_record(item: Any) -> dict[str, Any]:
-    # SDK >= 1.39 hands ReadableLogRecord(log_record=..., resource=...); older
-    # ones a LogData(log_record=...) whose record carries the resource.
-    record = item.log_record
-    resource = getattr(item, "resource", None) or getattr(record, "resource", None)
-    scope = getattr(item, "instrumentation_scope", None)
-    timestamp = record.timestamp or record.observed_timestamp or now_ns()
-    attrs = attributes(record.attributes)
-    severity = record.severity_number.value if record.severity_number is not None else None
-    body = record.body
-    trace_id = record.trace_id or 0
-    span_id = record.span_id or 0
+# A pending record, flat: these fields, then the attribute names, then their values.
+_TS, _SEV, _TEXT, _BODY, _TRACE, _SPAN, _SERVICE, _SCOPE = range(8)
+_ATTRS = 8
+
+
+def _flatten(items: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """SDK log records as tuples of atoms (a body that is a mapping or a list stays one object)."""
+    flat: list[tuple[Any, ...]] = []
+    append = flat.append
+    resource: Any = flat  # a sentinel no record has: the first one looks its service up
+    scope: Any = flat
+    for item in items:
+        # SDK >= 1.39 hands ReadableLogRecord(log_record=..., resource=...); older
+        # ones a LogData(log_record=...) whose record carries the resource.
+        record = item.log_record
+        found = getattr(item, "resource", None) or getattr(record, "resource", None)
+        if found is not resource:  # the records of a batch share one resource and a few scopes
+            resource, service = found, resource_service(found)
+        found = getattr(item, "instrumentation_scope", None)
+        if found is not scope:
+            scope, scope_name = found, found.name if found is not None else ""
+        severity = record.severity_number
+        attrs = record.attributes or ()
+        append((record.timestamp or record.observed_timestamp or now_ns(),
+                severity._value_ if severity is not None else None,  # Enum.value is a slow property
+                record.severity_text, record.body, record.trace_id or 0, record.span_id or 0, service,
+                scope_name, *attrs, *(attrs.values() if attrs else ())))
+    return flat
+
+
+def _log_record(flat: tuple[Any, ...]) -> dict[str, Any]:
+    timestamp, severity, body, trace_id, span_id = flat[_TS], flat[_SEV], flat[_BODY], flat[_TRACE], flat[_SPAN]
+    names = (len(flat) - _ATTRS) // 2
+    attrs = unpack_json((flat[_ATTRS:_ATTRS + names], flat[_ATTRS + names:])) if names else {}
     return {
         "time": iso(timestamp),
         "time_unix_nano": timestamp,
         "level": level_name(severity),
         "severity_number": severity,
-        "severity_text": record.severity_text,
-        "component": str(attrs.get("component", scope.name if scope is not None else "")),
+        "severity_text": flat[_TEXT],
+        "component": str(attrs.get("component", flat[_SCOPE])),
         "message": body if isinstance(body, str) else json.dumps(json_value(body), ensure_ascii=False),
         "attributes": attrs,
         "trace_id": format_trace_id(trace_id) if trace_id else None,
         "span_id": format_span_id(span_id) if span_id else None,
-        "service": resource_service(resource),
+        "service": flat[_SERVICE],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 
@@ -56,6 +57,85 @@ def test_file_keeps_the_newest_thousand(pipeline, home):
     assert len(records) == 1_000
     assert records[0]["message"] == "record 1099" and records[-1]["message"] == "record 100"
     assert logs.get_log_statistics()["total"] == 1_100
+
+
+def _exporter_fed_by_a_logger(home, **options):
+    from monitoring_layer.exporters.logs import JsonFileLogExporter
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+    exporter = JsonFileLogExporter(home, export_interval_s=3600, **options)
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    return exporter, provider
+
+
+def _capture(provider):
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    capture = InMemoryLogRecordExporter()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(capture))
+    return capture
+
+
+def test_records_waiting_for_the_write_are_nothing_the_collector_walks(home):
+    exporter, provider = _exporter_fed_by_a_logger(home)
+    logs = LogAggregator(provider)
+    tracer = __import__("opentelemetry.sdk.trace", fromlist=["TracerProvider"]).TracerProvider().get_tracer("t")
+    with tracer.start_as_current_span("job"):  # a current span: the SDK's record holds its context
+        for i in range(50):
+            logs.info("api", f"request {i}", rows=i, ratio=0.5, tags=["a", "b"])
+    gc.collect()
+    gc.collect()  # a list attribute is a tuple inside the record: untracked one collection after its holder
+    waiting = list(exporter._pending)
+    assert len(waiting) == 50
+    assert not [r for r in waiting if gc.is_tracked(r)], "a waiting record keeps objects the collector walks"
+    # ...and the file gets them whole.
+    assert exporter.write_now()
+    records = json.loads((home / "logs" / "logs.json").read_text("utf-8"))["records"]
+    assert records[0]["message"] == "request 49" and records[0]["component"] == "api"
+    assert records[0]["attributes"] == {"component": "api", "rows": 49, "ratio": 0.5, "tags": ["a", "b"]}
+    assert records[0]["trace_id"] is not None and records[0]["service"]
+    provider.shutdown()
+
+
+def test_a_record_that_cannot_be_read_costs_only_itself(home, monkeypatch):
+    from monitoring_layer import config
+
+    monkeypatch.setenv("MONITORING_STRICT", "0")  # contained and counted, as in production
+    config._reset_for_tests()
+    exporter, provider = _exporter_fed_by_a_logger(home)
+    provider.get_logger("lib").emit(LogRecord(body="before", severity_number=SeverityNumber.INFO))
+
+    class Unreadable:
+        @property
+        def log_record(self):
+            raise RuntimeError("broken record")
+
+    capture = _capture(provider)
+    provider.get_logger("lib").emit(LogRecord(body="after", severity_number=SeverityNumber.WARN))
+    assert exporter.export([Unreadable(), capture.get_finished_logs()[-1]]).name == "SUCCESS"
+    assert _selfmon.counts()["dropped"][("logs", "unencodable")] == 1
+    assert exporter.write_now()
+    records = json.loads((home / "logs" / "logs.json").read_text("utf-8"))["records"]
+    assert sorted(r["message"] for r in records) == ["after", "after", "before"]
+    provider.shutdown()
+
+
+def test_a_batch_larger_than_the_file_keeps_only_its_newest(home):
+    exporter, provider = _exporter_fed_by_a_logger(home, max_records=3)
+    capture = _capture(provider)
+    logs = LogAggregator(provider)
+    for i in range(5):
+        logs.info("api", f"r{i}")
+    exporter._pending.clear()
+    before = _selfmon.counts()["dropped"].get(("logs", "retention_count"), 0)
+    exporter.export(capture.get_finished_logs())  # one batch of five into a file of three
+    assert len(exporter._pending) == 3
+    assert _selfmon.counts()["dropped"][("logs", "retention_count")] - before == 2
+    assert exporter.write_now()
+    records = json.loads((home / "logs" / "logs.json").read_text("utf-8"))["records"]
+    assert [r["message"] for r in records] == ["r4", "r3", "r2"]
+    provider.shutdown()
 
 
 class _BlockingExporter(LogRecordExporter):
