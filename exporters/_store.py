@@ -188,6 +188,7 @@ class _DocumentOut:
         self.source = source
         self.offset = 0         # the document's bytes so far: written, gathered or in the open run
         self.replaced = 0       # texts whose lone surrogates became U+FFFD
+        self.places = 0         # records handed back as places in this document
         self._gathered: list[str] = []
         self._gathered_size = 0  # in bytes
 
@@ -208,6 +209,7 @@ class _DocumentOut:
         """
         placed: list[Any] = []
         keep = placed.append
+        places = 0
         gathered = self._gathered
         unwritten = self._gathered_size
         gap = len(_SEPARATOR)
@@ -230,6 +232,7 @@ class _DocumentOut:
                     run_start, run_stop = head.start, head.stop
                     offset += len(head)
                 keep((range(offset - len(head), offset),) + record[1:])
+                places += 1
                 continue
             if run_stop > run_start:
                 self._copy_run(run_start, run_stop)
@@ -250,9 +253,11 @@ class _DocumentOut:
                 keep(record)
             else:
                 keep((range(offset - size, offset),) + record[1:])
+                places += 1
         if run_stop > run_start:
             self._copy_run(run_start, run_stop)
         self.offset = offset
+        self.places += places
         self._gathered_size = unwritten
         # A tuple: once its records are untracked, the garbage collector stops walking it too.
         return tuple(placed)
@@ -337,12 +342,16 @@ class JsonFileStore:
     new one in the kernel.
     A merge that needs a kept record's text reads it with ``record_text``.
 
-    The store keeps the file it wrote last open until its next update. While it is open its
-    inode cannot be reused, so a file at the path with the same device and inode *is* that
-    file (and the same size and modification time say it was not changed in place): only
-    then are the places used; otherwise the file on disk is parsed again. If another process
-    replaces the file, the old one's space is freed at this store's next update, or sooner
-    by ``let_go_if_replaced``.
+    When some record is a place, the store keeps the file it wrote last open until its next
+    update. While it is open its inode cannot be reused, so a file at the path with the same
+    device and inode *is* that file (and the same size and modification time say it was not
+    changed in place): only then are the places used; otherwise the file on disk is parsed
+    again. If another process replaces the file, the old one's space is freed at this store's
+    next update, or sooner by ``let_go_if_replaced``. A document without places (its records
+    all short, or not pre-encoded) is not held open: the same identity (device, inode, size,
+    modification time to the nanosecond) only decides whether the document kept in memory can
+    be merged into instead of parsing the file, which a reused inode could fool only with the
+    same size and nanosecond time.
     """
 
     def __init__(self, path: Path, kind: str, *, records_immutable: bool = False,
@@ -399,14 +408,13 @@ class JsonFileStore:
                 new = merge(current)
                 new["schema_version"] = self.schema_version
                 new["kind"] = self.kind
-                placed, written = self._write(new)
+                placed, written, identity = self._write(new)
             finally:
                 self._source = None
                 if source is not None:
                     os.close(source)
             new.update(placed)  # the records written as text now point into the new file
-            st = os.fstat(written)
-            self._cache, self._held = ((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), new), written
+            self._cache, self._held = (identity, new), written
             return new
 
     def record_text(self, record: tuple[Any, ...]) -> str:
@@ -486,10 +494,9 @@ class JsonFileStore:
         """
         cache, held = self._cache, self._held
         self._cache = self._held = None
-        if cache is None or held is None:
-            return None, None
-        if not self._is_on_disk(cache[0]):
-            os.close(held)
+        if cache is None or not self._is_on_disk(cache[0]):
+            if held is not None:
+                os.close(held)
             return None, None
         return cache[1], held
 
@@ -543,8 +550,11 @@ class JsonFileStore:
             strict=False,
         )
 
-    def _write(self, doc: dict[str, Any]) -> tuple[dict[str, tuple[Any, ...]], int]:
-        """Write ``doc`` atomically; returns its lists of records with their places, and the file, open."""
+    def _write(self, doc: dict[str, Any]) -> tuple[dict[str, tuple[Any, ...]], int | None, tuple[int, int, int, int]]:
+        """Write ``doc`` atomically; returns its lists of records with their places, the file and its identity.
+
+        The file is returned open if some record of the document is a place in it, else closed (None).
+        """
         # A fresh, unguessable name created exclusively and never through a symlink: a
         # planted link or file at a predictable name cannot redirect the write.
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
@@ -573,7 +583,12 @@ class JsonFileStore:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
-        return placed, fd
+        try:
+            st = os.fstat(fd)
+        finally:
+            if not out.places:
+                os.close(fd)
+        return placed, fd if out.places else None, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
     def _text_of(self, record: Any) -> str:
         """A record's JSON text (through the memo of the last write, for a store of immutable records)."""

@@ -234,7 +234,7 @@ def test_a_file_another_writer_replaced_is_parsed_again_not_copied_from(home: Pa
 
 def test_a_store_lets_go_of_its_last_file_once_another_writer_replaced_it(home: Path) -> None:
     store = _store_in(home)
-    store.update(lambda doc: {**doc, "records": [_encoded(1, "ours")]})
+    store.update(lambda doc: {**doc, "records": [_encoded(1, "ours" * 300)]})  # long enough to be a place
     held = store._held
     assert held is not None
     store.let_go_if_replaced()  # still the file on disk: kept, and with it the cached document
@@ -250,7 +250,7 @@ def test_a_store_lets_go_of_its_last_file_once_another_writer_replaced_it(home: 
 
 def test_letting_go_never_raises_into_the_writer_thread(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = _store_in(home)
-    store.update(lambda doc: {**doc, "records": [_encoded(1, "ours")]})
+    store.update(lambda doc: {**doc, "records": [_encoded(1, "ours" * 300)]})
     held = store._held
     JsonFileStore(home / "logs" / "logs.json", "logs").update(lambda doc: doc)
     real_close = os.close
@@ -278,13 +278,37 @@ def test_an_idle_writer_thread_lets_go_of_a_replaced_file(home: Path) -> None:
     exporter = JsonFileLogExporter(home)
     provider = LoggerProvider()
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
-    provider.get_logger("t").emit(LogRecord(body="kept", severity_number=SeverityNumber.INFO))
+    provider.get_logger("t").emit(LogRecord(body="kept " * 300, severity_number=SeverityNumber.INFO))
     provider.shutdown()  # written; nothing pending, so the writer is idle from here
     assert exporter._store._held is not None
     JsonFileStore(home / "logs" / "logs.json", "logs").update(lambda doc: doc)  # another process's write
     exporter._wake.set()
     _writer._run(weakref.ref(exporter), exporter._wake, 0.0)  # one round of the thread (it stops: shut down)
     assert exporter._store._held is None
+
+
+def test_a_file_without_places_is_not_held_and_its_document_still_reused(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _store_in(home)
+    store.update(lambda doc: {**doc, "records": [_encoded(1, "short")]})
+    assert store._held is None and store._cache is not None  # nothing points into the file: not kept open
+    parsed: list[int] = []
+    real_load = JsonFileStore._load
+
+    def counting_load(self: JsonFileStore) -> dict:
+        parsed.append(1)
+        return real_load(self)
+
+    monkeypatch.setattr(JsonFileStore, "_load", counting_load)
+    store.update(lambda doc: {**doc, "records": [_encoded(2, "next"), *doc["records"]]})
+    assert parsed == [], "the file this store wrote was parsed again"
+    JsonFileStore(home / "logs" / "logs.json", "logs").update(
+        lambda doc: {**doc, "records": [{"n": 3, "text": "theirs"}, *doc["records"]]})
+    parsed.clear()
+    store.update(lambda doc: {**doc, "records": [_encoded(4, "mine"), *doc["records"]]})
+    assert parsed == [1]  # another writer replaced it: read from disk, their record kept
+    assert [r["n"] for r in json.loads((home / "logs" / "logs.json").read_bytes())["records"]] == [4, 3, 2, 1]
+    assert store._held is None
 
 
 @pytest.mark.parametrize("kernel_copy", [True, False], ids=["copy_file_range", "pread-write"])
