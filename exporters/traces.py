@@ -132,14 +132,18 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
                 group.append(record)
         traces = evicted_spans = over_cap = 0
         cap = self.max_spans_per_trace
+        max_traces = self.max_traces
         for trace_id, group in by_trace.items():
             entry = pending.get(trace_id)
             if entry is None:
-                entry = (0,)
-                if len(pending) >= self.max_traces:  # older than what the file may keep
+                if len(pending) >= max_traces:  # older than what the file may keep
                     _, evicted = pending.popitem(last=False)
                     traces += 1
                     evicted_spans += len(evicted) - 1
+                if len(group) <= cap:  # a new trace within its cap (most, and every one-span trace)
+                    pending[trace_id] = (0, *group)
+                    continue
+                entry = (0,)
             else:
                 pending.move_to_end(trace_id)
             # A span id seen twice is settled at the write (the last one wins).

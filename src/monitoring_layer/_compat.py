@@ -157,12 +157,14 @@ class _ScrubbingSpanProcessor(SpanProcessor):
 
     def _on_ending(self, span: Any) -> None:
         try:
-            attributes = span._attributes  # noqa: SLF001 - BoundedAttributes, frozen once the span ends
+            # Read through span_parts: the frozen containers themselves where the SDK allows, not
+            # BoundedAttributes' Python-level items() nor BoundedList's copy under a lock per span.
+            attributes, events, _ = span_parts(span)
             if attributes:
                 found = self._changes(attributes)
                 if found:
-                    span._attributes = _replaced(attributes, found)  # noqa: SLF001
-            for event in span._events:  # noqa: SLF001
+                    span._attributes = _replaced(span._attributes, found)  # noqa: SLF001
+            for event in events:
                 event_attributes = event._attributes  # noqa: SLF001
                 if event_attributes:
                     found = self._changes(event_attributes)

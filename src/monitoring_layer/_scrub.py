@@ -196,8 +196,12 @@ class Scrubber:
         shaped secrets are redacted inside. Used on spans and events as they end.
         """
         found: dict[str, Any] | None = None
+        known = self._keys  # sensitive()'s cache, read here first: this runs for every span that ends
         for key, value in attributes.items():
-            if self.sensitive(key):
+            secret = known.get(key)
+            if secret is None:
+                secret = self.sensitive(key)
+            if secret:
                 if value != REDACTED:
                     found = found if found is not None else {}
                     found[key] = REDACTED
