@@ -487,7 +487,7 @@ class JsonFileStore:
         _selfmon.dropped("files", "stale_temp_file", removed)
 
     def _take_cached(self) -> tuple[dict[str, Any] | None, int | None]:
-        """The document this store wrote last and its file, open, if that is still the file on disk.
+        """The document this store wrote last, if that is still the file on disk, and the file if held open.
 
         Either way the store no longer holds them: the merge may change the document, and it
         is cached again only after a good write.
@@ -501,7 +501,7 @@ class JsonFileStore:
         return cache[1], held
 
     def _is_on_disk(self, identity: tuple[int, int, int, int]) -> bool:
-        """Whether the file at the path is the held file with this (device, inode, size, mtime)."""
+        """Whether the file at the path is the one this store wrote last: same (device, inode, size, mtime)."""
         try:
             st = os.stat(self.path)
         except OSError:
@@ -585,10 +585,14 @@ class JsonFileStore:
                 os.close(dir_fd)
         try:
             st = os.fstat(fd)
-        finally:
-            if not out.places:
-                os.close(fd)
-        return placed, fd if out.places else None, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        except BaseException:
+            os.close(fd)
+            raise
+        identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if not out.places:  # nothing points into it: holding it would only keep a replaced file's space
+            os.close(fd)
+            return placed, None, identity
+        return placed, fd, identity
 
     def _text_of(self, record: Any) -> str:
         """A record's JSON text (through the memo of the last write, for a store of immutable records)."""

@@ -10,6 +10,7 @@ import jsonschema
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.trace import TracerProvider
 
 from monitoring_layer import LogAggregator, _selfmon
 from monitoring_layer.exporters import load_schema
@@ -80,7 +81,7 @@ def _capture(provider):
 def test_records_waiting_for_the_write_are_nothing_the_collector_walks(home):
     exporter, provider = _exporter_fed_by_a_logger(home)
     logs = LogAggregator(provider)
-    tracer = __import__("opentelemetry.sdk.trace", fromlist=["TracerProvider"]).TracerProvider().get_tracer("t")
+    tracer = TracerProvider().get_tracer("t")
     with tracer.start_as_current_span("job"):  # a current span: the SDK's record holds its context
         for i in range(50):
             logs.info("api", f"request {i}", rows=i, ratio=0.5, tags=["a", "b"])
