@@ -86,6 +86,20 @@ def test_quick_sustained_section_has_every_contender(tmp_path, capsys):
     assert "Sustained load" in capsys.readouterr().out
 
 
+def test_contenders_run_in_processes_that_never_import_the_library():
+    # A lean contender that imported monitoring_layer would carry our modules' objects through
+    # every full collection: slower than what a user of the OTel SDK alone runs.
+    from monitoring_layer.bench._sustained import _run
+
+    lean = _run("lean", "log", 300, 0, None)
+    assert lean["imported_monitoring_layer"] is False and lean["ops"] >= 300
+    baseline = _run("none", "host", 0, 0.2, None)
+    assert baseline["imported_monitoring_layer"] is False
+    facade = _run("facade", "log", 300, 0, None)
+    assert facade["imported_monitoring_layer"] is True
+    assert facade["gc_tracked_objects"] > lean["gc_tracked_objects"]
+
+
 def test_sustained_targets_judge_the_rows():
     from monitoring_layer.bench._sustained import sustained_targets
 

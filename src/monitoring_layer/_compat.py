@@ -32,7 +32,7 @@ from monitoring_layer import _selfmon
 from monitoring_layer._stats import exact_sum
 
 __all__ = ["SDK_VERSION", "BaseConfigurator", "TESTED_SDK", "add_span_scrubber", "batch_processor_metrics",
-           "context_ops", "log_processors", "logger_limits", "map_unit", "otlp_encoders", "record_histogram_values", "prepend_log_processor",
+           "context_ops", "log_processors", "logger_limits", "map_unit", "record_histogram_values", "prepend_log_processor",
            "sanitize_attribute", "sanitize_full_name", "span_parts"]
 
 # The base class OTel's own docs give distributions for OTEL_*_EXPORTER handling
@@ -235,21 +235,6 @@ def _pick_span_parts() -> Callable[[Any], tuple[Mapping[str, Any], Any, Any]]:
 #: ``span_parts(span) -> (attributes mapping, events, links)`` of an ENDED span, read without copies
 #: (the public properties when the SDK's private fields moved: slower, same result).
 span_parts = _pick_span_parts()
-
-
-# -- OTLP encoding (for the bench's lean OTel contender) --------------------------------------------
-
-def otlp_encoders() -> tuple[Callable[[Any], Any], Callable[[Any], Any]] | None:
-    """``(encode_spans, encode_logs)`` of the OTLP exporters' common package, None when not installed.
-
-    The log encoder lives in a private module of that package (as OTel's own exporters import it).
-    """
-    try:
-        from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-    except ImportError:
-        return None
-    return encode_spans, encode_logs
 
 
 # -- histogram values handed over in bulk ------------------------------------------------------------

@@ -19,12 +19,15 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-__all__ = ["SPANS_PER_OP", "host_rows", "sustained_rows", "sustained_targets"]
+__all__ = ["host_rows", "sustained_rows", "sustained_targets"]
 
-#: Spans per operation of each workload of ``_load`` (its figures are per span).
-SPANS_PER_OP = {"trace-5": 6}
+#: ``_load`` run by its path, not as ``monitoring_layer.bench._load``: ``-m`` would import our package
+#: (its parents) into every contender's process. ``-c`` puts the temporary working folder first on the path.
+_RUNNER = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+_LOAD_SCRIPT = str(Path(__file__).with_name("_load.py"))
 
 LABELS = {"facade": "monitoring-layer", "lean": "lean OTel (no-op exporter)",
           "lean-otlp": "lean OTel + OTLP encoding", "none": "nothing recorded"}
@@ -33,14 +36,18 @@ WORKLOAD_LABELS = {"root-span": "root span, made current", "trace-5": "trace: ro
 
 
 def _run(setup: str, workload: str, ops: int, seconds: float, cap: int | None) -> dict[str, Any]:
-    command = [sys.executable, "-m", "monitoring_layer.bench._load", setup, workload, str(ops), str(seconds),
-               "-" if cap is None else str(cap)]
+    arguments = [setup, workload, str(ops), str(seconds), "-" if cap is None else str(cap)]
+    command = [sys.executable, "-c", _RUNNER, _LOAD_SCRIPT, *arguments]
     with tempfile.TemporaryDirectory() as tmp:
         done = subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=tmp,
                               env=_clean_env())
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[2:])} failed: {done.stderr.strip()[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+        raise RuntimeError(f"{' '.join(arguments)} failed: {done.stderr.strip()[-2000:]}")
+    run: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if setup != "facade" and run.get("imported_monitoring_layer") is not False:
+        raise RuntimeError(f"{' '.join(arguments)}: the contender's process imported monitoring_layer, so its "
+                           "garbage collections walked our modules too; the comparison would be unfair to it")
+    return run
 
 
 def _clean_env() -> dict[str, str]:
@@ -61,6 +68,9 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def sustained_rows(plan: dict[str, Any], say: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
     """One row per (workload, setup, cap): cost per operation, its windows, GC figures."""
+    # Imported here, not at the top: `python -m monitoring_layer.bench._load` imports this package first.
+    from monitoring_layer.bench._load import SPANS_PER_OP
+
     ops, seconds, repeats = plan["sustained_ops"], plan["sustained_seconds"], plan["sustained_repeats"]
     caps = plan["sustained_caps"]
     # Every trace row runs long enough to fill the largest cap 1.2 times over, so that row measures
