@@ -22,3 +22,34 @@ def test_subpackages_import():
 
 def test_version_is_a_string():
     assert isinstance(monitoring_layer.__version__, str) and monitoring_layer.__version__.count(".") == 2
+
+
+def test_import_loads_the_engines_and_the_dashboard_only_when_used():
+    # Every full collection of the host walks the objects of every module imported: a process that
+    # only records signals must not carry the engines', the dashboard's or the OTel env setup's.
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import monitoring_layer
+never = ["monitoring_layer.alerts", "monitoring_layer.health", "monitoring_layer.dashboard", "asyncio",
+         "sqlite3", "smtplib", "importlib.metadata", "opentelemetry.propagate", "opentelemetry.sdk._configuration"]
+print([m for m in never if m in sys.modules])
+from monitoring_layer import AlertManager, HealthStatus, ObservabilityDashboard, create_kafka_check
+import monitoring_layer.alerts
+assert monitoring_layer.AlertManager is monitoring_layer.alerts.AlertManager is AlertManager
+assert monitoring_layer.health.HealthStatus is HealthStatus
+assert "ObservabilityDashboard" in dir(monitoring_layer) and callable(create_kafka_check)
+print(all(m in sys.modules for m in never[:3]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "True"]
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    import pytest
+
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
+        monitoring_layer.NoSuchThing  # noqa: B018

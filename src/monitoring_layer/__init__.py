@@ -4,8 +4,19 @@ An OpenTelemetry distribution: the public API below is a set of thin facades
 over OTel providers built by ``monitoring_layer.pipeline``; exporters write the
 documented JSON files under ``MONITORING_HOME`` and serve Prometheus.
 
-This module only re-exports the public names.
+This module only re-exports the public names. The signals' facades, the pipeline,
+the integration, the decorators and every ``get_*()`` are imported with the package;
+the engines (health checks, alerts) and the dashboard when first used: a getter
+imports its engine when called, and their classes and functions here are looked up
+on first use (``__getattr__`` below). A process that only records metrics, logs
+and spans neither pays their import time nor carries their objects (asyncio,
+sqlite3, smtplib...) through every garbage collection.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from monitoring_layer._defaults import (
     get_alert_manager,
@@ -19,21 +30,12 @@ from monitoring_layer._defaults import (
     serve_health,
 )
 from monitoring_layer._version import __version__
-from monitoring_layer.alerts import AlertManager, AlertRule, NotificationChannel, Severity
 from monitoring_layer.config import Settings, configure, get_settings
-from monitoring_layer.dashboard import ObservabilityDashboard
 from monitoring_layer.errors import ConfigError, MonitoringError, UnknownMetricError
 from monitoring_layer.exporters import (
     JsonFileLogExporter,
     JsonFileMetricExporter,
     JsonFileSpanExporter,
-)
-from monitoring_layer.health import (
-    HealthCheckManager,
-    HealthStatus,
-    create_database_check,
-    create_kafka_check,
-    create_storage_check,
 )
 from monitoring_layer.integration import MonitoringIntegration
 from monitoring_layer.logging import LogAggregator
@@ -54,6 +56,44 @@ from monitoring_layer.utils import (
     measure_time,
     retry_with_tracking,
 )
+
+if TYPE_CHECKING:
+    from monitoring_layer.alerts import AlertManager, AlertRule, NotificationChannel, Severity
+    from monitoring_layer.dashboard import ObservabilityDashboard
+    from monitoring_layer.health import (
+        HealthCheckManager,
+        HealthStatus,
+        create_database_check,
+        create_kafka_check,
+        create_storage_check,
+    )
+
+#: Public names imported on first use, by the module that holds them.
+_ON_FIRST_USE = {
+    **dict.fromkeys(("AlertManager", "AlertRule", "NotificationChannel", "Severity"), "monitoring_layer.alerts"),
+    "ObservabilityDashboard": "monitoring_layer.dashboard",
+    **dict.fromkeys(("HealthCheckManager", "HealthStatus", "create_database_check", "create_kafka_check",
+                     "create_storage_check"), "monitoring_layer.health"),
+}
+#: Subpackages that ``import monitoring_layer`` used to bring along: ``monitoring_layer.alerts.X`` still works.
+_SUBPACKAGES = frozenset({"alerts", "dashboard", "health"})
+
+
+def __getattr__(name: str) -> Any:
+    module = _ON_FIRST_USE.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # the next lookup is a plain one
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "AlertManager",

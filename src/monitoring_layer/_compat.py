@@ -18,13 +18,11 @@ import re
 import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
-from importlib import metadata
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
-from opentelemetry.sdk._configuration import _BaseConfigurator as BaseConfigurator
 from opentelemetry.sdk._logs import LogRecordLimits, SynchronousMultiLogRecordProcessor
 from opentelemetry.sdk.trace import SpanProcessor
 
@@ -35,17 +33,18 @@ __all__ = ["SDK_VERSION", "BaseConfigurator", "TESTED_SDK", "add_span_scrubber",
            "context_ops", "log_processors", "logger_limits", "map_unit", "record_histogram_values", "prepend_log_processor",
            "sanitize_attribute", "sanitize_full_name", "span_parts"]
 
-# The base class OTel's own docs give distributions for OTEL_*_EXPORTER handling
-# (private module name, public role): re-exported so otel_instrument touches no private module.
 #: The SDK minor version these accesses were written against.
 TESTED_SDK = (1, 45)
 
 
 def _version() -> tuple[int, ...]:
+    # The SDK's own version module, not importlib.metadata: that one (and the zipfile, csv and
+    # pathlib it imports, about 1,800 objects every full collection walks) is not needed here.
     try:
-        return tuple(int(p) for p in re.findall(r"\d+", metadata.version("opentelemetry-sdk"))[:2])
-    except (metadata.PackageNotFoundError, ValueError):
+        from opentelemetry.sdk.version import __version__
+    except ImportError:
         return ()
+    return tuple(int(p) for p in re.findall(r"\d+", __version__)[:2])
 
 
 SDK_VERSION = _version()
@@ -348,3 +347,17 @@ def context_ops() -> tuple[Callable[[], Any], Callable[[Any], Any]]:
     if type(runtime) is ContextVarsRuntimeContext and isinstance(var, contextvars.ContextVar):
         return var.get, var.set
     return otel_context.get_current, otel_context.attach
+
+
+# -- the SDK's configurator base (for `opentelemetry-instrument`) ----------------------------------
+
+def __getattr__(name: str) -> Any:
+    # The base class OTel's own docs give distributions for OTEL_*_EXPORTER handling (private module
+    # name, public role), re-exported so otel_instrument touches no private module. ``BaseConfigurator`` is looked up on first use, by ``otel_instrument`` only: its module (the SDK's
+    # environment-driven setup, about 2,400 objects and 0.1 s of import) is not loaded with the package.
+    if name == "BaseConfigurator":
+        from opentelemetry.sdk._configuration import _BaseConfigurator
+
+        globals()[name] = _BaseConfigurator
+        return _BaseConfigurator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

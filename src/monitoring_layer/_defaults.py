@@ -8,13 +8,17 @@ its builder installed here, so ``monitoring_layer.get_x is monitoring_layer.x.ge
 and no facade imports the pipeline), and the mount that puts its routes on the
 one embedded server. The package face imports this module first, so every
 builder is installed before any getter can be called.
+
+The engines (health checks, alerts) and the dashboard are imported by their
+getters and mounts when first called, not with this module: a process that only
+records signals never loads them (see the package face's docstring).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
@@ -22,9 +26,6 @@ from monitoring_layer import _http, server
 from monitoring_layer.exporters.prometheus_multiprocess import MultiprocessCollector
 from monitoring_layer._http import ServerHandle
 from monitoring_layer._process_wide import ProcessWide
-from monitoring_layer.alerts import AlertManager
-from monitoring_layer.dashboard import ObservabilityDashboard, mount_dashboard
-from monitoring_layer.health import HealthCheckManager, mount_health
 from monitoring_layer.integration import platform_integration
 from monitoring_layer import logging as logs_facade
 from monitoring_layer import metrics as metrics_facade
@@ -33,6 +34,11 @@ from monitoring_layer.logging import LogAggregator
 from monitoring_layer.metrics import MetricsCollector
 from monitoring_layer.pipeline import get_pipeline
 from monitoring_layer.tracing import TracingCollector
+
+if TYPE_CHECKING:
+    from monitoring_layer.alerts import AlertManager
+    from monitoring_layer.dashboard import ObservabilityDashboard
+    from monitoring_layer.health import HealthCheckManager
 
 __all__ = ["get_alert_manager", "get_health_check_manager", "get_log_aggregator", "get_metrics_collector",
            "get_monitoring_integration", "get_observability_dashboard", "get_tracing_collector", "serve",
@@ -102,12 +108,14 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, mounts: Iterable[server.Mou
 # -- the alert manager ------------------------------------------------------------
 
 def _build_alert_manager() -> AlertManager:
+    from monitoring_layer.alerts import AlertManager
+
     pipeline = get_pipeline()
     return AlertManager(get_metrics_collector(), readings=pipeline.readings, home=pipeline.settings.home,
                         log_aggregator=get_log_aggregator())
 
 
-_ALERT_MANAGER: ProcessWide[AlertManager] = ProcessWide(_build_alert_manager, close=AlertManager.close)
+_ALERT_MANAGER: ProcessWide[AlertManager] = ProcessWide(_build_alert_manager, close=lambda manager: manager.close())
 
 
 def get_alert_manager() -> AlertManager:
@@ -119,6 +127,8 @@ def get_alert_manager() -> AlertManager:
 # -- health checks ----------------------------------------------------------------
 
 def _build_health() -> HealthCheckManager:
+    from monitoring_layer.health import HealthCheckManager
+
     pipeline = get_pipeline()
     # OTEL_SDK_DISABLED: checks still run and answer probes, but nothing is written.
     home = pipeline.settings.home if pipeline.enabled else None
@@ -145,12 +155,20 @@ def serve_health(host: str = "127.0.0.1", port: int = 0) -> _http.ServerHandle:
 
     >>> server = serve_health(port=8081)  # doctest: +SKIP
     """
+    from monitoring_layer.health import mount_health
+
     router = _http.Router()
     mount_health(router, get_health_check_manager())
     return _http.start_server(router, host, port)
 
 
-_NO_CHECKS: ProcessWide[HealthCheckManager] = ProcessWide(lambda: HealthCheckManager(background=False))
+def _no_checks() -> HealthCheckManager:
+    from monitoring_layer.health import HealthCheckManager
+
+    return HealthCheckManager(background=False)
+
+
+_NO_CHECKS: ProcessWide[HealthCheckManager] = ProcessWide(_no_checks)
 
 
 def _current_health() -> HealthCheckManager:
@@ -161,7 +179,10 @@ def _current_health() -> HealthCheckManager:
 
 def _mount_health(router: _http.Router, _pipeline: Any) -> None:
     # The probes of the process-wide manager on every server of the pipeline (serve() and the
-    # OTEL_EXPORTER_PROMETHEUS_PORT one), looked up at each request: mounting builds nothing.
+    # OTEL_EXPORTER_PROMETHEUS_PORT one), looked up at each request: mounting builds nothing
+    # (it imports the health package, when a server starts).
+    from monitoring_layer.health import mount_health
+
     mount_health(router, _current_health)
 
 
@@ -173,6 +194,8 @@ server.add_mount(_mount_health)
 def _mount_dashboard(router: _http.Router, _pipeline: Any) -> None:
     # Only on serve()'s router, never as a global mount: the pipeline's own Prometheus port is
     # started while the pipeline is being built, before the facades the dashboard needs can exist.
+    from monitoring_layer.dashboard import mount_dashboard
+
     mount_dashboard(router, get_observability_dashboard())
 
 
@@ -203,6 +226,8 @@ def get_observability_dashboard(
         health_manager if health_manager is not None else get_health_check_manager(),
         alert_manager if alert_manager is not None else get_alert_manager(),
     )
+    from monitoring_layer.dashboard import ObservabilityDashboard
+
     key = tuple(id(p) for p in parts)
     with _dashboard_lock:
         found = _dashboards.get(key)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from opentelemetry import propagate
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter, Setter
 
@@ -84,6 +83,8 @@ def inject(carrier: Any, context: Context | None = None) -> Any:
                 raise TypeError(f"carrier must be a list of (key, value) pairs; item {index} is {pair!r:.60}")
     if context is not None and not isinstance(context, Context):
         raise TypeError(f"context must be an OTel Context (from extract()) or None, got {type(context).__name__}")
+    from opentelemetry import propagate  # on first use: importing it loads the propagators' entry points
+
     propagate.inject(carrier, context=context, setter=_SETTER)
     return carrier
 
@@ -95,4 +96,6 @@ def extract(carrier: Any) -> Context:
     """
     if carrier is not None and not isinstance(carrier, (Mapping, list, tuple)):
         raise TypeError(f"carrier must be a mapping or a list of (key, value) pairs, got {type(carrier).__name__}")
+    from opentelemetry import propagate
+
     return propagate.extract(carrier if carrier is not None else {}, getter=_GETTER, context=Context())

@@ -20,7 +20,6 @@ re-run from where it failed.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import random
@@ -108,6 +107,8 @@ def retry_with_tracking(max_retries: int = 3, base_delay: float = 0.1, max_delay
                 fault(problem, function)
 
         if is_async(func):
+            import asyncio  # here, not at the top: only an async function needs it (and runs in a loop)
+
             pause = sleep or asyncio.sleep
 
             @functools.wraps(func)
