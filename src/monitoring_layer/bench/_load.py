@@ -19,7 +19,8 @@ Setups, each what a user would otherwise run:
   in-memory stores), ``CAP`` as ``traces_max_traces``/``logs_memory_max_records``;
 * ``lean``: the OTel SDK alone: TracerProvider + BatchSpanProcessor,
   LoggerProvider + BatchLogRecordProcessor, MeterProvider +
-  PrometheusMetricReader, with exporters that discard the batches;
+  PrometheusMetricReader (all three in every lean process, whatever the
+  workload records), with exporters that discard the batches;
 * ``lean-otlp``: the same, but the exporters encode each batch as OTLP
   protobuf (what an OTLP exporter pays before the network) and discard it.
 
@@ -108,17 +109,10 @@ def _facade(workload: str, cap: int | None) -> tuple[Callable[[], None], Callabl
 
 def _lean(workload: str, encode: bool) -> tuple[Callable[[], None], Callable[[], None]]:
     from opentelemetry._logs import LogRecord, SeverityNumber
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    span_exporter, log_exporter = _discarding_exporters(encode)
+    tracer_provider, logger_provider, meter_provider = _lean_providers(encode)
     if workload in ("root-span", "trace-5"):
-        provider = TracerProvider()
-        provider.add_span_processor(BatchSpanProcessor(span_exporter))
-        tracer = provider.get_tracer("bench.lean")
+        tracer = tracer_provider.get_tracer("bench.lean")
         current = tracer.start_as_current_span
         attributes = {"component": "worker"}
         if workload == "root-span":
@@ -131,20 +125,14 @@ def _lean(workload: str, encode: bool) -> tuple[Callable[[], None], Callable[[],
                     for _ in range(5):
                         with current("step", attributes=attributes):
                             pass
-        return op, provider.shutdown
+        return op, tracer_provider.shutdown
     if workload == "log":
-        logger_provider = LoggerProvider()
-        logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
         logger = logger_provider.get_logger("bench.lean")
 
         def op() -> None:
             logger.emit(LogRecord(body="Request received", severity_number=SeverityNumber.INFO,
                                   severity_text="INFO", attributes={"component": "api"}))
         return op, logger_provider.shutdown
-    from opentelemetry.exporter.prometheus import PrometheusMetricReader
-
-    reader = PrometheusMetricReader()  # on prometheus_client's global registry: this process is the bench's
-    meter_provider = MeterProvider(metric_readers=[reader])
     histogram = meter_provider.get_meter("bench.lean").create_histogram("bench_latency", unit="ms")
     attributes = {"service": "api"}
     values = _values()
@@ -152,6 +140,35 @@ def _lean(workload: str, encode: bool) -> tuple[Callable[[], None], Callable[[],
     def record() -> None:
         histogram.record(next(values), attributes)
     return record, meter_provider.shutdown
+
+
+_LEAN_PROVIDERS: list[Any] = []
+
+
+def _lean_providers(encode: bool) -> tuple[Any, Any, Any]:
+    """The lean setup, built once per process with all three signals, as its user would run it.
+
+    TracerProvider + BatchSpanProcessor, LoggerProvider + BatchLogRecordProcessor, MeterProvider +
+    PrometheusMetricReader (on prometheus_client's global registry: this process is the bench's),
+    whichever signal the workload records: our facade's process always has all three too.
+    """
+    if not _LEAN_PROVIDERS:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        span_exporter, log_exporter = _discarding_exporters(encode)
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+        logger_provider = LoggerProvider()
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
+        meter_provider = MeterProvider(metric_readers=[PrometheusMetricReader()])
+        _LEAN_PROVIDERS.extend((tracer_provider, logger_provider, meter_provider))
+    tracer_provider, logger_provider, meter_provider = _LEAN_PROVIDERS
+    return tracer_provider, logger_provider, meter_provider
 
 
 def _discarding_exporters(encode: bool) -> tuple[Any, Any]:
