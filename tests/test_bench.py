@@ -77,13 +77,14 @@ def test_quick_sustained_section_has_every_contender(tmp_path, capsys):
     assert {("histogram", "facade"), ("histogram", "lean")} <= rows
     for row in report["sustained"]:
         assert row["us_per_op"] > 0 and row["windows"] and row["gc_tracked_objects"] > 0
+        assert row["cpu_us_per_op"] > 0
         assert row["ops"] >= 3_000  # per span for the 5-child traces: the count is of spans
         if row["setup"] != "lean":
-            assert row["vs_lean"] > 0
+            assert row["vs_lean"] > 0 and row["cpu_vs_lean"] > 0
     host = {r["setup"]: r for r in report["host"]}
     assert set(host) == {"none", "lean", "facade"}
     assert host["none"]["recorded_per_s"] == 0 and host["facade"]["recorded_per_s"] > 0
-    assert "Sustained load" in capsys.readouterr().out
+    assert "Sustained load" in (printed := capsys.readouterr().out) and "CPU vs lean" in printed
 
 
 def test_contenders_run_in_processes_that_never_import_the_library():

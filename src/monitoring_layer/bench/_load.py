@@ -236,6 +236,7 @@ def sustained(setup: str, workload: str, ops: int, min_seconds: float, cap: int 
     per_span = SPANS_PER_OP.get(workload, 1)
     done, since = 0, 0
     now = time.perf_counter
+    cpu_started = os.times()
     started = last = now()
     targets = iter(WINDOWS)
     target = next(targets)
@@ -251,12 +252,17 @@ def sustained(setup: str, workload: str, ops: int, min_seconds: float, cap: int 
         if done < ops < target:  # the last window ends at ``ops``, not at the next round number
             target = ops
     elapsed = now() - started
+    cpu = os.times()
     clock.close()
     gc.collect()  # what stays tracked (the stores at their caps), not what waited for a collection
     objects = len(gc.get_objects())
     close()
     return {"setup": setup, "workload": workload, "cap": cap, "ops": done * per_span, "seconds": elapsed,
-            "us_per_op": elapsed / done / per_span * 1e6, "windows": windows,
+            "us_per_op": elapsed / done / per_span * 1e6,
+            # Every thread's CPU (the SDK's batch threads and our writers included): steadier than wall
+            # time on a busy machine, and what the work costs the host's cores.
+            "cpu_us_per_op": (cpu.user + cpu.system - cpu_started.user - cpu_started.system) / done / per_span * 1e6,
+            "windows": windows,
             "gc_tracked_objects": objects, "gc_max_pause_ms": max(clock.pauses, default=0.0) * 1000,
             "gc_total_ms": sum(clock.pauses) * 1000, "peak_rss_mib": _peak_rss_mib()}
 

@@ -175,12 +175,14 @@ def render(report: dict[str, Any]) -> str:
               r["target"], "" if r["met"] is None else ("yes" if r["met"] else "NO")][:4 if judged else 3]
              for r in report["health"]])]
     if report.get("sustained"):
-        lines += ["", "Sustained load, fresh process per run, GC on (median of alternated runs; windows: "
-                  "µs/op from the first to the last window of operations)", _table(
-            ["operation", "contender", "cap", "ops", "µs/op", "vs lean", "vs lean+OTLP", "windows µs/op",
-             "GC objects", "longest GC", "peak RSS"],
+        lines += ["", "Sustained load, fresh process per run, GC on (median of alternated runs; µs/op: wall "
+                  "time of the recording thread; CPU µs/op: every thread's CPU time, steadier on a busy "
+                  "machine; windows: µs/op from the first to the last window of operations)", _table(
+            ["operation", "contender", "cap", "ops", "µs/op", "vs lean", "vs lean+OTLP", "CPU µs/op",
+             "CPU vs lean", "windows µs/op", "GC objects", "longest GC", "peak RSS"],
             [[r["operation"], r["label"], "" if r["cap"] is None else f"{r['cap']:,}", f"{r['ops']:,}",
               f"{r['us_per_op']:.1f}", _ratio(r["vs_lean"]), _ratio(r["vs_lean_otlp"]),
+              f"{r['cpu_us_per_op']:.1f}", _ratio(r["cpu_vs_lean"]),
               " ".join(f"{w['us_per_op']:.0f}" for w in r["windows"]),
               f"{r['gc_tracked_objects']:,.0f}", f"{r['gc_max_pause_ms']:.0f} ms", f"{r['peak_rss_mib']:.0f} MiB"]
              for r in report["sustained"]])]

@@ -60,7 +60,7 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the median cost, with the medians of its figures across runs."""
     ordered = sorted(runs, key=lambda r: r["us_per_op"])
     row = dict(ordered[len(ordered) // 2])
-    for key in ("us_per_op", "gc_max_pause_ms", "gc_tracked_objects", "peak_rss_mib"):
+    for key in ("us_per_op", "cpu_us_per_op", "gc_max_pause_ms", "gc_tracked_objects", "peak_rss_mib"):
         row[key] = statistics.median(r[key] for r in runs)
     row["runs"] = len(runs)
     return row
@@ -99,6 +99,8 @@ def sustained_rows(plan: dict[str, Any], say: Callable[[str], None] = lambda _: 
         row["vs_lean"] = row["us_per_op"] / _median_run(lean)["us_per_op"] if lean and setup != "lean" else None
         row["vs_lean_otlp"] = (row["us_per_op"] / _median_run(otlp)["us_per_op"]
                                if otlp and setup == "facade" else None)
+        row["cpu_vs_lean"] = (row["cpu_us_per_op"] / _median_run(lean)["cpu_us_per_op"]
+                              if lean and setup != "lean" else None)
         windows = [w["us_per_op"] for w in row["windows"]]
         row["window_spread"] = (max(windows) / min(windows)) if windows else None
         rows.append(row)
