@@ -353,8 +353,9 @@ def context_ops() -> tuple[Callable[[], Any], Callable[[Any], Any]]:
 
 def __getattr__(name: str) -> Any:
     # The base class OTel's own docs give distributions for OTEL_*_EXPORTER handling (private module
-    # name, public role), re-exported so otel_instrument touches no private module. ``BaseConfigurator`` is looked up on first use, by ``otel_instrument`` only: its module (the SDK's
-    # environment-driven setup, about 2,400 objects and 0.1 s of import) is not loaded with the package.
+    # name, public role), re-exported so otel_instrument touches no private module. Looked up on first
+    # use, by otel_instrument only: its module (the SDK's environment-driven setup, about 2,400 objects
+    # and 0.1 s of import) is not loaded with the package.
     if name == "BaseConfigurator":
         from opentelemetry.sdk._configuration import _BaseConfigurator
 
