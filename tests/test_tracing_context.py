@@ -293,3 +293,24 @@ def test_thread_propagation_can_be_turned_off(pipeline: Pipeline) -> None:
         traces.end_span(alone)
     finally:
         install_thread_propagation()
+
+
+def test_a_wrong_otel_propagators_is_refused_when_the_pipeline_is_built(tmp_path):
+    # inject/extract import OTel's propagators on first use; a misspelled OTEL_PROPAGATORS must still
+    # fail at setup, naming the variable, not at a producer's first send. A fresh interpreter: OTel
+    # reads the variable once, when its propagate module is first imported.
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import monitoring_layer
+try:
+    monitoring_layer.get_tracing_collector()
+except monitoring_layer.ConfigError as exc:
+    print("refused:", exc)
+"""
+    env = {**os.environ, "MONITORING_HOME": str(tmp_path / "home"), "OTEL_PROPAGATORS": "tracecontext,nosuch"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("refused: OTEL_PROPAGATORS='tracecontext,nosuch'") and "nosuch" in done.stdout

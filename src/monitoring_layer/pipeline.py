@@ -23,6 +23,7 @@ What a pipeline adds, per signal:
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 import time
 from typing import Any
@@ -88,6 +89,7 @@ class Pipeline:
         logger_provider: LoggerProvider | None = None,
         install_global: bool = False,
     ) -> None:
+        _check_propagators()
         self.settings = settings
         self.enabled = not settings.sdk_disabled
         self._lock = threading.Lock()
@@ -380,6 +382,23 @@ def _global_sdk(provider: Any, sdk_class: type) -> Any:
                    "monitoring-layer keeps its own providers beside it", key=type(provider).__name__,
                    strict=False)
     return None
+
+
+def _check_propagators() -> None:
+    """Refuse a wrong ``OTEL_PROPAGATORS`` at setup, not at the first ``inject()``/``extract()``.
+
+    ``inject``/``extract`` import OTel's propagators on first use (that import reads every installed
+    package's entry points: not a cost every process should carry). OTel's defaults ship with the
+    API, so only a named choice can fail; then it is loaded here, where a misspelled or missing
+    propagator raises ``ConfigError`` naming the variable instead of failing a producer's first send.
+    """
+    chosen = os.environ.get("OTEL_PROPAGATORS", "").strip()
+    if not chosen:
+        return
+    try:
+        importlib.import_module("opentelemetry.propagate")
+    except Exception as exc:  # noqa: BLE001 - OTel raises ValueError for an unknown name, or the entry point's error
+        raise ConfigError(f"OTEL_PROPAGATORS={chosen!r}: {exc}") from None
 
 
 def _resource(settings: Settings) -> Resource:
