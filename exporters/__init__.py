@@ -4,9 +4,12 @@
 are ordinary OTel exporters: the pipeline wires them in, and OTel's own
 configuration finds them as ``monitoring_json`` (``OTEL_TRACES_EXPORTER=monitoring_json``).
 They share ``JsonFileStore`` (atomic write, process lock, retention, quarantine);
-``schemas/`` holds a JSON Schema per file.
+``schemas/`` holds a JSON Schema per file. ``SpanFileFeed`` and ``LogFileFeed`` are the
+processors a pipeline puts in front of the span and log exporters instead of OTel's
+batch processors (each item filed as it ends: see ``_feed``).
 """
 
+from ._feed import LogFileFeed, SpanFileFeed
 from ._store import SCHEMA_VERSION, JsonFileStore, prepare_home
 from .logs import LOGS_FILE, JsonFileLogExporter
 from .metrics import METRICS_FILE, JsonFileMetricExporter
@@ -23,6 +26,8 @@ __all__ = [
     "JsonFileMetricExporter",
     "JsonFileSpanExporter",
     "JsonFileStore",
+    "LogFileFeed",
+    "SpanFileFeed",
     "load_schema",
     "prepare_home",
     "schema_for",

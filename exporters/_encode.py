@@ -1,5 +1,17 @@
 """The JSON value helpers, shared with the facades: they live in ``monitoring_layer._encode``."""
 
-from monitoring_layer._encode import NS_PER_DAY, attributes, iso, json_value, now_ns, resource_service, unpack_json
+from monitoring_layer._encode import (
+    NS_PER_DAY,
+    attributes,
+    cached_resource_service,
+    iso,
+    json_value,
+    now_ns,
+    resource_service,
+    unpack_json,
+)
 
-__all__ = ["NS_PER_DAY", "attributes", "iso", "json_value", "now_ns", "resource_service", "unpack_json"]
+__all__ = [
+    "NS_PER_DAY", "attributes", "cached_resource_service", "iso", "json_value", "now_ns", "resource_service",
+    "unpack_json",
+]

@@ -25,7 +25,9 @@ import time
 import weakref
 from typing import Any
 
-from monitoring_layer import _lifecycle, _selfmon
+from opentelemetry import context as otel_context
+
+from monitoring_layer import _compat, _lifecycle, _selfmon
 
 from ._store import JsonFileStore
 
@@ -158,7 +160,9 @@ class BufferedFileWriter:
 
 def _run(ref: weakref.ref[BufferedFileWriter], wake: threading.Event, interval_s: float) -> None:
     # Holds only a weak reference between rounds, so an exporter nobody uses
-    # any more is collected and its thread ends.
+    # any more is collected and its thread ends. The thread may be started by a span
+    # ending or a record emitted (the feeds): its writes are no part of that trace.
+    otel_context.attach(_compat.quiet_context())
     while True:
         wake.wait(interval_s)
         writer = ref()

@@ -27,7 +27,7 @@ from monitoring_layer import _selfmon
 from monitoring_layer._encode import level_name
 from monitoring_layer.config import get_settings
 
-from ._encode import NS_PER_DAY, iso, json_value, now_ns, resource_service, unpack_json
+from ._encode import NS_PER_DAY, cached_resource_service, iso, json_value, now_ns, unpack_json
 from ._store import JsonFileStore, encode_record, prepare_home
 from ._writer import BufferedFileWriter
 
@@ -64,6 +64,7 @@ class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
         self.max_records = max_records or settings.logs_max_records
         self.retention_days = retention_days or settings.logs_retention_days
         self._pending: deque[tuple[Any, ...]] = deque()  # ``_flatten``ed records, converted at the write
+        self._overflow = _selfmon.DropTally("logs", "retention_count")  # ``add_record``'s, under the buffer lock
         self._init_writer(JsonFileStore(home / LOGS_FILE, "logs"),
                           export_interval_s or settings.export_interval_s)
 
@@ -92,6 +93,31 @@ class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
         _selfmon.dropped("logs", "retention_count", skipped + max(0, overflow))
         self._mark_dirty()
         return _Result.SUCCESS
+
+    def add_record(self, item: Any) -> None:
+        """File one emitted record now, in the calling thread: the pipeline's path (``LogFileFeed``).
+
+        ``item`` is what a log processor receives (a ``ReadWriteLogRecord``); the same bound
+        and counts as ``export()``, one record at a time, without the batch processor's copy.
+        """
+        if self._stopped:
+            _selfmon.dropped("logs", "already_shutdown")
+            return
+        try:
+            flat = _flatten_one(item)
+        except Exception as exc:  # noqa: BLE001
+            _selfmon.fault("export", exc, key="logs encode")
+            _selfmon.dropped("logs", "unencodable")
+            return
+        with self._buffer_lock:
+            pending = self._pending
+            pending.append(flat)
+            if len(pending) > self.max_records:  # older than what the file may keep
+                pending.popleft()
+                self._overflow.n += 1
+            self._dirty = True
+        if self._thread is None:
+            self._mark_dirty()
 
     def _take_pending(self) -> Any:
         if not self._pending:
@@ -145,27 +171,22 @@ _ATTRS = 8
 
 def _flatten(items: Sequence[Any]) -> list[tuple[Any, ...]]:
     """SDK log records as tuples of atoms (a body that is a mapping or a list stays one object)."""
-    flat: list[tuple[Any, ...]] = []
-    append = flat.append
-    resource: Any = flat  # a sentinel no record has: the first one looks its service up
-    scope: Any = flat
-    for item in items:
-        # SDK >= 1.39 hands ReadableLogRecord(log_record=..., resource=...); older
-        # ones a LogData(log_record=...) whose record carries the resource.
-        record = item.log_record
-        found = getattr(item, "resource", None) or getattr(record, "resource", None)
-        if found is not resource:  # the records of a batch share one resource and a few scopes
-            resource, service = found, resource_service(found)
-        found = getattr(item, "instrumentation_scope", None)
-        if found is not scope:
-            scope, scope_name = found, found.name if found is not None else ""
-        severity = record.severity_number
-        attrs = record.attributes or ()
-        append((record.timestamp or record.observed_timestamp or now_ns(),
-                severity._value_ if severity is not None else None,  # Enum.value is a slow property
-                record.severity_text, record.body, record.trace_id or 0, record.span_id or 0, service,
-                scope_name, *attrs, *(attrs.values() if attrs else ())))
-    return flat
+    return [_flatten_one(item) for item in items]
+
+
+def _flatten_one(item: Any) -> tuple[Any, ...]:
+    """One SDK log record as a tuple of atoms: the fields above, the attribute names, their values."""
+    # SDK >= 1.39 hands ReadableLogRecord/ReadWriteLogRecord(log_record=..., resource=...); older
+    # ones a LogData(log_record=...) whose record carries the resource.
+    record = item.log_record
+    scope = getattr(item, "instrumentation_scope", None)
+    severity = record.severity_number
+    attrs = record.attributes or ()
+    return (record.timestamp or record.observed_timestamp or now_ns(),
+            severity._value_ if severity is not None else None,  # Enum.value is a slow property
+            record.severity_text, record.body, record.trace_id or 0, record.span_id or 0,
+            cached_resource_service(getattr(item, "resource", None) or getattr(record, "resource", None)),
+            scope.name if scope is not None else "", *attrs, *(attrs.values() if attrs else ()))
 
 
 def _log_record(flat: tuple[Any, ...]) -> dict[str, Any]:

@@ -339,6 +339,18 @@ def _bulk_aggregations(instrument: Any, attributes: Mapping[str, Any]) -> list[A
 
 # -- the context runtime ------------------------------------------------------------------------
 
+def quiet_context() -> Any:
+    """An empty OTel context in which instrumentation records nothing: what the SDK's batch threads
+    export in. Our writer threads run in it, whatever context started them (a span ending, a
+    record emitted), so their file work never joins an application's trace."""
+    key = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
+    if key is None:
+        _fallback("opentelemetry.context._SUPPRESS_INSTRUMENTATION_KEY",
+                  "writer threads run in an empty context (instrumented calls there could record)")
+        return otel_context.Context()
+    return otel_context.set_value(key, True, otel_context.Context())
+
+
 def context_ops() -> tuple[Callable[[], Any], Callable[[Any], Any]]:
     """OTel's ``context.get_current``/``attach``, or the ``ContextVar.get``/``set`` they delegate to
     when OTel runs on its default contextvars runtime (two call levels less on the span hot path)."""

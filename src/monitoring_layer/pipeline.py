@@ -8,15 +8,17 @@ providers and installs them globally. Facades take their providers from here.
 
 What a pipeline adds, per signal:
 
-* traces: a ``BatchSpanProcessor`` into ``JsonFileSpanExporter``;
+* traces: a ``SpanFileFeed`` into ``JsonFileSpanExporter`` (each ended span filed as it
+  ends: the exporter buffers compact records and writes on its own thread, so OTel's
+  batch processor in front of it would only add a second buffer; see ``exporters._feed``);
 * metrics: a ``PeriodicExportingMetricReader`` into a ``ReadingsExporter`` that
   publishes each collection as ``MetricReading`` s on ``Pipeline.readings``
   (also inside ``flush()``); ``JsonFileMetricExporter`` subscribes to them;
   and a ``PrometheusMetricReader`` on a private prometheus_client registry
   (served on ``/metrics`` by ``monitoring_layer.server`` when ``prometheus_port`` is set), through a
   ``PrometheusBridge`` that adds the metrics facade's summaries;
-* logs: a ``BatchLogRecordProcessor`` into ``JsonFileLogExporter``;
-* OTLP processors/readers beside them when an ``OTEL_EXPORTER_OTLP_*ENDPOINT`` is set;
+* logs: a ``LogFileFeed`` into ``JsonFileLogExporter`` (likewise);
+* OTLP batch processors/readers beside them when an ``OTEL_EXPORTER_OTLP_*ENDPOINT`` is set;
 * the self-metrics ``monitoring_layer_errors_total`` and ``monitoring_layer_dropped_total``.
 """
 
@@ -124,15 +126,15 @@ class Pipeline:
             JsonFileLogExporter,
             JsonFileMetricExporter,
             JsonFileSpanExporter,
+            LogFileFeed,
+            SpanFileFeed,
             prepare_home,
         )
 
         prepare_home(settings.home, "metrics", "logs", "traces")
         self.resource = _resource(settings)
         interval_ms = settings.export_interval_s * 1000
-        # The batch processors hand records to the exporters at least every second: our
-        # JSON exporters only buffer them and write once per interval, so the first write
-        # comes one interval after the first record, not two (a stopped process loses less).
+        # The OTLP batch processors send at least every second (a stopped process loses less).
         batch_delay_ms = min(interval_ms, _MAX_BATCH_DELAY_MS)
 
         # -- traces
@@ -148,8 +150,11 @@ class Pipeline:
             max_spans_per_trace=settings.traces_max_spans_per_trace, export_interval_s=settings.export_interval_s)
         # Secrets in any span's attributes and events are redacted as it ends, before every exporter.
         _compat.add_span_scrubber(self.tracer_provider, Scrubber(settings.logs_redact_keys).changes)
-        span_exporters = [self.exporters["traces"], *self._otlp("traces")]
-        for exporter in span_exporters:
+        span_feed = SpanFileFeed(self.exporters["traces"])
+        self.tracer_provider.add_span_processor(span_feed)
+        self._components.append(span_feed)
+        self.outputs["traces"].append(type(self.exporters["traces"]).__name__)
+        for exporter in self._otlp("traces"):
             self.outputs["traces"].append(type(exporter).__name__)
             processor = BatchSpanProcessor(exporter, schedule_delay_millis=batch_delay_ms)
             count_drops(processor, "traces")
@@ -167,7 +172,11 @@ class Pipeline:
         self.exporters["logs"] = JsonFileLogExporter(
             settings.home, max_records=settings.logs_max_records, retention_days=settings.logs_retention_days,
             export_interval_s=settings.export_interval_s)
-        for exporter in [self.exporters["logs"], *self._otlp("logs")]:
+        log_feed = LogFileFeed(self.exporters["logs"])
+        self.logger_provider.add_log_record_processor(log_feed)
+        self._components.append(log_feed)
+        self.outputs["logs"].append(type(self.exporters["logs"]).__name__)
+        for exporter in self._otlp("logs"):
             self.outputs["logs"].append(type(exporter).__name__)
             log_processor = BatchLogRecordProcessor(exporter, schedule_delay_millis=batch_delay_ms)
             count_drops(log_processor, "logs")

@@ -1,0 +1,81 @@
+"""Processors that hand each ended span and each emitted log record straight to our JSON exporters.
+
+The SDK's batch processors exist to keep a slow export (a network call) off the
+recording thread: they queue every item and hand batches to the exporter from a
+thread of their own. Our file exporters never do slow work in ``export()``: they
+only file a compact copy of each item into a bounded buffer, and their own writer
+thread makes the JSON once per interval. Behind a batch processor that was a second
+buffer: its queue held each SDK span (a dozen objects the garbage collector tracks)
+until the batch thread woke, so under load thousands of them were promoted to the
+collector's older generations, and every batch cost a thread hand-off. A feed files
+the item in the recording thread instead (a lock and a few dict operations):
+nothing is queued, so nothing is dropped for a full queue, and the exporter's
+bounds and drop counts apply as before. docs/benchmarks.md (step 18) has the
+measurements.
+
+Network exporters (OTLP, or any exporter added with ``Pipeline.add_exporter``) keep
+OTel's batch processors. A fault in a feed is contained and counted; it never
+reaches the code that ended the span or emitted the record.
+
+Layer: exporters (imports the exporters and ``_selfmon`` only).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.sdk._logs import LogRecordProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+
+from monitoring_layer import _selfmon
+
+from .logs import JsonFileLogExporter
+from .traces import JsonFileSpanExporter
+
+__all__ = ["LogFileFeed", "SpanFileFeed"]
+
+
+class SpanFileFeed(SpanProcessor):
+    """Files every ended span in ``exporter``'s buffer as it ends; ``shutdown`` writes the file."""
+
+    def __init__(self, exporter: JsonFileSpanExporter) -> None:
+        if not isinstance(exporter, JsonFileSpanExporter):
+            raise TypeError(f"exporter must be a JsonFileSpanExporter, got {type(exporter).__name__}")
+        self.exporter = exporter
+        self._add = exporter.add_span
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            self._add(span)
+        except Exception as exc:  # noqa: BLE001 - the SDK calls processors without a guard
+            _selfmon.fault("export", exc, key="traces feed")
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Write the file now (nothing waits in a queue)."""
+        return self.exporter.force_flush(timeout_millis)
+
+
+class LogFileFeed(LogRecordProcessor):
+    """Files every emitted log record in ``exporter``'s buffer; ``shutdown`` writes the file."""
+
+    def __init__(self, exporter: JsonFileLogExporter) -> None:
+        if not isinstance(exporter, JsonFileLogExporter):
+            raise TypeError(f"exporter must be a JsonFileLogExporter, got {type(exporter).__name__}")
+        self.exporter = exporter
+        self._add = exporter.add_record
+
+    def on_emit(self, log_record: Any) -> None:
+        try:
+            self._add(log_record)
+        except Exception as exc:  # noqa: BLE001 - the SDK calls processors without a guard
+            _selfmon.fault("export", exc, key="logs feed")
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Write the file now (nothing waits in a queue)."""
+        return self.exporter.force_flush(timeout_millis)
