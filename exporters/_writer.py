@@ -31,10 +31,16 @@ from monitoring_layer import _compat, _lifecycle, _selfmon
 
 from ._store import JsonFileStore
 
-__all__ = ["BufferedFileWriter", "MAX_BACKOFF_S"]
+__all__ = ["BUFFER_LOCK_WAIT_S", "BufferedFileWriter", "MAX_BACKOFF_S"]
 
 #: The longest wait between two attempts to write a file that keeps failing.
 MAX_BACKOFF_S = 60.0
+#: The longest a write waits for its exporter's buffer lock. The lock guards a few dict operations
+#: (the feeds file each span and record under it, in the application's threads), so a longer wait
+#: means its holder cannot go on: the main thread, interrupted inside it by a signal whose handler
+#: waits for this very flush (SIGTERM). That file is then not written (counted as an ``export``
+#: fault); the flush goes on with the other files instead of hanging until the handler gives up.
+BUFFER_LOCK_WAIT_S = 1.0
 
 
 class BufferedFileWriter:
@@ -72,7 +78,7 @@ class BufferedFileWriter:
     # -- OTel exporter protocol ----------------------------------------------
 
     def force_flush(self, timeout_millis: float = 30_000) -> bool:
-        return self.write_now()
+        return self.write_now(timeout_millis / 1000)
 
     def shutdown(self, timeout_millis: float = 30_000, **_: Any) -> None:
         if self._stopped:
@@ -87,7 +93,8 @@ class BufferedFileWriter:
     def write_now(self, timeout_s: float | None = None) -> bool:
         """Merge the buffer into the file now. Returns False if the write failed or is backing off.
 
-        ``timeout_s`` bounds the wait for the write lock and the file lock.
+        ``timeout_s`` bounds the wait for the write lock and the file lock; the buffer lock
+        is waited for at most ``BUFFER_LOCK_WAIT_S`` (False past it: see there).
         """
         if self._failures and time.monotonic() < self._retry_at:
             return False  # backing off after a failed write: the buffer is kept
@@ -97,9 +104,18 @@ class BufferedFileWriter:
         elif not self._write_lock.acquire(timeout=max(0.0, timeout_s or 0.0)):
             return False
         try:
-            with self._buffer_lock:
+            wait = BUFFER_LOCK_WAIT_S if deadline is None else min(BUFFER_LOCK_WAIT_S,
+                                                                     max(0.0, deadline - time.monotonic()))
+            if not self._buffer_lock.acquire(timeout=wait):
+                _selfmon.fault("export", f"{self.signal} buffer still locked after {wait:.1f} s (a thread "
+                               "interrupted while filing a record?): this write is skipped",
+                               key=f"{self.signal} buffer lock", strict=False)
+                return False
+            try:
                 pending = self._take_pending()
                 self._dirty = False
+            finally:
+                self._buffer_lock.release()
             if pending is None:
                 return True
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())

@@ -131,3 +131,28 @@ def test_a_feed_takes_only_its_own_exporter():
         SpanFileFeed(object())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="exporter must be a JsonFileLogExporter"):
         LogFileFeed(object())  # type: ignore[arg-type]
+
+
+def test_a_flush_does_not_hang_on_a_buffer_lock_whose_holder_is_interrupted(home):
+    # SIGTERM's handler runs in the main thread, possibly inside a feed's few locked dict operations,
+    # and waits there for the flush it starts on another thread. That flush must skip the locked
+    # file and write the others, not wait for a lock that is released only after it gives up.
+    with testing.isolated_pipeline(home, install=False) as pipeline:
+        pipeline.tracer_provider.get_tracer("app").start_span("kept for later").end()
+        pipeline.logger_provider.get_logger("app").emit(LogRecord(body="written now"))
+        traces = pipeline.exporters["traces"]
+        result = {}
+        assert traces._buffer_lock.acquire(timeout=5)  # held, as by the interrupted main thread
+        try:
+            flusher = threading.Thread(target=lambda: result.update(ok=pipeline.flush(30)))
+            flusher.start()
+            flusher.join(60)
+            assert not flusher.is_alive(), "flush hung on the held buffer lock"
+        finally:
+            traces._buffer_lock.release()
+        assert result["ok"] is False
+        assert [r["message"] for r in _doc(home, "logs/logs.json")["records"]] == ["written now"]
+        assert not (home / "traces" / "traces.json").exists()
+        assert _selfmon.counts()["errors"]["export"] == 1
+        assert pipeline.flush()  # nothing was lost: the span is written once the lock is free
+        assert [t["name"] for t in _doc(home, "traces/traces.json")["traces"]] == ["kept for later"]

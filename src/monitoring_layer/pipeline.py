@@ -324,7 +324,7 @@ class Pipeline:
             with _selfmon.contained("flush", key="metric reader"):
                 ok = bool(reader.force_flush(_remaining_ms(deadline))) is not False and ok
         for exporter in self.exporters.values():
-            ok = exporter.write_now() and ok
+            ok = exporter.write_now(_remaining_ms(deadline) / 1000) and ok
         return ok
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
