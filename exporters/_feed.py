@@ -46,7 +46,9 @@ class SpanFileFeed(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
-            self._add(span)
+            # As OTel's batch processor does: a span the sampler kept for recording only is not exported.
+            if span.context.trace_flags.sampled:
+                self._add(span)
         except Exception as exc:  # noqa: BLE001 - the SDK calls processors without a guard
             _selfmon.fault("export", exc, key="traces feed")
 

@@ -156,3 +156,25 @@ def test_a_flush_does_not_hang_on_a_buffer_lock_whose_holder_is_interrupted(home
         assert _selfmon.counts()["errors"]["export"] == 1
         assert pipeline.flush()  # nothing was lost: the span is written once the lock is free
         assert [t["name"] for t in _doc(home, "traces/traces.json")["traces"]] == ["kept for later"]
+
+
+def test_spans_sampled_out_of_export_stay_out_of_the_file(home):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+    class RecordOnly(Sampler):  # recorded (processors see the span), not sampled for export
+        def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None):
+            return SamplingResult(Decision.RECORD_ONLY if name == "recorded only" else Decision.RECORD_AND_SAMPLE)
+
+        def get_description(self):
+            return "RecordOnly"
+
+    provider = TracerProvider(sampler=RecordOnly())
+    exporter = JsonFileSpanExporter(home, export_interval_s=3600)
+    provider.add_span_processor(SpanFileFeed(exporter))
+    tracer = provider.get_tracer("app")
+    tracer.start_span("recorded only").end()
+    tracer.start_span("exported").end()
+    assert exporter.write_now()
+    assert [t["name"] for t in _doc(home, "traces/traces.json")["traces"]] == ["exported"]
+    provider.shutdown()
