@@ -35,13 +35,30 @@ from .traces import JsonFileSpanExporter
 __all__ = ["LogFileFeed", "SpanFileFeed"]
 
 
-class SpanFileFeed(SpanProcessor):
+class _Feed:
+    """What both feeds share: their one exporter, its shutdown, and a flush with nothing to do."""
+
+    exporter: Any
+
+    def _attach(self, exporter: Any, kind: type) -> None:
+        if not isinstance(exporter, kind):
+            raise TypeError(f"exporter must be a {kind.__name__}, got {type(exporter).__name__}")
+        self.exporter = exporter
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Nothing waits here: every item is in the exporter's buffer already (the file is written by
+        the exporter's thread each interval, and by ``Pipeline.flush()``)."""
+        return True
+
+
+class SpanFileFeed(_Feed, SpanProcessor):
     """Files every ended span in ``exporter``'s buffer as it ends; ``shutdown`` writes the file."""
 
     def __init__(self, exporter: JsonFileSpanExporter) -> None:
-        if not isinstance(exporter, JsonFileSpanExporter):
-            raise TypeError(f"exporter must be a JsonFileSpanExporter, got {type(exporter).__name__}")
-        self.exporter = exporter
+        self._attach(exporter, JsonFileSpanExporter)
         self._add = exporter.add_span
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -52,22 +69,12 @@ class SpanFileFeed(SpanProcessor):
         except Exception as exc:  # noqa: BLE001 - the SDK calls processors without a guard
             _selfmon.fault("export", exc, key="traces feed")
 
-    def shutdown(self) -> None:
-        self.exporter.shutdown()
 
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Nothing waits here: every item is in the exporter's buffer already (the file is written by
-        the exporter's thread each interval, and by ``Pipeline.flush()``)."""
-        return True
-
-
-class LogFileFeed(LogRecordProcessor):
+class LogFileFeed(_Feed, LogRecordProcessor):
     """Files every emitted log record in ``exporter``'s buffer; ``shutdown`` writes the file."""
 
     def __init__(self, exporter: JsonFileLogExporter) -> None:
-        if not isinstance(exporter, JsonFileLogExporter):
-            raise TypeError(f"exporter must be a JsonFileLogExporter, got {type(exporter).__name__}")
-        self.exporter = exporter
+        self._attach(exporter, JsonFileLogExporter)
         self._add = exporter.add_record
 
     def on_emit(self, log_record: Any) -> None:
@@ -75,11 +82,3 @@ class LogFileFeed(LogRecordProcessor):
             self._add(log_record)
         except Exception as exc:  # noqa: BLE001 - the SDK calls processors without a guard
             _selfmon.fault("export", exc, key="logs feed")
-
-    def shutdown(self) -> None:
-        self.exporter.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Nothing waits here: every item is in the exporter's buffer already (the file is written by
-        the exporter's thread each interval, and by ``Pipeline.flush()``)."""
-        return True
