@@ -28,6 +28,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from monitoring_layer import _compat, _lifecycle, _selfmon
+from monitoring_layer._inbox import Inbox
 
 from ._store import JsonFileStore
 
@@ -49,15 +50,20 @@ class BufferedFileWriter:
     Subclasses implement ``_take_pending() -> pending | None`` (detach the
     buffer), ``_restore_pending(pending)`` (put it back after a failed write),
     ``_merge(doc, pending) -> doc`` (apply retention there) and
-    ``_reset_pending()`` (empty buffer, used after fork).
+    ``_reset_pending()`` (empty buffer, used after fork). One that files items
+    one at a time from the application's threads (the feeds) sets ``files_items``
+    and implements ``_absorb(items)``: ``_file(item)`` puts an item in an inbox
+    (``monitoring_layer._inbox``: no lock on the recording path) and ``_absorb``
+    adds a batch of them to the buffer, holding the buffer lock.
     """
 
     signal = "unknown"
+    files_items = False
 
     def _init_writer(self, store: JsonFileStore, interval_s: float) -> None:
         self._store = store
         self._interval_s = interval_s
-        self._buffer_lock = threading.Lock()  # guards the subclass's buffer
+        self._new_buffer_lock()  # guards the subclass's buffer (and applies the inbox)
         self._write_lock = threading.Lock()   # one write at a time
         self._wake = threading.Event()
         self._stopped = False
@@ -68,7 +74,21 @@ class BufferedFileWriter:
         self._retry_at = 0.0       # monotonic time before which no write is attempted
         _WRITERS.add(self)
 
+    def _new_buffer_lock(self) -> None:
+        self._inbox = Inbox(self._absorb, self.signal) if self.files_items else None
+        self._buffer_lock = self._inbox.lock if self._inbox is not None else threading.Lock()
+
     # -- called by subclasses --------------------------------------------------
+
+    def _file(self, item: Any) -> None:
+        """File one item from an application thread: no lock, unless a batch is due (see ``Inbox``)."""
+        self._inbox.put(item)  # type: ignore[union-attr]  # set when files_items
+        if self._thread is None:
+            self._mark_dirty()
+
+    def _has_news(self) -> bool:
+        """Something to write: a buffer changed since the last write, or items wait in the inbox."""
+        return self._dirty or bool(self._inbox)
 
     def _mark_dirty(self) -> None:
         self._dirty = True
@@ -112,6 +132,8 @@ class BufferedFileWriter:
                                key=f"{self.signal} buffer lock", strict=False)
                 return False
             try:
+                if self._inbox is not None:
+                    self._inbox.drain()
                 pending = self._take_pending()
                 self._dirty = False
             finally:
@@ -149,7 +171,7 @@ class BufferedFileWriter:
         thread.start()
 
     def _after_fork(self) -> None:
-        self._buffer_lock = threading.Lock()
+        self._new_buffer_lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None
@@ -173,6 +195,9 @@ class BufferedFileWriter:
     def _merge(self, doc: dict[str, Any], pending: Any) -> dict[str, Any]:  # pragma: no cover
         raise NotImplementedError
 
+    def _absorb(self, items: list[Any]) -> None:  # pragma: no cover - abstract, when files_items
+        raise NotImplementedError
+
 
 def _run(ref: weakref.ref[BufferedFileWriter], wake: threading.Event, interval_s: float) -> None:
     # Holds only a weak reference between rounds, so an exporter nobody uses
@@ -184,7 +209,7 @@ def _run(ref: weakref.ref[BufferedFileWriter], wake: threading.Event, interval_s
         writer = ref()
         if writer is None or writer._wake is not wake:  # collected, or replaced after fork
             return
-        if writer._dirty:
+        if writer._has_news():
             writer.write_now()
         else:  # idle: do not hold a file another process has replaced (its disk space)
             writer._store.let_go_if_replaced()

@@ -50,6 +50,7 @@ class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
     """
 
     signal = "logs"
+    files_items = True
 
     def __init__(
         self,
@@ -64,7 +65,6 @@ class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
         self.max_records = max_records or settings.logs_max_records
         self.retention_days = retention_days or settings.logs_retention_days
         self._pending: deque[tuple[Any, ...]] = deque()  # ``_flatten``ed records, converted at the write
-        self._overflow = _selfmon.DropTally("logs", "retention_count")  # ``add_record``'s, under the buffer lock
         self._init_writer(JsonFileStore(home / LOGS_FILE, "logs"),
                           export_interval_s or settings.export_interval_s)
 
@@ -85,12 +85,9 @@ class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
                     failed += 1
                     _selfmon.fault("export", exc, key="logs encode")
         with self._buffer_lock:
-            self._pending.extend(flat)
-            overflow = len(self._pending) - self.max_records
-            for _ in range(max(0, overflow)):
-                self._pending.popleft()
+            self._absorb(flat)
         _selfmon.dropped("logs", "unencodable", failed)
-        _selfmon.dropped("logs", "retention_count", skipped + max(0, overflow))
+        _selfmon.dropped("logs", "retention_count", skipped)
         self._mark_dirty()
         return _Result.SUCCESS
 
@@ -109,15 +106,17 @@ class JsonFileLogExporter(BufferedFileWriter, LogRecordExporter):
             _selfmon.fault("export", exc, key="logs encode")
             _selfmon.dropped("logs", "unencodable")
             return
-        with self._buffer_lock:
-            pending = self._pending
-            pending.append(flat)
-            if len(pending) > self.max_records:  # older than what the file may keep
+        self._file(flat)
+
+    def _absorb(self, flat: list[tuple[Any, ...]]) -> None:
+        pending = self._pending
+        pending.extend(flat)
+        overflow = len(pending) - self.max_records  # older than what the file may keep
+        if overflow > 0:
+            for _ in range(overflow):
                 pending.popleft()
-                self._overflow.n += 1
-            self._dirty = True
-        if self._thread is None:
-            self._mark_dirty()
+            _selfmon.dropped("logs", "retention_count", overflow)
+        self._dirty = True
 
     def _take_pending(self) -> Any:
         if not self._pending:

@@ -85,6 +85,7 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
     """
 
     signal = "traces"
+    files_items = True
 
     def __init__(
         self,
@@ -101,10 +102,6 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         self.retention_days = retention_days or settings.traces_retention_days
         self.max_spans_per_trace = max_spans_per_trace or settings.traces_max_spans_per_trace
         self._pending: OrderedDict[int, _Pending] = OrderedDict()
-        # What ``add_span`` drops at the bounds, counted under the buffer lock (one per new trace at the cap).
-        self._evicted_traces = _selfmon.DropTally("traces", "retention_count")
-        self._evicted_spans = _selfmon.DropTally("spans", "retention_count")
-        self._over_cap = _selfmon.DropTally("spans", "max_spans_per_trace")
         self._init_writer(JsonFileStore(home / TRACES_FILE, "traces", schema_version=TRACES_SCHEMA_VERSION,
                                         migrate=migrate_traces_document),
                           export_interval_s or settings.export_interval_s)
@@ -120,41 +117,25 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
             _selfmon.fault("export", exc, key="traces encode")
             return SpanExportResult.FAILURE
         with self._buffer_lock:
-            dropped = self._add_all(self._pending, records)
-        self._count_dropped(dropped)
+            self._absorb(records)
         self._mark_dirty()
         return SpanExportResult.SUCCESS
 
     def add_span(self, span: ReadableSpan) -> None:
         """File one ended span now, in the calling thread: the pipeline's path (``SpanFileFeed``).
 
-        The same bounds and counts as ``export()``, one span at a time: a lock and
-        a few dict operations, no queue and no thread hand-off.
+        The span's compact record goes into the writer's inbox (no lock, no queue, no
+        thread hand-off); every few hundred records one recording thread adds them to
+        the buffer in one batch (``_absorb``), with the same bounds and counts as ``export()``.
         """
         if self._stopped:
             _selfmon.dropped("traces", "already_shutdown")
             return
-        record = record_of(span)
-        trace_id = record[0]
-        with self._buffer_lock:
-            pending = self._pending
-            entry = pending.get(trace_id)
-            if entry is None:
-                if len(pending) >= self.max_traces:  # older than what the file may keep
-                    _, evicted = pending.popitem(last=False)
-                    self._evicted_traces.n += 1
-                    self._evicted_spans.n += len(evicted) - 1
-                pending[trace_id] = (0, record)
-            else:
-                pending.move_to_end(trace_id)
-                if len(entry) <= self.max_spans_per_trace:  # entry: (dropped, record...)
-                    pending[trace_id] = (*entry, record)
-                else:
-                    pending[trace_id] = (entry[0] + 1, *entry[1:])
-                    self._over_cap.n += 1
-            self._dirty = True
-        if self._thread is None:
-            self._mark_dirty()
+        self._file(record_of(span))
+
+    def _absorb(self, records: list[SpanRecord]) -> None:
+        self._count_dropped(self._add_all(self._pending, records))
+        self._dirty = True
 
     def _add_all(self, pending: OrderedDict[int, _Pending], records: Sequence[SpanRecord]) -> tuple[int, int, int]:
         """Buffer ``records``; returns what the bounds dropped: (traces, their spans, spans over a trace's cap)."""

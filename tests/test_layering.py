@@ -31,7 +31,7 @@ LAYERS: dict[str, int] = {
     "monitoring_layer._encode": HELPERS, "monitoring_layer._stats": HELPERS, "monitoring_layer._spanrec": HELPERS,
     "monitoring_layer._process_wide": HELPERS, "monitoring_layer._version": HELPERS,
     "monitoring_layer._sdk_drops": HELPERS, "monitoring_layer.types": HELPERS,
-    "monitoring_layer._safe": HELPERS,
+    "monitoring_layer._safe": HELPERS, "monitoring_layer._inbox": HELPERS,
     "monitoring_layer._scrub": HELPERS, "monitoring_layer._status": HELPERS,
     "monitoring_layer._units": HELPERS,
     "monitoring_layer.readings": READINGS, "monitoring_layer._readings_export": READINGS,

@@ -10,6 +10,11 @@ Bounds: at most ``max_records`` records (oldest evicted first, counted in
 indexed per component; the running totals (by level, by component, by
 exception type) survive eviction. Their key sets are capped at
 ``MAX_KEYS`` names; later names are counted under ``"(other)"``.
+
+The write path takes no lock: each record's entry is made in the emitting thread
+and filed in an ``Inbox`` (``monitoring_layer._inbox``); batches are applied to the
+store under its lock, and every read applies what waits first. A lock taken per
+record convoyed under the GIL with many logging threads (docs/benchmarks.md, step 19).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from monitoring_layer import _lifecycle, _selfmon
+from monitoring_layer._inbox import Inbox
 from monitoring_layer._encode import cached_resource_service, iso, json_value, level_name
 from monitoring_layer.types import LogRecordDict
 
@@ -41,7 +47,6 @@ OTHER = "(other)"
 _NS_PER_MINUTE = 60 * 1_000_000_000
 _ERROR_SEVERITY = 17
 _LEVEL_NAMES = [level_name(n) for n in range(25)]
-_REPORT_EVERY = 1024  # evictions batched before they reach the self-metrics
 
 # An entry is one flat tuple (cheap to build on the hot path); these are its fields. _RES is
 # the resource's service name, _KEYS the attribute names (a shared tuple) and the attribute
@@ -87,11 +92,14 @@ class LogStore(LogRecordProcessor):
         self.scrub_foreign = True
         #: The aggregator's InstrumentationScope: its records skip the name comparison.
         self.own_scope_object: Any = None
-        self._lock = threading.Lock()
+        # (entry, level name, minute, exception type or None) per record, applied under the inbox's
+        # lock, which guards everything below.
+        self._inbox = Inbox(self._apply, "logs")
+        self._lock = self._inbox.lock
         self._records: deque[Entry] = deque()
         self._index: dict[str, deque[Entry]] = {}
         self._evicted = 0
-        self._unreported = 0
+        self._evicted_tally = _selfmon.DropTally("logs", "memory_evicted")  # added to under the lock
         self._total = 0
         self._by_level: dict[str, int] = {}
         self._by_component: dict[str, int] = {}
@@ -101,7 +109,7 @@ class LogStore(LogRecordProcessor):
         _STORES.add(self)  # a lock held by another thread at fork time would stay locked in the child
 
     def _after_fork(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = self._inbox.lock = threading.Lock()
 
     # -- LogRecordProcessor ------------------------------------------------------------
 
@@ -112,10 +120,10 @@ class LogStore(LogRecordProcessor):
             _selfmon.fault("logs_store", exc, key=type(exc).__name__)
 
     def shutdown(self) -> None:
-        self._report_evictions()
+        self._apply_waiting()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        self._report_evictions()
+        self._apply_waiting()
         return True
 
     # -- write path ------------------------------------------------------------------
@@ -154,37 +162,45 @@ class LogStore(LogRecordProcessor):
             entry = (timestamp, severity, record.severity_text, component, body, record.trace_id,
                      record.span_id, service, ())
         level = _LEVEL_NAMES[severity] if 0 <= severity <= 24 else "UNSPECIFIED"
-        minute = timestamp // _NS_PER_MINUTE
-        with self._lock:
-            self._total += 1
-            records = self._records
+        kind = None
+        if severity >= _ERROR_SEVERITY:
+            kind = attrs.get("exception.type") if attrs else None
+            kind = ERROR_BUCKET if not kind else str(kind)
+        self._inbox.put((entry, level, timestamp // _NS_PER_MINUTE, kind))
+
+    def _apply(self, items: list[tuple[Entry, str, int, str | None]]) -> None:
+        """Add filed entries in order, holding the lock: the bounded store, its index and the totals."""
+        records = self._records
+        indexes = self._index
+        by_level = self._by_level
+        counts = self._by_component
+        errors = self._errors
+        minutes = self._minutes
+        max_records = self.max_records
+        for entry, level, minute, kind in items:
+            component = entry[_COMP]
             records.append(entry)
-            index = self._index.get(component)
+            index = indexes.get(component)
             if index is None:
-                index = self._index[component] = deque()
+                index = indexes[component] = deque()
             index.append(entry)
-            if len(records) > self.max_records:
+            if len(records) > max_records:
                 oldest = records.popleft()
-                bucket = self._index[oldest[_COMP]]
+                bucket = indexes[oldest[_COMP]]
                 bucket.popleft()
                 if not bucket:
-                    del self._index[oldest[_COMP]]
+                    del indexes[oldest[_COMP]]
                 self._evicted += 1
-                self._unreported += 1
-            self._by_level[level] = self._by_level.get(level, 0) + 1
-            counts = self._by_component
+                self._evicted_tally.n += 1
+            by_level[level] = by_level.get(level, 0) + 1
             if component in counts or len(counts) < MAX_KEYS:
                 counts[component] = counts.get(component, 0) + 1
             else:
                 counts[OTHER] = counts.get(OTHER, 0) + 1
-            if severity >= _ERROR_SEVERITY:
-                kind = attrs.get("exception.type") if attrs else None
-                kind = ERROR_BUCKET if not kind else str(kind)
-                errors = self._errors
+            if kind is not None:
                 if kind not in errors and len(errors) >= MAX_KEYS:
                     kind = OTHER
                 errors[kind] = errors.get(kind, 0) + 1
-            minutes = self._minutes
             if minute in minutes:
                 minutes[minute] += 1
             else:
@@ -192,20 +208,18 @@ class LogStore(LogRecordProcessor):
                 if len(minutes) > 61:
                     for old in [m for m in minutes if m < minute - 60]:
                         del minutes[old]
-            report = self._unreported >= _REPORT_EVERY
-        if report:
-            self._report_evictions()
+        self._total += len(items)
 
-    def _report_evictions(self) -> None:
+    def _apply_waiting(self) -> None:
         with self._lock:
-            n, self._unreported = self._unreported, 0
-        _selfmon.dropped("logs", "memory_evicted", n)
+            self._inbox.drain()
 
     # -- read path ------------------------------------------------------------------
 
     def snapshot(self, component: str | None = None) -> list[Entry]:
         """The kept entries (of one component), oldest first."""
         with self._lock:
+            self._inbox.drain()
             if component is None:
                 return list(self._records)
             return list(self._index.get(component, ()))
@@ -242,12 +256,14 @@ class LogStore(LogRecordProcessor):
 
     def error_summary(self) -> dict[str, int]:
         with self._lock:
+            self._inbox.drain()
             errors = dict(self._errors)
         return dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def statistics(self) -> dict[str, Any]:
         now = self._clock()
         with self._lock:
+            self._inbox.drain()
             total = self._total
             by_level = dict(self._by_level)
             by_component = dict(self._by_component)

@@ -16,7 +16,13 @@ Bounds (from the settings, each counted in ``monitoring_layer_dropped_total``):
 * traces that ended more than ``retention_days`` ago are left out of queries
   and purged.
 
-The hot path (``on_start``/``on_end``) is a few dict operations under one lock.
+The hot path (``on_start``/``on_end``) takes no lock: it files the started span,
+or the ended span's compact record, in an ``Inbox`` (``monitoring_layer._inbox``).
+Every few hundred items one recording thread that finds the lock free applies
+them, in the order filed, under the lock; each read applies what waits first, so
+it sees every span started or ended before it. With many recording threads a
+lock taken per span convoyed under the GIL (docs/benchmarks.md, step 19).
+
 A trace is kept in one of three shapes: its running local root ``Span`` alone (a
 new trace, until a second span starts: most traces of a busy service are one span
 long), a ``_Trace`` (spans running, or a late span), or a ``_Frozen`` tuple (done).
@@ -39,6 +45,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from monitoring_layer import _lifecycle, _selfmon
+from monitoring_layer._inbox import Inbox
 from monitoring_layer._spanrec import (
     F_END,
     F_PARENT_ID,
@@ -139,7 +146,10 @@ class TraceStore(SpanProcessor):
         self.max_active_spans = max_active_spans
         self.retention_ns = int(retention_days * _NS_PER_DAY)
         self._clock_ns = clock_ns
-        self._lock = threading.Lock()
+        # Started spans and ended spans' records, applied in batches under the inbox's lock,
+        # which guards everything below (see the module's docstring).
+        self._inbox = Inbox(self._apply, "traces")
+        self._lock = self._inbox.lock
         self._traces: OrderedDict[int, _Entry] = OrderedDict()  # oldest first
         self._active_count = 0  # spans in the traces' ``active`` dicts
         self._evicted = _selfmon.DropTally("traces", "memory_max_traces")  # added to under the lock
@@ -147,85 +157,94 @@ class TraceStore(SpanProcessor):
 
     def _after_fork_in_child(self) -> None:
         # A lock held by another thread at fork time would stay locked in the child.
-        self._lock = threading.Lock()
+        self._lock = self._inbox.lock = threading.Lock()
 
     # -- SpanProcessor --------------------------------------------------------------
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         # The SDK calls processors without a guard: a fault here must not reach the code starting a span.
         try:
-            self._start(span)
+            self._inbox.put(span)
         except Exception as exc:  # noqa: BLE001
             _selfmon.fault("tracing", exc, key="trace store on_start")
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
-            self._end(span)
+            self._inbox.put(record_of(span))  # the record is made here, outside the lock
         except Exception as exc:  # noqa: BLE001
             _selfmon.fault("tracing", exc, key="trace store on_end")
 
-    def _start(self, span: Span) -> None:
+    def _apply(self, items: list[Span | SpanRecord]) -> None:
+        """Apply filed items in order, holding the lock: a ``Span`` started, a record (a tuple) ended."""
+        start, end = self._start, self._end
+        for item in items:
+            try:
+                if isinstance(item, tuple):
+                    end(item)
+                else:
+                    start(item)
+            except Exception as exc:  # noqa: BLE001 - one bad span must not cost the batch
+                _selfmon.fault("tracing", exc, key="trace store apply")
+
+    def _start(self, span: Span) -> None:  # under the lock
         ctx = span.context
         trace_id = ctx.trace_id
         parent = span.parent
         local_root = parent is None or parent.is_remote
         traces = self._traces
-        with self._lock:
-            entry = traces.get(trace_id)
-            if entry is None:
-                if local_root:  # a new trace: the span alone stands for it, until a second one starts
-                    traces[trace_id] = span
-                else:
-                    entry = traces[trace_id] = _Trace()
-                    entry.start_ns = span.start_time or 0
-                if len(traces) > self.max_traces:
-                    self._evict_trace()
-            elif not isinstance(entry, _Trace):
-                entry = traces[trace_id] = _as_trace(entry)
-            if entry is not None:
-                entry.active[ctx.span_id] = span
-                if local_root:
-                    entry.root = span
-            self._active_count += 1
-            if self._active_count > self.max_active_spans:
-                self._shed_active()
+        entry = traces.get(trace_id)
+        if entry is None:
+            if local_root:  # a new trace: the span alone stands for it, until a second one starts
+                traces[trace_id] = span
+            else:
+                entry = traces[trace_id] = _Trace()
+                entry.start_ns = span.start_time or 0
+            if len(traces) > self.max_traces:
+                self._evict_trace()
+        elif not isinstance(entry, _Trace):
+            entry = traces[trace_id] = _as_trace(entry)
+        if entry is not None:
+            entry.active[ctx.span_id] = span
+            if local_root:
+                entry.root = span
+        self._active_count += 1
+        if self._active_count > self.max_active_spans:
+            self._shed_active()
 
-    def _end(self, span: ReadableSpan) -> None:
-        record = record_of(span)  # outside the lock; everything below reads the record
+    def _end(self, record: SpanRecord) -> None:  # under the lock
         trace_id = record[F_TRACE_ID]
         start, end = record[F_START], record[F_END]
-        with self._lock:
-            entry = self._traces.get(trace_id)
-            if entry is None:  # started before we were added, or its trace was evicted
-                entry = self._traces[trace_id] = _Trace()
-                entry.start_ns = start
-                if len(self._traces) > self.max_traces:
-                    self._evict_trace()
-            elif not isinstance(entry, _Trace):
-                if not isinstance(entry, tuple) and entry.context.span_id == record[F_SPAN_ID]:
-                    # The lone root of its trace ended: the trace is done, frozen at once.
-                    self._active_count -= 1
-                    self._traces[trace_id] = ((record,), record, True, record[F_STATUS] == "ERROR", start, end, 0)
-                    return
-                entry = self._traces[trace_id] = _as_trace(entry)  # a late span, or another span of the trace
-            if entry.active.pop(record[F_SPAN_ID], None) is not None:
+        entry = self._traces.get(trace_id)
+        if entry is None:  # started before we were added, or its trace was evicted
+            entry = self._traces[trace_id] = _Trace()
+            entry.start_ns = start
+            if len(self._traces) > self.max_traces:
+                self._evict_trace()
+        elif not isinstance(entry, _Trace):
+            if not isinstance(entry, tuple) and entry.context.span_id == record[F_SPAN_ID]:
+                # The lone root of its trace ended: the trace is done, frozen at once.
                 self._active_count -= 1
-            if len(entry.ended) < self.max_spans_per_trace:
-                entry.ended.append(record)
-            else:
-                entry.dropped_spans += 1
-                _selfmon.dropped("spans", "memory_max_spans_per_trace", 1)
-            if start < entry.start_ns:
-                entry.start_ns = start
-            if end > entry.end_ns:
-                entry.end_ns = end
-            if record[F_STATUS] == "ERROR":
-                entry.error = True
-            if record[F_PARENT_ID] is None or record[F_PARENT_REMOTE]:
-                entry.root = record
-                entry.complete = True
-            if entry.complete and not entry.active and trace_id in self._traces:
-                self._traces[trace_id] = entry.freeze()  # keeps its place in the eviction order
+                self._traces[trace_id] = ((record,), record, True, record[F_STATUS] == "ERROR", start, end, 0)
+                return
+            entry = self._traces[trace_id] = _as_trace(entry)  # a late span, or another span of the trace
+        if entry.active.pop(record[F_SPAN_ID], None) is not None:
+            self._active_count -= 1
+        if len(entry.ended) < self.max_spans_per_trace:
+            entry.ended.append(record)
+        else:
+            entry.dropped_spans += 1
+            _selfmon.dropped("spans", "memory_max_spans_per_trace", 1)
+        if start < entry.start_ns:
+            entry.start_ns = start
+        if end > entry.end_ns:
+            entry.end_ns = end
+        if record[F_STATUS] == "ERROR":
+            entry.error = True
+        if record[F_PARENT_ID] is None or record[F_PARENT_REMOTE]:
+            entry.root = record
+            entry.complete = True
+        if entry.complete and not entry.active and trace_id in self._traces:
+            self._traces[trace_id] = entry.freeze()  # keeps its place in the eviction order
 
     def shutdown(self) -> None:
         pass
@@ -263,6 +282,7 @@ class TraceStore(SpanProcessor):
         """A copy of one trace, or None when unknown or past retention."""
         horizon = self._clock_ns() - self.retention_ns
         with self._lock:
+            self._inbox.drain()
             entry = self._traces.get(trace_id)
             if entry is None or _expired(entry, horizon):
                 return None
@@ -272,6 +292,7 @@ class TraceStore(SpanProcessor):
         """Copies of the traces kept (oldest first), purging those past retention."""
         horizon = self._clock_ns() - self.retention_ns
         with self._lock:
+            self._inbox.drain()
             expired = [tid for tid, e in self._traces.items() if _expired(e, horizon)]
             for trace_id in expired:
                 self._active_count -= _active_in(self._traces.pop(trace_id))
@@ -282,6 +303,7 @@ class TraceStore(SpanProcessor):
     def active_spans(self, trace_id: int) -> list[Span]:
         """Spans of ``trace_id`` started and not ended yet."""
         with self._lock:
+            self._inbox.drain()
             entry = self._traces.get(trace_id)
             if entry is None or isinstance(entry, tuple):
                 return []
@@ -294,6 +316,7 @@ class TraceStore(SpanProcessor):
         """
         horizon = self._clock_ns() - self.retention_ns
         with self._lock:
+            self._inbox.drain()
             rows = [(e[1], *e[2:6]) if isinstance(e, tuple)
                     else (e.root, e.complete, e.error, e.start_ns, e.end_ns) if isinstance(e, _Trace)
                     else (e, False, False, e.start_time or 0, 0)
@@ -304,6 +327,7 @@ class TraceStore(SpanProcessor):
 
     def clear(self) -> None:
         with self._lock:
+            self._inbox.clear()
             self._traces.clear()
             self._active_count = 0
 

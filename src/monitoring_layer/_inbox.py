@@ -1,0 +1,112 @@
+"""``Inbox``: items filed by many threads without a lock, applied in order by one thread at a time.
+
+Why: the trace store and each JSON file's buffer were guarded by a ``threading.Lock``
+that every recording thread took for each span or record. Under the GIL that lock
+convoys: a thread holding it when the interpreter switches away makes each other
+recording thread block on it, and every block and wake-up is a GIL hand-off. With
+8 threads recording spans, the two locks cost about 40-50 µs per span each,
+against about 5 µs with one thread (docs/benchmarks.md, step 19).
+
+An inbox takes the lock off the recording path:
+
+* ``put(item)`` appends to a ``collections.deque`` (one atomic operation under
+  the GIL: no lock, no hand-off);
+* once ``drain_at`` items wait, the thread that filed the last one tries the
+  lock *without waiting*: if it gets it, it applies every waiting item, in the
+  order they were filed, in one call (``apply(items)``); if another thread holds
+  it, it goes on, and the holder or a later ``put`` applies them;
+* a reader (a query, the file writer) takes the lock and calls ``drain()`` first,
+  so it sees every item filed before it.
+
+Bounded: past ``wait_at`` waiting items (the lock's holder is not getting to run)
+a ``put`` waits for the lock, at most ``WAIT_S``; past that the item is dropped and
+counted under ``(signal, "queue_full")``. A thread that holds the lock and never
+returns (the main thread interrupted by a signal whose handler records) so costs
+a counted drop, never a hang.
+
+The order is the order of the appends, so causality holds: a span started in one
+thread before a child starts in another is applied first.
+
+Layer: internal helpers (imports ``_selfmon`` only).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from monitoring_layer import _selfmon
+
+__all__ = ["DRAIN_AT", "Inbox", "WAIT_AT", "WAIT_S"]
+
+#: Items waiting before a ``put`` tries to apply them (a few hundred: the lock is taken once per batch).
+DRAIN_AT = 256
+#: Items waiting before a ``put`` waits for the lock (the inbox's bound).
+WAIT_AT = 16_384
+#: The longest a ``put`` over ``WAIT_AT`` waits for the lock before it drops its item.
+WAIT_S = 1.0
+
+
+class Inbox:
+    """Items filed without a lock, applied in batches under ``lock`` by ``apply(list_of_items)``.
+
+    ``apply`` runs holding ``lock``; it must contain its own faults per item where
+    a fault can happen (an exception out of it loses that batch, and reaches the
+    ``put`` that drained it). ``signal`` names the ``queue_full`` drop count.
+    """
+
+    __slots__ = ("lock", "_items", "_apply", "_drop", "drain_at", "wait_at")
+
+    def __init__(self, apply: Callable[[list[Any]], None], signal: str, *,
+                 drain_at: int = DRAIN_AT, wait_at: int = WAIT_AT) -> None:
+        if not 0 < drain_at <= wait_at:
+            raise ValueError(f"drain_at must be > 0 and <= wait_at, got {drain_at!r} and {wait_at!r}")
+        if (signal, "queue_full") not in _selfmon.KNOWN_DROPS:
+            raise ValueError(f"signal must have a queue_full drop count, got {signal!r}")
+        self.lock = threading.Lock()
+        self._items: deque[Any] = deque()
+        self._apply = apply
+        self._drop = signal
+        self.drain_at = drain_at
+        self.wait_at = wait_at
+
+    def put(self, item: Any) -> None:
+        """File ``item`` (no lock); apply what waits when ``drain_at`` items do and the lock is free."""
+        items = self._items
+        items.append(item)
+        if len(items) >= self.drain_at:
+            self._drain_if_free(len(items))
+
+    def _drain_if_free(self, waiting: int) -> None:
+        lock = self.lock
+        if waiting < self.wait_at:
+            if not lock.acquire(blocking=False):
+                return  # the holder, or a later put, applies them
+        elif not lock.acquire(timeout=WAIT_S):
+            try:
+                self._items.pop()  # the newest: this put's own item, unless another thread filed since
+            except IndexError:
+                return
+            _selfmon.dropped(self._drop, "queue_full")
+            return
+        try:
+            self.drain()
+        finally:
+            lock.release()
+
+    def drain(self) -> None:
+        """Apply every item filed so far. The caller holds ``lock``."""
+        items = self._items
+        n = len(items)
+        if n:
+            pop = items.popleft  # atomic: a put racing with this appends at the other end
+            self._apply([pop() for _ in range(n)])
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        """Forget every waiting item (a store's ``clear()``; the caller holds ``lock``)."""
+        self._items.clear()
