@@ -75,8 +75,13 @@ def test_quick_sustained_section_has_every_contender(tmp_path, capsys):
     for workload in ("root-span", "trace-5", "log"):
         assert {(workload, "facade"), (workload, "lean"), (workload, "lean-otlp")} <= rows
     assert {("histogram", "facade"), ("histogram", "lean")} <= rows
+    for workload in ("root-span-threads", "log-threads"):  # a worker pool recording at once
+        assert {(workload, "facade"), (workload, "lean")} <= rows
     for row in report["sustained"]:
-        assert row["us_per_op"] > 0 and row["windows"] and row["gc_tracked_objects"] > 0
+        threaded = row["workload"].endswith("-threads")
+        assert row.get("threads") == (8 if threaded else None)
+        assert bool(row["windows"]) is not threaded  # the threads' operations interleave: no windows
+        assert row["us_per_op"] > 0 and row["gc_tracked_objects"] > 0
         assert row["cpu_us_per_op"] > 0
         assert row["ops"] >= 3_000  # per span for the 5-child traces: the count is of spans
         if row["setup"] != "lean":

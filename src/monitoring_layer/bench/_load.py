@@ -27,6 +27,8 @@ Setups, each what a user would otherwise run:
 Workloads: ``root-span`` (one span, made current, ended), ``trace-5`` (a root
 and 5 children; figures are per span), ``log`` (one INFO record),
 ``histogram`` (one value, one label), ``host`` (see ``host_impact``).
+``root-span-threads`` and ``log-threads`` split their operations over
+``THREADS`` threads recording at once (a worker pool; see ``threaded``).
 The garbage collector stays on: its pauses are part of what the host pays.
 """
 
@@ -45,7 +47,9 @@ from typing import Any
 __all__ = ["SETUPS", "SPANS_PER_OP", "WORKLOADS", "WINDOWS", "main"]
 
 SETUPS = ("facade", "lean", "lean-otlp")
-WORKLOADS = ("root-span", "trace-5", "log", "histogram", "host")
+WORKLOADS = ("root-span", "trace-5", "log", "histogram", "host", "root-span-threads", "log-threads")
+#: Threads recording at once in the ``-threads`` workloads.
+THREADS = 8
 #: Spans per operation of each workload (its figures are per span).
 SPANS_PER_OP = {"trace-5": 6}
 #: Operation counts at which the cost of the window since the previous one is reported.
@@ -219,6 +223,7 @@ def _values() -> Any:
 
 
 def build(setup: str, workload: str, cap: int | None) -> tuple[Callable[[], None], Callable[[], None]]:
+    workload = workload.removesuffix("-threads")  # the same operation, from several threads
     if setup == "facade":
         return _facade(workload, cap)
     return _lean(workload, encode=setup == "lean-otlp")
@@ -263,6 +268,46 @@ def sustained(setup: str, workload: str, ops: int, min_seconds: float, cap: int 
             # time on a busy machine, and what the work costs the host's cores.
             "cpu_us_per_op": cpu / done / per_span * 1e6,
             "windows": windows,
+            "gc_tracked_objects": objects, "gc_max_pause_ms": max(clock.pauses, default=0.0) * 1000,
+            "gc_total_ms": sum(clock.pauses) * 1000, "peak_rss_mib": _peak_rss_mib()}
+
+
+def threaded(setup: str, workload: str, ops: int, cap: int | None) -> dict[str, Any]:
+    """``ops`` operations split over ``THREADS`` threads that start together; cost per operation.
+
+    What a worker pool pays when its threads record at once: a lock taken per
+    operation makes them convoy under the GIL (docs/benchmarks.md, step 19). No
+    windows: the threads' operations interleave.
+    """
+    op, close = build(setup, workload, cap)
+    for _ in range(200):
+        op()
+    per_thread = max(1, ops // THREADS)
+    start = threading.Barrier(THREADS + 1)
+
+    def work() -> None:
+        start.wait()
+        for _ in range(per_thread):
+            op()
+
+    workers = [threading.Thread(target=work, name=f"bench-worker-{i}") for i in range(THREADS)]
+    for worker in workers:
+        worker.start()
+    clock = _GcClock()
+    cpu_started = time.process_time()
+    started = time.perf_counter()
+    start.wait()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    clock.close()
+    done = per_thread * THREADS
+    gc.collect()
+    objects = len(gc.get_objects())
+    close()
+    return {"setup": setup, "workload": workload, "cap": cap, "ops": done, "threads": THREADS, "seconds": elapsed,
+            "us_per_op": elapsed / done * 1e6, "cpu_us_per_op": cpu / done * 1e6, "windows": [],
             "gc_tracked_objects": objects, "gc_max_pause_ms": max(clock.pauses, default=0.0) * 1000,
             "gc_total_ms": sum(clock.pauses) * 1000, "peak_rss_mib": _peak_rss_mib()}
 
@@ -356,6 +401,8 @@ def main(argv: Sequence[str]) -> int:
         os.environ["MONITORING_HOME"] = os.path.join(tmp, "home")
         if workload == "host":
             result = host_impact(setup, min_seconds)
+        elif workload.endswith("-threads"):
+            result = threaded(setup, workload, ops, cap)
         else:
             result = sustained(setup, workload, ops, min_seconds, cap)
     result["imported_monitoring_layer"] = "monitoring_layer" in sys.modules

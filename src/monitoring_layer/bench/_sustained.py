@@ -32,7 +32,8 @@ _LOAD_SCRIPT = str(Path(__file__).with_name("_load.py"))
 LABELS = {"facade": "monitoring-layer", "lean": "lean OTel (no-op exporter)",
           "lean-otlp": "lean OTel + OTLP encoding", "none": "nothing recorded"}
 WORKLOAD_LABELS = {"root-span": "root span, made current", "trace-5": "trace: root + 5 children, per span",
-                   "log": "log info record", "histogram": "histogram observe, one label"}
+                   "log": "log info record", "histogram": "histogram observe, one label",
+                   "root-span-threads": "root span, 8 threads at once", "log-threads": "log info record, 8 threads at once"}
 
 
 def _run(setup: str, workload: str, ops: int, seconds: float, cap: int | None) -> dict[str, Any]:
@@ -83,6 +84,9 @@ def sustained_rows(plan: dict[str, Any], say: Callable[[str], None] = lambda _: 
     cases += [("log", setup, None, seconds, ops) for setup in ("lean", "lean-otlp", "facade")]
     histogram_s = plan["sustained_histogram_seconds"]
     cases += [("histogram", setup, None, histogram_s, ops) for setup in ("lean", "facade")]
+    # A worker pool recording at once (no minimum time: the threads' operations are the measure).
+    cases += [(workload, setup, None, 0.0, ops) for workload in ("root-span-threads", "log-threads")
+              for setup in ("lean", "facade")]
     results: dict[tuple[str, str, int | None], list[dict[str, Any]]] = {}
     for round_ in range(repeats):  # alternated: drift of the machine hits every contender alike
         say(f"sustained load, round {round_ + 1} of {repeats}")
