@@ -8,9 +8,9 @@ thread makes the JSON once per interval. Behind a batch processor that was a sec
 buffer: its queue held each SDK span (a dozen objects the garbage collector tracks)
 until the batch thread woke, so under load thousands of them were promoted to the
 collector's older generations, and every batch cost a thread hand-off. A feed files
-the item in the recording thread instead (a lock and a few dict operations):
-nothing is queued, so nothing is dropped for a full queue, and the exporter's
-bounds and drop counts apply as before. docs/benchmarks.md (step 18) has the
+the item in the recording thread instead (an append to the exporter's inbox, no
+lock: ``monitoring_layer._inbox``): no thread waits for another, nothing is
+dropped for a full queue, and the exporter's bounds and drop counts apply as before. docs/benchmarks.md (step 18) has the
 measurements.
 
 Network exporters (OTLP, or any exporter added with ``Pipeline.add_exporter``) keep

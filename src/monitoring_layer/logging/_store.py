@@ -211,8 +211,13 @@ class LogStore(LogRecordProcessor):
         self._total += len(items)
 
     def _apply_waiting(self) -> None:
-        with self._lock:
-            self._inbox.drain()
+        # Not waiting: a flush must not hang on a thread interrupted while it applies a batch
+        # (SIGTERM in the main thread); that thread, or the next read, applies what waits.
+        if self._lock.acquire(blocking=False):
+            try:
+                self._inbox.drain()
+            finally:
+                self._lock.release()
 
     # -- read path ------------------------------------------------------------------
 
