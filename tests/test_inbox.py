@@ -133,3 +133,27 @@ def test_a_query_sees_every_span_and_record_filed_before_it(pipeline):
     assert 0 < len(traces.store._inbox) < _inbox.DRAIN_AT
     assert sorted(s["operation_name"] for s in traces.get_trace(trace_id)["spans"]) == ["charge", "checkout"]
     assert [r["message"] for r in logs.get_logs()] == ["charged"]
+
+
+def test_the_writer_sees_spans_still_waiting_in_the_inbox(home):
+    # A span filed after a write stays in the inbox (fewer than a batch) and leaves the buffer
+    # unchanged: the writer thread must still find news, or it would wait for the next flush.
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from monitoring_layer.exporters import JsonFileSpanExporter, SpanFileFeed
+
+    exporter = JsonFileSpanExporter(home, export_interval_s=3600)
+    provider = TracerProvider()
+    provider.add_span_processor(SpanFileFeed(exporter))
+    tracer = provider.get_tracer("news")
+    try:
+        tracer.start_span("first").end()
+        assert exporter.write_now() and not exporter._has_news()
+        tracer.start_span("second").end()
+        assert not exporter._dirty and len(exporter._inbox) == 1
+        assert exporter._has_news()
+        assert exporter.write_now() and not exporter._has_news()
+        names = {t["name"] for t in json.loads((home / "traces/traces.json").read_text())["traces"]}
+        assert names == {"first", "second"}
+    finally:
+        provider.shutdown()
