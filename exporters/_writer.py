@@ -7,6 +7,14 @@ into a bounded in-memory buffer (the newest records the file could keep
 anyway); a daemon thread writes the buffer into the file at most once per
 ``export_interval_s``, and ``force_flush()``/``shutdown()`` write at once.
 
+The feeds file items one at a time from the application's threads
+(``files_items``): they go into an inbox (``monitoring_layer._inbox``) without a
+lock, and the same thread adds them to the buffer, woken every few hundred
+items. The application's threads take the buffer lock only if that thread falls
+``RECORDER_DRAIN_AT`` items behind, so a SIGTERM handler (it runs in the main
+thread, between two bytecodes) almost never finds the lock held by the thread it
+interrupted.
+
 A failed write (disk full, read-only disk, permissions) keeps the buffer
 (bounded as ever) and backs off: the next attempt waits twice as long, up to
 ``MAX_BACKOFF_S``, so a disk fault does not make every interval re-read, merge
@@ -28,7 +36,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 
 from monitoring_layer import _compat, _lifecycle, _selfmon
-from monitoring_layer._inbox import Inbox
+from monitoring_layer._inbox import DRAIN_AT, Inbox
 
 from ._store import JsonFileStore
 
@@ -42,6 +50,9 @@ MAX_BACKOFF_S = 60.0
 #: waits for this very flush (SIGTERM). That file is then not written (counted as an ``export``
 #: fault); the flush goes on with the other files instead of hanging until the handler gives up.
 BUFFER_LOCK_WAIT_S = 1.0
+#: Items filed and not yet in the buffer before a recording thread adds them itself (the writer
+#: thread, woken at every ``DRAIN_AT``, fell behind); below it only the writer takes the lock.
+RECORDER_DRAIN_AT = 4_096
 
 
 class BufferedFileWriter:
@@ -65,6 +76,7 @@ class BufferedFileWriter:
         self._interval_s = interval_s
         self._new_buffer_lock()  # guards the subclass's buffer (and applies the inbox)
         self._write_lock = threading.Lock()   # one write at a time
+        self._start_lock = threading.Lock()   # one writer thread
         self._wake = threading.Event()
         self._stopped = False
         self._dirty = False
@@ -75,8 +87,21 @@ class BufferedFileWriter:
         _WRITERS.add(self)
 
     def _new_buffer_lock(self) -> None:
-        self._inbox = Inbox(self._absorb, self.signal) if self.files_items else None
+        # Filed items are added to the buffer by the writer thread, woken every DRAIN_AT of them: the
+        # application's threads, the main one above all (where a SIGTERM handler flushes), then
+        # hold the buffer lock only if the writer falls RECORDER_DRAIN_AT items behind.
+        self._inbox = Inbox(self._absorb, self.signal, drain_at=RECORDER_DRAIN_AT,
+                            notify=self._inbox_filling, notify_at=DRAIN_AT) if self.files_items else None
         self._buffer_lock = self._inbox.lock if self._inbox is not None else threading.Lock()
+
+    def _inbox_filling(self) -> None:
+        self._wake.set()
+
+    def _apply_inbox(self) -> None:
+        """Add the filed items to the buffer (the writer thread, between writes)."""
+        if self._inbox is not None and len(self._inbox):
+            with self._buffer_lock:
+                self._inbox.drain()
 
     # -- called by subclasses --------------------------------------------------
 
@@ -159,7 +184,7 @@ class BufferedFileWriter:
             self._write_lock.release()
 
     def _start_thread(self) -> None:
-        with self._buffer_lock:
+        with self._start_lock:
             if self._thread is not None:
                 return
             ref = weakref.ref(self)
@@ -173,6 +198,7 @@ class BufferedFileWriter:
     def _after_fork(self) -> None:
         self._new_buffer_lock()
         self._write_lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None
         self._dirty = False
@@ -203,19 +229,29 @@ def _run(ref: weakref.ref[BufferedFileWriter], wake: threading.Event, interval_s
     # Holds only a weak reference between rounds, so an exporter nobody uses
     # any more is collected and its thread ends. The thread may be started by a span
     # ending or a record emitted (the feeds): its writes are no part of that trace.
+    # Woken at each interval, at shutdown, and by the inbox (items to add to the buffer).
     otel_context.attach(_compat.quiet_context())
+    clock = time.monotonic
+    write_at = clock() + interval_s
     while True:
-        wake.wait(interval_s)
+        wake.wait(max(0.0, write_at - clock()))
+        wake.clear()  # before the work: a wake during it is seen at the next wait
         writer = ref()
         if writer is None or writer._wake is not wake:  # collected, or replaced after fork
             return
-        if writer._has_news():
-            writer.write_now()
-        else:  # idle: do not hold a file another process has replaced (its disk space)
-            writer._store.let_go_if_replaced()
+        if not writer._stopped:
+            try:
+                writer._apply_inbox()
+            except Exception as exc:  # noqa: BLE001 - the thread must live on
+                _selfmon.fault("export", exc, key=f"{writer.signal} inbox")
+        if writer._stopped or clock() >= write_at:
+            if writer._has_news():
+                writer.write_now()
+            else:  # idle: do not hold a file another process has replaced (its disk space)
+                writer._store.let_go_if_replaced()
+            write_at = clock() + interval_s
         if writer._stopped:
             return
-        wake.clear()
         del writer
 
 

@@ -157,3 +157,73 @@ def test_the_writer_sees_spans_still_waiting_in_the_inbox(home):
         assert names == {"first", "second"}
     finally:
         provider.shutdown()
+
+
+def test_an_owner_thread_is_told_once_per_batch_and_the_recorders_leave_the_lock_alone():
+    told = []
+    applied = []
+    inbox = Inbox(applied.extend, "traces", drain_at=8, wait_at=16, notify=lambda: told.append(len(inbox)),
+                  notify_at=3)
+    for i in range(7):
+        inbox.put(i)
+    assert told == [3] and applied == []  # told once; below drain_at no put applies anything
+    with inbox.lock:  # the owner's thread
+        inbox.drain()
+    for i in range(7, 10):
+        inbox.put(i)
+    assert told == [3, 3] and applied == list(range(7))
+    for i in range(10, 15):
+        inbox.put(i)  # the owner fell behind: the put that reaches drain_at applies them
+    assert applied == list(range(15))
+
+
+def test_notify_at_must_come_before_drain_at():
+    with pytest.raises(ValueError, match="notify_at"):
+        Inbox(list, "traces", drain_at=8, notify=lambda: None, notify_at=8)
+
+
+class _WatchedLock:
+    """A lock that remembers which threads took it."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.takers = set()
+
+    def acquire(self, blocking=True, timeout=-1):
+        got = self._lock.acquire(blocking, timeout)
+        if got:
+            self.takers.add(threading.get_ident())
+        return got
+
+    def release(self):
+        self._lock.release()
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def test_the_main_thread_files_spans_without_taking_the_files_lock(home):
+    # A SIGTERM handler runs in the main thread and flushes: it must not find the file's buffer
+    # lock held by the thread it interrupted. Spans recorded there only wake the writer thread.
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from monitoring_layer.exporters import JsonFileSpanExporter, SpanFileFeed
+
+    exporter = JsonFileSpanExporter(home, export_interval_s=3600)
+    watched = _WatchedLock()
+    exporter._inbox.lock = exporter._buffer_lock = watched
+    provider = TracerProvider()
+    provider.add_span_processor(SpanFileFeed(exporter))
+    tracer = provider.get_tracer("main")
+    try:
+        for i in range(_inbox.DRAIN_AT * 3):
+            tracer.start_span(f"s{i}").end()
+        assert threading.get_ident() not in watched.takers
+        assert exporter._wake.is_set() or watched.takers  # the writer was told (and may have run already)
+        assert exporter.write_now()
+        traces = json.loads((home / "traces/traces.json").read_text())["traces"]
+        assert len(traces) == _inbox.DRAIN_AT * 3
+    finally:
+        provider.shutdown()

@@ -18,6 +18,14 @@ An inbox takes the lock off the recording path:
 * a reader (a query, the file writer) takes the lock and calls ``drain()`` first,
   so it sees every item filed before it.
 
+An owner with a thread of its own (a file's writer) passes ``notify``: once
+``notify_at`` items wait, the put that filed the last one calls it (once until
+the next drain), and that thread applies them. The recording threads then apply
+items themselves only past ``drain_at`` (the owner's thread fell behind), so
+they almost never hold the lock. That matters for the main thread: a signal
+handler runs in it, between two bytecodes, and one that flushes at SIGTERM
+would otherwise find the lock held by the very thread it interrupted.
+
 Bounded: past ``wait_at`` waiting items (the lock's holder is not getting to run)
 a ``put`` waits for the lock, at most ``WAIT_S``; past that the item is dropped and
 counted under ``(signal, "queue_full")``. A thread that holds the lock and never
@@ -57,12 +65,16 @@ class Inbox:
     ``put`` that drained it). ``signal`` names the ``queue_full`` drop count.
     """
 
-    __slots__ = ("lock", "_items", "_apply", "_drop", "drain_at", "wait_at")
+    __slots__ = ("lock", "_items", "_apply", "_drop", "drain_at", "wait_at", "_notify", "notify_at",
+                 "_notified")
 
     def __init__(self, apply: Callable[[list[Any]], None], signal: str, *,
-                 drain_at: int = DRAIN_AT, wait_at: int = WAIT_AT) -> None:
+                 drain_at: int = DRAIN_AT, wait_at: int = WAIT_AT,
+                 notify: Callable[[], None] | None = None, notify_at: int = DRAIN_AT) -> None:
         if not 0 < drain_at <= wait_at:
             raise ValueError(f"drain_at must be > 0 and <= wait_at, got {drain_at!r} and {wait_at!r}")
+        if notify is not None and not 0 < notify_at < drain_at:
+            raise ValueError(f"notify_at must be > 0 and < drain_at, got {notify_at!r} and {drain_at!r}")
         if (signal, "queue_full") not in _selfmon.KNOWN_DROPS:
             raise ValueError(f"signal must have a queue_full drop count, got {signal!r}")
         self.lock = threading.Lock()
@@ -71,13 +83,21 @@ class Inbox:
         self._drop = signal
         self.drain_at = drain_at
         self.wait_at = wait_at
+        self._notify = notify
+        self.notify_at = notify_at if notify is not None else drain_at
+        self._notified = False
 
     def put(self, item: Any) -> None:
-        """File ``item`` (no lock); apply what waits when ``drain_at`` items do and the lock is free."""
+        """File ``item`` (no lock); past ``notify_at`` waiting items tell the owner's thread, past
+        ``drain_at`` apply them here if the lock is free."""
         items = self._items
         items.append(item)
-        if len(items) >= self.drain_at:
-            self._drain_if_free(len(items))
+        if len(items) >= self.notify_at:
+            if len(items) >= self.drain_at:
+                self._drain_if_free(len(items))
+            elif not self._notified:
+                self._notified = True  # a race may notify twice: harmless
+                self._notify()  # type: ignore[misc]  # set whenever notify_at < drain_at
 
     def _drain_if_free(self, waiting: int) -> None:
         lock = self.lock
@@ -99,6 +119,7 @@ class Inbox:
     def drain(self) -> None:
         """Apply every item filed so far. The caller holds ``lock``."""
         items = self._items
+        self._notified = False
         n = len(items)
         if n:
             pop = items.popleft  # atomic: a put racing with this appends at the other end
