@@ -45,9 +45,9 @@ __all__ = ["BUFFER_LOCK_WAIT_S", "BufferedFileWriter", "MAX_BACKOFF_S"]
 #: The longest wait between two attempts to write a file that keeps failing.
 MAX_BACKOFF_S = 60.0
 #: The longest a write waits for its exporter's buffer lock. The lock is held to apply a batch of
-#: filed spans or records (a few hundred dict operations, in an application's thread), so a longer
-#: wait means its holder cannot go on: the main thread, interrupted inside it by a signal whose handler
-#: waits for this very flush (SIGTERM). That file is then not written (counted as an ``export``
+#: filed spans or records (a few hundred dict operations: by the writer thread, or by an application's
+#: thread when the writer falls behind), so a longer wait means its holder cannot go on: the main
+#: thread, interrupted inside it by a signal whose handler waits for this very flush (SIGTERM). That file is then not written (counted as an ``export``
 #: fault); the flush goes on with the other files instead of hanging until the handler gives up.
 BUFFER_LOCK_WAIT_S = 1.0
 #: Items filed and not yet in the buffer before a recording thread adds them itself (the writer
