@@ -256,20 +256,14 @@ def test_memory_stays_bounded_with_a_million_label_values(pipeline):
 def test_concurrent_increments_give_an_exact_total_everywhere(pipeline, home):
     metrics = MetricsCollector(pipeline=pipeline)
     threads, per_thread = 8, 100_000
-    barrier = threading.Barrier(threads)
 
     def work():
-        barrier.wait()
         inc = metrics.increment_counter
         for _ in range(per_thread):
             inc("hits", labels={"shard": "a"})
 
     try:
-        workers = [threading.Thread(target=work) for _ in range(threads)]
-        for t in workers:
-            t.start()
-        for t in workers:
-            t.join()
+        _all_at_once(threads, work)
         expected = threads * per_thread
         assert metrics.get_metric_statistics("hits")["total"] == expected
         assert f'hits_total{{otel_scope_name="monitoring_layer.metrics",otel_scope_schema_url="",' \
@@ -288,22 +282,16 @@ def test_concurrent_gauge_steps_and_observations_add_up_exactly(pipeline):
     # the lock): eight threads at once on one series of each kind lose nothing.
     metrics = MetricsCollector(pipeline=pipeline)
     threads, per_thread = 8, 20_000
-    barrier = threading.Barrier(threads)
 
     def work():
-        barrier.wait()
-        for i in range(per_thread):
+        for _ in range(per_thread):
             metrics.increment_gauge("in_flight", 1, labels={"pool": "a"})
             metrics.set_gauge("level", 2.0, labels={"pool": "a"})
             metrics.observe_histogram("latency_ms", 3.0, labels={"pool": "a"})
             metrics.observe_summary("size_bytes", 4.0, labels={"pool": "a"})
 
     try:
-        workers = [threading.Thread(target=work) for _ in range(threads)]
-        for t in workers:
-            t.start()
-        for t in workers:
-            t.join()
+        _all_at_once(threads, work)
         n = threads * per_thread
         readings = {r.name: r for r in metrics.readings(0)}
         assert readings["in_flight"].value == n and readings["in_flight"].count == n
@@ -313,6 +301,21 @@ def test_concurrent_gauge_steps_and_observations_add_up_exactly(pipeline):
         assert metrics.get_metric_statistics("latency_ms")["total_count"] == n
     finally:
         metrics.close()
+
+
+def _all_at_once(threads, work):
+    """Run ``work`` in ``threads`` threads released together; return when all are done."""
+    barrier = threading.Barrier(threads)
+
+    def run():
+        barrier.wait()
+        work()
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
 
 
 def _version() -> str:
