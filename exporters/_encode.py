@@ -4,6 +4,7 @@ from monitoring_layer._encode import (
     NS_PER_DAY,
     attributes,
     cached_resource_service,
+    duration_ms,
     iso,
     json_value,
     now_ns,
@@ -12,6 +13,6 @@ from monitoring_layer._encode import (
 )
 
 __all__ = [
-    "NS_PER_DAY", "attributes", "cached_resource_service", "iso", "json_value", "now_ns", "resource_service",
+    "NS_PER_DAY", "attributes", "cached_resource_service", "duration_ms", "iso", "json_value", "now_ns", "resource_service",
     "unpack_json",
 ]

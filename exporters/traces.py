@@ -54,7 +54,7 @@ from monitoring_layer._spanrec import (
 from monitoring_layer._status import FACADE_STATUS_ATTRIBUTE, migrate_trace_record, span_status, trace_status
 from monitoring_layer.config import get_settings
 
-from ._encode import NS_PER_DAY, iso, now_ns, unpack_json
+from ._encode import NS_PER_DAY, duration_ms, iso, now_ns, unpack_json
 from ._store import JsonFileStore, encode_record, prepare_home
 from ._writer import BufferedFileWriter
 
@@ -286,7 +286,7 @@ def _span_record(record: SpanRecord, span_id: str) -> dict[str, Any]:
         "start_unix_nano": start,
         "end": iso(end),
         "end_unix_nano": end,
-        "duration_ms": round((end - start) / 1e6, 6),
+        "duration_ms": duration_ms(start, end),
         "status": span_status(record[F_STATUS], attrs.get(FACADE_STATUS_ATTRIBUTE)),
         "otel_status_code": record[F_STATUS],  # OTel's code name, as the record keeps it
         "status_message": record[F_STATUS_MESSAGE],
@@ -309,7 +309,7 @@ def _trace_record(trace_id: str, by_span_id: dict[str, dict[str, Any]], dropped:
         spans = [root]
         complete = not root["parent_span_id"]
         start, end = root["start_unix_nano"], root["end_unix_nano"]
-        start_text, end_text, duration_ms = root["start"], root["end"], root["duration_ms"]
+        start_text, end_text, duration = root["start"], root["end"], root["duration_ms"]
     else:
         spans = sorted(by_span_id.values(), key=_START)
         ids = by_span_id.keys()
@@ -317,7 +317,7 @@ def _trace_record(trace_id: str, by_span_id: dict[str, dict[str, Any]], dropped:
         complete = any(not s["parent_span_id"] for s in spans)
         last = max(spans, key=_END_NS)  # the span texts are reused: no timestamp is formatted twice
         start, end = spans[0]["start_unix_nano"], last["end_unix_nano"]
-        start_text, end_text, duration_ms = spans[0]["start"], last["end"], round((end - start) / 1e6, 6)
+        start_text, end_text, duration = spans[0]["start"], last["end"], duration_ms(start, end)
     return {
         "trace_id": trace_id,
         "service": root["service"],
@@ -329,7 +329,7 @@ def _trace_record(trace_id: str, by_span_id: dict[str, dict[str, Any]], dropped:
         "start_unix_nano": start,
         "end": end_text,
         "end_unix_nano": end,
-        "duration_ms": duration_ms,
+        "duration_ms": duration,
         "span_count": len(spans),
         "dropped_spans": dropped,
         "spans": spans,

@@ -7,9 +7,12 @@ import time
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry._logs import LogRecord, SeverityNumber
 
 from monitoring_layer import ConfigError, JsonFileLogExporter, JsonFileSpanExporter, _selfmon
+from monitoring_layer._encode import duration_ms
 from monitoring_layer.exporters import FILES, JsonFileStore, load_schema, prepare_home, validate
 from monitoring_layer.pipeline import Pipeline
 from monitoring_layer.config import resolve_settings
@@ -438,3 +441,9 @@ def test_a_written_trace_kept_as_a_place_gains_the_spans_of_a_later_write(home):
     assert traces[trace_id]["span_count"] == 3 and traces[trace_id]["spans"][0]["attributes"]["big"].startswith("x")
     assert [t["name"] for t in traces.values()].count("other") == 1
     provider.shutdown()
+
+
+@given(st.integers(min_value=0, max_value=2**63), st.integers(min_value=-(2**60), max_value=2**60))
+def test_a_duration_is_its_nanoseconds_in_ms_rounded_to_six_places(start: int, elapsed: int) -> None:
+    # The files' duration_ms skips round() where the division alone is already exact to the nanosecond.
+    assert duration_ms(start, start + elapsed) == round(elapsed / 1e6, 6)

@@ -14,7 +14,7 @@ from typing import Any
 
 from opentelemetry.trace import format_span_id, format_trace_id
 
-from monitoring_layer._encode import iso, json_value
+from monitoring_layer._encode import duration_ms, iso, json_value
 from monitoring_layer import _spanrec as field  # a record's fields: record[field.F_START]
 from monitoring_layer._spanrec import SpanRecord, attributes_of, record_of_active
 from monitoring_layer._status import ACTIVE, ERROR, is_error, span_status, trace_status
@@ -62,7 +62,7 @@ def span_view(span: Any, active: bool) -> dict[str, Any]:
         "kind": rec[field.F_KIND],
         "start": iso(start),
         "end": iso(end),
-        "duration_ms": None if end is None else round((end - start) / 1e6, 6),
+        "duration_ms": None if end is None else duration_ms(start, end),
         "status": status,
         "status_message": None if active else rec[field.F_STATUS_MESSAGE],
         "tags": {k: json_value(v) for k, v in attrs.items() if k not in INTERNAL_KEYS},
@@ -118,7 +118,7 @@ def trace_view(snap: TraceSnapshot) -> dict[str, Any]:
         "complete": snap.complete,
         "start": iso(start),
         "end": iso(end),
-        "duration_ms": None if end is None else round((end - start) / 1e6, 6),
+        "duration_ms": None if end is None else duration_ms(start, end),
         "span_count": len(spans),
         "active_spans": len(snap.active),
         "error_count": sum(1 for s in spans if is_error(s["status"])),
