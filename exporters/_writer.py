@@ -128,9 +128,12 @@ class BufferedFileWriter:
     def shutdown(self, timeout_millis: float = 30_000, **_: Any) -> None:
         if self._stopped:
             return
+        # Stopped before the last write, not after: an item filed from here on is counted as
+        # ``already_shutdown`` by the filing call, instead of landing in the inbox after the
+        # write's drain, where nothing would write or count it.
+        self._stopped = True
         self._retry_at = 0.0  # the last chance: try even during a back-off
         self.write_now(timeout_millis / 1000)
-        self._stopped = True
         self._wake.set()
 
     # -- writing --------------------------------------------------------------

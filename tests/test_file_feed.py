@@ -126,6 +126,30 @@ def test_items_after_shutdown_are_counted(home):
     assert _drops("logs", "already_shutdown") == 1
 
 
+def test_a_span_filed_while_the_last_write_runs_is_counted_not_left_behind(tmp_path, monkeypatch):
+    # Another thread ends a span while shutdown() writes for the last time: it is counted as
+    # already_shutdown, not left in the inbox after the write's drain (where nothing writes it).
+    from opentelemetry.sdk.trace import TracerProvider
+
+    exporter = JsonFileSpanExporter(tmp_path)
+    provider = TracerProvider()
+    provider.add_span_processor(SpanFileFeed(exporter))
+    tracer = provider.get_tracer("app")
+    tracer.start_span("first").end()
+    merge = exporter._merge
+
+    def merge_while_a_span_ends(doc, pending):
+        tracer.start_span("late").end()
+        return merge(doc, pending)
+
+    monkeypatch.setattr(exporter, "_merge", merge_while_a_span_ends)
+    before = _drops("traces", "already_shutdown")
+    exporter.shutdown()
+    assert [t["name"] for t in _doc(tmp_path, "traces/traces.json")["traces"]] == ["first"]
+    assert _drops("traces", "already_shutdown") == before + 1
+    assert len(exporter._inbox) == 0
+
+
 def test_a_feed_takes_only_its_own_exporter():
     with pytest.raises(TypeError, match="exporter must be a JsonFileSpanExporter"):
         SpanFileFeed(object())  # type: ignore[arg-type]
