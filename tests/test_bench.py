@@ -38,6 +38,7 @@ def test_quick_bench_produces_every_row(tmp_path, capsys):
         assert row["group"] in printed
     for group in ("counter +1, one label", "gauge set, one label", "histogram observe, one label"):
         assert {RAW_OTEL, PROM} <= groups[group]
+        assert groups[f"{group}, 8 threads"] == {FACADE, RAW_OTEL, PROM}  # a worker pool on one series
     assert RAW_OTEL in groups["log info record"] and RAW_OTEL in groups["span start + end"]
     for row in report["operations"]:
         if row["contender"] == FACADE and RAW_OTEL in groups[row["group"]]:

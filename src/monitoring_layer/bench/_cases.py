@@ -19,7 +19,7 @@ from monitoring_layer.pipeline import Pipeline
 
 from ._timing import Contender
 
-__all__ = ["build_contenders", "RAW_OTEL", "PROM", "FACADE", "STDLIB", "BARE"]
+__all__ = ["build_contenders", "threaded_contenders", "RAW_OTEL", "PROM", "FACADE", "STDLIB", "BARE"]
 
 FACADE = "monitoring-layer"
 RAW_OTEL = "raw OTel"
@@ -145,12 +145,25 @@ def _facades(pipeline: Pipeline) -> list[Contender]:
     ]
 
 
+def threaded_contenders(contenders: list[Contender], threads: int) -> list[Contender]:
+    """The metric contenders again, as groups of their own for ``threads`` threads recording at once.
+
+    A worker pool recording one metric: what the threads cost each other (a lock convoy, GIL
+    hand-offs), beside what one call costs. Spans and log records from many threads are rows of
+    the sustained section (``bench/_load.py``).
+    """
+    return [Contender(f"{c.group}, {threads} threads", c.name, c.op)
+            for c in contenders if c.group in _THREADED_GROUPS and c.name in (FACADE, RAW_OTEL, PROM)]
+
+
+_THREADED_GROUPS = (COUNTER, GAUGE, HISTOGRAM)
 _GROUP_ORDER = [COUNTER, GAUGE, HISTOGRAM, LOG, SPAN, DECORATOR]
 _CONTENDER_ORDER = [FACADE, RAW_OTEL, PROM, STDLIB, BARE, DECORATOR_CALLS]
 
 
 def _order(row: dict[str, Any]) -> tuple[int, int, str]:
-    group = _GROUP_ORDER.index(row["group"]) if row["group"] in _GROUP_ORDER else len(_GROUP_ORDER)
+    base = row["group"].rsplit(", ", 1)[0] if row["group"].endswith(" threads") else row["group"]
+    group = _GROUP_ORDER.index(base) if base in _GROUP_ORDER else len(_GROUP_ORDER)
     name = _CONTENDER_ORDER.index(row["contender"]) if row["contender"] in _CONTENDER_ORDER else 99
     return group, name, row["group"]
 

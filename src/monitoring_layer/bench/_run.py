@@ -14,25 +14,28 @@ from monitoring_layer.config import resolve_settings
 from monitoring_layer.pipeline import Pipeline
 
 from ._alerts import alert_rows
-from ._cases import build_contenders, rows_of, targets_of
+from ._cases import build_contenders, rows_of, targets_of, threaded_contenders
 from ._dashboard import dashboard_rows
 from ._export import export_rows
 from ._health import health_rows
 from ._memory import peak_rss_rows
 from ._scrape import scrape_rows
 from ._sustained import host_rows, sustained_rows, sustained_targets
-from ._timing import measure
+from ._load import THREADS
+from ._timing import measure, measure_threaded
 
 __all__ = ["SECTIONS", "render", "run_bench"]
 
 _FULL: dict[str, Any] = {"rounds": 15, "batch": 2_000, "caps": (1_000, 10_000, 100_000), "export_rounds": 3,
                          "memory_scale": 1, "dashboard_traces": (1_000, 10_000), "dashboard_calls": 50,
                          "sustained_ops": 100_000, "sustained_seconds": 10.0, "sustained_histogram_seconds": 25.0,
-                         "sustained_caps": (1_000, 10_000, 100_000), "sustained_repeats": 2, "host_seconds": 10.0}
+                         "sustained_caps": (1_000, 10_000, 100_000), "sustained_repeats": 2, "host_seconds": 10.0,
+                         "thread_rounds": 5, "thread_calls": 5_000}
 _QUICK: dict[str, Any] = {"rounds": 3, "batch": 200, "caps": (1_000,), "export_rounds": 1, "memory_scale": 100,
                           "dashboard_traces": (1_000,), "dashboard_calls": 5,
                           "sustained_ops": 3_000, "sustained_seconds": 0.0, "sustained_histogram_seconds": 0.0,
-                          "sustained_caps": (1_000,), "sustained_repeats": 1, "host_seconds": 1.0}
+                          "sustained_caps": (1_000,), "sustained_repeats": 1, "host_seconds": 1.0,
+                          "thread_rounds": 1, "thread_calls": 200}
 #: The report's sections, in the order they run; ``run_bench(only=...)`` runs a subset.
 SECTIONS = ("operations", "files", "memory", "dashboard", "alerts", "scrape", "health", "sustained")
 
@@ -78,12 +81,15 @@ def run_bench(*, quick: bool = False, progress: Callable[[str], None] | None = N
             settings = resolve_settings(environ={}, overrides={"home": os.path.join(tmp, "home")})
             pipeline = Pipeline(settings)
             contenders, cleanup = build_contenders(pipeline)
+            threaded = threaded_contenders(contenders, THREADS)
             try:
                 ns = measure(contenders, rounds=plan["rounds"], batch=plan["batch"])
+                threaded_ns = measure_threaded(threaded, threads=THREADS, rounds=plan["thread_rounds"],
+                                               per_thread=plan["thread_calls"])
             finally:
                 cleanup()
                 pipeline.shutdown()
-        report["operations"] = rows_of(contenders, ns)
+        report["operations"] = rows_of(contenders, ns) + rows_of(threaded, threaded_ns)
         targets += targets_of(report["operations"])
     if "files" in wanted:
         say("JSON files: write rate with the file filled to its cap")
