@@ -303,6 +303,120 @@ def test_concurrent_gauge_steps_and_observations_add_up_exactly(pipeline):
         metrics.close()
 
 
+# --------------------------------------------------------------------------- recorders
+
+
+def test_a_recorder_records_as_the_call_of_its_metric_type(metrics):
+    metrics.register_metric("rows", "counter")
+    metrics.register_metric("level", "gauge")
+    metrics.register_metric("latency_ms", "histogram")
+    metrics.register_metric("size_bytes", "summary")
+    labels = {"table": "orders"}
+    rows, level = metrics.recorder("rows", labels), metrics.recorder("level", labels)
+    latency, size = metrics.recorder("latency_ms", labels), metrics.recorder("size_bytes", labels)
+    for value in (1, 2.5, 3):
+        rows(value)
+        level(value)
+        latency(value)
+        size(value)
+    metrics.increment_counter("rows", 4, labels)  # the facade's call reaches the same series
+    readings = {r.name: r for r in metrics.readings(0)}
+    assert readings["rows"].value == 10.5 and readings["rows"].count == 4
+    assert readings["level"].value == 3 and readings["level"].count == 3
+    assert metrics.get_metric_statistics("latency_ms", labels)["count"] == 3
+    assert readings["latency_ms"].sum == 6.5 and readings["size_bytes"].sum == 6.5
+    assert 'rows_total{otel_scope_name="monitoring_layer.metrics"' in metrics.export_prometheus_format()
+
+
+def test_a_recorder_refuses_bad_setup_naming_the_argument(metrics):
+    with pytest.raises(ValueError, match="name: metric 'nope' is not registered"):
+        metrics.recorder("nope")
+    with pytest.raises(ValueError, match="metric_type"):
+        metrics.recorder("nope", metric_type="speedometer")
+    with pytest.raises(ValueError):
+        metrics.recorder("bad name!", metric_type="counter")
+    with pytest.raises(ValueError):
+        metrics.recorder("jobs", {"bad label!": "x"}, metric_type="counter")
+    with pytest.raises(TypeError, match="labels of metric 'jobs' must be a dict"):
+        metrics.recorder("jobs", ["x"], metric_type="counter")  # type: ignore[arg-type]
+
+
+def test_a_recorder_with_a_metric_type_registers_it_and_checks_each_value(pipeline, monkeypatch):
+    monkeypatch.setenv("MONITORING_STRICT", "0")
+    config._reset_for_tests()
+    metrics = MetricsCollector(pipeline=pipeline)
+    try:
+        jobs = metrics.recorder("jobs", metric_type="counter")
+        latency = metrics.recorder("wait_ms", {"queue": "a"}, metric_type="histogram")
+        jobs(2)
+        jobs(-1)                # refused: a counter only goes up (metric_value)
+        jobs(float("nan"))
+        latency(-5)             # dropped and counted, as observe_histogram drops it
+        latency(7)
+        as_gauge = metrics.recorder("jobs", metric_type="gauge")  # registered as a counter
+        as_gauge(9)             # the value is dropped: metric_type fault, as set_gauge("jobs", 9) would be
+        assert metrics.get_metric_statistics("jobs")["total"] == 2
+        assert metrics.get_metric_statistics("wait_ms")["count"] == 1
+        errors, dropped = _selfmon.counts()["errors"], _selfmon.counts()["dropped"]
+        assert errors["metric_value"] == 3 and errors["metric_type"] == 1
+        assert dropped[("metrics", "negative_value")] == 1
+    finally:
+        metrics.close()
+
+
+def test_a_recorder_keeps_its_series_when_the_callers_labels_change(metrics):
+    labels = {"shard": "a"}
+    hits = metrics.recorder("hits", labels, metric_type="counter")
+    labels["shard"] = "b"
+    hits(1)
+    assert metrics.get_metric_statistics("hits", {"shard": "a"})["total"] == 1
+    assert [s["labels"] for s in metrics.export_metrics()["metrics"]["hits"]["series"]] == [{"shard": "a"}]
+
+
+def test_a_recorder_past_the_cardinality_limit_counts_every_record(pipeline):
+    settings = config.resolve_settings(overrides={"metrics_cardinality_limit": 1})
+    metrics = MetricsCollector(pipeline.meter_provider, settings=settings)
+    try:
+        metrics.increment_counter("by_user", labels={"user": "u0"})
+        late = metrics.recorder("by_user", {"user": "u1"})
+        for _ in range(3):
+            late(1)
+        assert metrics.get_metric_statistics("by_user", labels={"otel_metric_overflow": "true"})["total"] == 3
+        assert _selfmon.counts()["dropped"][("metrics", "cardinality_overflow")] == 4  # the recorder's, then each
+    finally:
+        metrics.close()
+
+
+def test_a_recorder_of_a_disabled_collector_records_and_registers_nothing():
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    settings = config.resolve_settings(overrides={"sdk_disabled": True})
+    metrics = MetricsCollector(NoOpMeterProvider(), settings=settings)
+    metrics.recorder("x", metric_type="counter")(1)
+    assert metrics.export_metrics()["metrics"] == {}
+
+
+def test_recorders_from_many_threads_add_up_exactly(pipeline):
+    metrics = MetricsCollector(pipeline=pipeline)
+    threads, per_thread = 8, 20_000
+    count = metrics.recorder("calls", {"pool": "a"}, metric_type="counter")
+    observe = metrics.recorder("took_ms", {"pool": "a"}, metric_type="histogram")
+
+    def work():
+        for _ in range(per_thread):
+            count(1)
+            observe(3.0)
+
+    try:
+        _all_at_once(threads, work)
+        n = threads * per_thread
+        readings = {r.name: r for r in metrics.readings(0)}
+        assert readings["calls"].value == n
+        assert readings["took_ms"].count == n and readings["took_ms"].sum == 3.0 * n
+    finally:
+        metrics.close()
+
+
 def _all_at_once(threads, work):
     """Run ``work`` in ``threads`` threads released together; return when all are done."""
     barrier = threading.Barrier(threads)

@@ -1,9 +1,11 @@
 """``MetricsCollector``: the spec's metrics API as a thin facade over OTel instruments.
 
 Hot path: a record call is one dict lookup keyed by ``(name, tuple(labels.items()))``
-(label values that are already strings), a type check, and an update of the
-series under the metric's lock, plus one point appended to the metric's
-bounded deque. Nothing calls into the OTel SDK there:
+(label values that are already strings) that finds the series, then its update
+(``_add``, ``_set``, ``_observe``): a type check, and the series changed under the
+metric's lock, plus one point appended to the metric's bounded deque.
+``recorder(name, labels)`` hands a caller (a hot loop, the decorators) a function
+that makes the same update without the lookup. Nothing calls into the OTel SDK there:
 
 * counters and gauges are OTel *observable* instruments whose callbacks
   report each series' exact total / last value when a reader collects;
@@ -19,13 +21,14 @@ bounded deque. Nothing calls into the OTel SDK there:
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -256,33 +259,22 @@ class MetricsCollector:
         """
         try:
             metric, series = self._counters[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and 0 <= value <= _MAX:
-                now = _time_ns()
-                with metric.lock:  # no call inside: see _time_ns
-                    total = series.total + value
-                    if total <= _MAX:  # else the slow path refuses it (the total would not be finite)
-                        series.total = total
-                        series.count += 1
-                        metric.points += ((now, series, value),)
-                        return
         except (KeyError, TypeError, AttributeError):
             pass
+        else:
+            if _add(metric, series, value):
+                return
         self._record_slow(MetricType.COUNTER, name, value, labels)
 
     def set_gauge(self, name: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
         """Set the gauge ``name`` for ``labels`` to ``value``."""
         try:
             metric, series = self._gauges[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and -_MAX <= value <= _MAX:
-                now = _time_ns()
-                with metric.lock:  # no call inside: see _time_ns
-                    series.last = value
-                    series.total += value
-                    series.count += 1
-                    metric.points += ((now, series, value),)
-                return
         except (KeyError, TypeError, AttributeError):
             pass
+        else:
+            if _set(metric, series, value):
+                return
         self._record_slow(MetricType.GAUGE, name, value, labels)
 
     def increment_gauge(self, name: str, value: float = 1, labels: Mapping[str, Any] | None = None) -> None:
@@ -331,20 +323,11 @@ class MetricsCollector:
         """
         try:
             metric, series = self._histograms[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and 0 <= value <= _MAX:
-                now = _time_ns()
-                with metric.lock:  # no call inside: see _time_ns
-                    series.total += value
-                    series.count += 1
-                    metric.points += ((now, series, value),)
-                    series.pending += (value,)
-                    metric.pending += 1
-                self._pending += 1  # unlocked: approximate, only decides when to drain early
-                if self._pending >= PENDING_LIMIT:
-                    self._drain_series(metric, series)
-                return
         except (KeyError, TypeError, AttributeError):
             pass
+        else:
+            if _observe(self, metric, series, value):
+                return
         self._record_slow(MetricType.HISTOGRAM, name, value, labels)
 
     def observe_summary(self, name: str, value: float, labels: Mapping[str, Any] | None = None) -> None:
@@ -354,21 +337,73 @@ class MetricsCollector:
         """
         try:
             metric, series = self._summaries[name, tuple(labels.items()) if labels else ()]
-            if value.__class__ in _NUMBERS and 0 <= value <= _MAX:
-                now = _time_ns()
-                with metric.lock:  # no call inside: see _time_ns
-                    series.total += value
-                    series.count += 1
-                    metric.points += ((now, series, value),)
-                    series.pending += (value,)
-                    metric.pending += 1
-                self._pending += 1  # unlocked: approximate, only decides when to drain early
-                if self._pending >= PENDING_LIMIT:
-                    self._drain_series(metric, series)
-                return
         except (KeyError, TypeError, AttributeError):
             pass
+        else:
+            if _observe(self, metric, series, value):
+                return
         self._record_slow(MetricType.SUMMARY, name, value, labels)
+
+    def recorder(self, name: str, labels: Mapping[str, Any] | None = None, *,
+                 metric_type: MetricType | str | None = None) -> Callable[[float], None]:
+        """A function recording a value to one series, ``name`` and ``labels`` resolved once, here.
+
+        It does what the metric's type does with a value: a counter adds it, a gauge is set to
+        it, a histogram or summary observes it; with the same checks, faults and counts as
+        ``increment_counter``, ``set_gauge``, ``observe_histogram`` and ``observe_summary``,
+        without their lookup of the name and labels on every call (a quarter of their cost or
+        more). For hot loops, and what the decorators use:
+
+        >>> rows_read = metrics.recorder("rows_read_total", {"table": "orders"})  # doctest: +SKIP
+        >>> for batch in batches:                                                # doctest: +SKIP
+        ...     rows_read(len(batch))
+
+        ``name`` must be registered, unless ``metric_type`` is given: then it is registered as
+        that type (as a first record would), and a metric registered as another type gets a
+        function that records through ``metric_type``'s call (a contained, counted fault each
+        time, as that call would be). ``ValueError``/``TypeError`` name a bad ``name``,
+        ``labels`` or ``metric_type``.
+        """
+        kind = parse_type(metric_type) if metric_type is not None else None
+        if not self.enabled:  # OTEL_SDK_DISABLED: records nothing, registers nothing
+            return _ignore
+        metric = self._metrics.get(name) if isinstance(name, str) else None
+        if metric is None:
+            if kind is None:
+                raise ValueError(f"name: metric {name!r} is not registered (register_metric() it, "
+                                 "or pass metric_type)")
+            metric = self._register(check_name(name), kind, "", "")
+        kind = kind or metric.type
+        call = {MetricType.COUNTER: self.increment_counter, MetricType.GAUGE: self.set_gauge,
+                MetricType.HISTOGRAM: self.observe_histogram, MetricType.SUMMARY: self.observe_summary}[kind]
+        series, cacheable = self._series_for(metric, labels)  # checks the labels (TypeError, ValueError)
+        labels = dict(labels) if labels else {}  # a copy: the caller may change theirs later
+        if metric.type is not kind or not cacheable:
+            # Another type, label values that are not strings (a series by their text), or past
+            # the cardinality limit (counted per record): the call, every time.
+            return functools.partial(_call_with_labels, call, name, labels)
+        return self._recorder(kind, metric, series, name, labels)
+
+    def _recorder(self, kind: MetricType, metric: Metric, series: Series, name: str,
+                  labels: Mapping[str, Any] | None) -> Callable[[Any], None]:
+        """The series' update (``_add``, ``_set``, ``_observe``), with ``_record_slow`` for a value it refuses."""
+        slow = self._record_slow
+        if kind is MetricType.COUNTER:
+            def add(value: float) -> None:
+                if not _add(metric, series, value):
+                    slow(kind, name, value, labels)
+            return add
+        if kind is MetricType.GAUGE:
+            def set_to(value: float) -> None:
+                if not _set(metric, series, value):
+                    slow(kind, name, value, labels)
+            return set_to
+        collector = self
+
+        def observe(value: float) -> None:  # histograms and summaries
+            if not _observe(collector, metric, series, value):
+                slow(kind, name, value, labels)
+        return observe
 
     # ------------------------------------------------------------------ recording (first use, faults)
 
@@ -660,6 +695,55 @@ def _refuse_overflow(name: str, total: float, value: float, kind: str = "counter
 
 def _ignore(*_args: Any, **_kwargs: Any) -> None:
     return None
+
+
+# The fast paths' updates of one series, shared by the facade's calls and the recorders. Each takes
+# a value of the expected type and range and returns True, or returns False and leaves it to the
+# caller's slow path (its check, fault and count). Inside the lock: no call (see _time_ns).
+
+def _add(metric: Metric, series: Series, value: float) -> bool:
+    if value.__class__ in _NUMBERS and 0 <= value <= _MAX:
+        now = _time_ns()
+        with metric.lock:
+            total = series.total + value
+            if total <= _MAX:  # else the slow path refuses it (the total would not be finite)
+                series.total = total
+                series.count += 1
+                metric.points += ((now, series, value),)
+                return True
+    return False
+
+
+def _set(metric: Metric, series: Series, value: float) -> bool:
+    if value.__class__ in _NUMBERS and -_MAX <= value <= _MAX:
+        now = _time_ns()
+        with metric.lock:
+            series.last = value
+            series.total += value
+            series.count += 1
+            metric.points += ((now, series, value),)
+        return True
+    return False
+
+
+def _observe(collector: MetricsCollector, metric: Metric, series: Series, value: float) -> bool:
+    if value.__class__ in _NUMBERS and 0 <= value <= _MAX:
+        now = _time_ns()
+        with metric.lock:
+            series.total += value
+            series.count += 1
+            metric.points += ((now, series, value),)
+            series.pending += (value,)
+            metric.pending += 1
+        collector._pending += 1  # unlocked: approximate, only decides when to drain early
+        if collector._pending >= PENDING_LIMIT:
+            collector._drain_series(metric, series)
+        return True
+    return False
+
+
+def _call_with_labels(call: Callable[..., None], name: str, labels: Mapping[str, Any], value: Any) -> None:
+    call(name, value, labels)
 
 
 def _pid() -> int:
