@@ -22,6 +22,9 @@ Layer: exporters (imports the exporters and ``_selfmon`` only).
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from opentelemetry.sdk._logs import LogRecordProcessor
@@ -32,7 +35,22 @@ from monitoring_layer import _selfmon
 from .logs import JsonFileLogExporter
 from .traces import JsonFileSpanExporter
 
-__all__ = ["LogFileFeed", "SpanFileFeed"]
+__all__ = ["LogFileFeed", "SpanFileFeed", "files_written_after"]
+
+# Set in a thread while ``Pipeline.flush`` flushes its providers: it writes every file itself right
+# after (each with its share of the deadline), so the feeds leave the write to it.
+_pipeline_flush = threading.local()
+
+
+@contextlib.contextmanager
+def files_written_after() -> Iterator[None]:
+    """Around ``Pipeline.flush``'s providers' ``force_flush``: the feeds do not write there (it does, after)."""
+    depth = getattr(_pipeline_flush, "depth", 0)
+    _pipeline_flush.depth = depth + 1
+    try:
+        yield
+    finally:
+        _pipeline_flush.depth = depth
 
 
 class _Feed:
@@ -49,9 +67,16 @@ class _Feed:
         self.exporter.shutdown()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Nothing waits here: every item is in the exporter's buffer already (the file is written by
-        the exporter's thread each interval, and by ``Pipeline.flush()``)."""
-        return True
+        """Write the file now: what OTel's ``force_flush`` promises, that every ended item is exported.
+
+        Every item is in the exporter's buffer already, so nothing else waits. A caller of the
+        provider's ``force_flush()`` (an OTel-only application, a batch job before it exits) thus
+        finds the file written, as ``Pipeline.flush()`` writes it. False if the write failed or is
+        backing off after a failure (the buffer is kept for the next attempt).
+        """
+        if getattr(_pipeline_flush, "depth", 0):
+            return True  # Pipeline.flush writes the file right after (files_written_after)
+        return bool(self.exporter.force_flush(timeout_millis))
 
 
 class SpanFileFeed(_Feed, SpanProcessor):

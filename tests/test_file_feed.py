@@ -150,6 +150,17 @@ def test_a_span_filed_while_the_last_write_runs_is_counted_not_left_behind(tmp_p
     assert len(exporter._inbox) == 0
 
 
+def test_the_providers_force_flush_writes_the_files(home):
+    # An application that speaks OTel only flushes its providers (a batch job before it exits).
+    with testing.isolated_pipeline(home, install=False, export_interval_s=3600) as pipeline:
+        pipeline.tracer_provider.get_tracer("job").start_span("load").end()
+        pipeline.logger_provider.get_logger("job").emit(LogRecord(body="loaded", severity_number=SeverityNumber.INFO))
+        assert not (home / "traces" / "traces.json").exists()  # nothing written before the hour is up
+        assert pipeline.tracer_provider.force_flush() and pipeline.logger_provider.force_flush()
+        assert [t["name"] for t in _doc(home, "traces/traces.json")["traces"]] == ["load"]
+        assert [r["message"] for r in _doc(home, "logs/logs.json")["records"]] == ["loaded"]
+
+
 def test_a_feed_takes_only_its_own_exporter():
     with pytest.raises(TypeError, match="exporter must be a JsonFileSpanExporter"):
         SpanFileFeed(object())  # type: ignore[arg-type]

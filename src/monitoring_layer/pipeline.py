@@ -45,6 +45,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 from monitoring_layer import _compat, _lifecycle, _selfmon, config, server
 from monitoring_layer._scrub import Scrubber
+from monitoring_layer.exporters import files_written_after
 from monitoring_layer.exporters.prometheus_multiprocess import MultiprocessCollector, ProcessStateWriter
 from monitoring_layer.metrics import SelfMetrics
 from monitoring_layer._process_wide import ProcessWide
@@ -317,8 +318,9 @@ class Pipeline:
             return True
         deadline = time.monotonic() + timeout_s
         ok = True
-        for provider in (self.tracer_provider, self.logger_provider):
-            ok = bool(provider.force_flush(_remaining_ms(deadline))) and ok
+        with files_written_after():  # the feeds leave the files to the loop below (one attempt each)
+            for provider in (self.tracer_provider, self.logger_provider):
+                ok = bool(provider.force_flush(_remaining_ms(deadline))) and ok
         # Readers one by one: a slow OTLP collector must not keep our files unwritten.
         for reader in self._readers:
             with _selfmon.contained("flush", key="metric reader"):
