@@ -9,7 +9,7 @@ import threading
 import pytest
 from opentelemetry._logs import LogRecord, SeverityNumber
 
-from monitoring_layer import _inbox, _selfmon, testing
+from monitoring_layer import _inbox, _selfmon, config, testing
 from monitoring_layer._inbox import Inbox
 from monitoring_layer.logging import LogAggregator
 from monitoring_layer.tracing import TracingCollector
@@ -50,6 +50,35 @@ def test_a_put_does_not_wait_for_a_lock_another_thread_holds():
     assert applied == list(range(101))
 
 
+def test_a_fault_out_of_apply_loses_that_batch_only_counted_and_never_reaches_a_put(monkeypatch):
+    monkeypatch.setenv("MONITORING_STRICT", "0")  # contained, as in production
+    config._reset_for_tests()
+    applied = []
+
+    def apply(items):
+        if 4 in items:
+            raise RuntimeError("a bug in the store")
+        applied.extend(items)
+
+    inbox = Inbox(apply, "traces", fault_kind="tracing", drain_at=3, wait_at=10)
+    for i in range(9):
+        inbox.put(i)  # the put that applies the failing batch returns as the others do
+    assert applied == [0, 1, 2, 6, 7, 8] and len(inbox) == 0
+    assert _drops("traces", "batch_fault") == 3
+    assert _selfmon.counts()["errors"]["tracing"] == 1
+
+
+def test_a_fault_out_of_apply_is_raised_under_strict():
+    def apply(items):
+        raise RuntimeError("a bug in the store")
+
+    inbox = Inbox(apply, "logs", fault_kind="logs_store", drain_at=2, wait_at=10)
+    inbox.put(0)
+    with pytest.raises(RuntimeError, match="a bug in the store"):
+        inbox.put(1)
+    assert _drops("logs", "batch_fault") == 2
+
+
 def test_past_its_bound_a_put_waits_then_drops_and_counts(monkeypatch):
     monkeypatch.setattr(_inbox, "WAIT_S", 0.05)
     applied = []
@@ -72,6 +101,8 @@ def test_bad_bounds_are_refused(kwargs, name):
 def test_a_signal_without_a_drop_count_is_refused():
     with pytest.raises(ValueError, match="signal"):
         Inbox(list, "nothing")
+    with pytest.raises(ValueError, match="fault_kind"):
+        Inbox(list, "traces", fault_kind="nothing")
 
 
 def test_many_threads_lose_nothing_and_count_every_drop(home):

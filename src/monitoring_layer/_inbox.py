@@ -26,6 +26,11 @@ they almost never hold the lock. That matters for the main thread: a signal
 handler runs in it, between two bytecodes, and one that flushes at SIGTERM
 would otherwise find the lock held by the very thread it interrupted.
 
+Contained: ``apply`` contains its faults per item where one can happen. A fault that still
+escapes it (a bug) loses that batch: its items are counted under ``(signal, "batch_fault")``
+and the fault under ``errors{kind=fault_kind}``, and it never reaches the recording thread
+whose put applied the batch (under ``MONITORING_STRICT`` it is raised, for test suites).
+
 Bounded: past ``wait_at`` waiting items (the lock's holder is not getting to run)
 a ``put`` waits for the lock, at most ``WAIT_S``; past that the item is dropped and
 counted under ``(signal, "queue_full")``. A thread that holds the lock and never
@@ -61,26 +66,30 @@ class Inbox:
     """Items filed without a lock, applied in batches under ``lock`` by ``apply(list_of_items)``.
 
     ``apply`` runs holding ``lock``; it must contain its own faults per item where
-    a fault can happen (an exception out of it loses that batch, and reaches the
-    ``put`` that drained it). ``signal`` names the ``queue_full`` drop count.
+    a fault can happen (one out of it loses that batch, counted: see the module's
+    text). ``signal`` names the ``queue_full`` and ``batch_fault`` drop counts,
+    ``fault_kind`` the error count of a fault out of ``apply``.
     """
 
-    __slots__ = ("lock", "_items", "_apply", "_drop", "drain_at", "wait_at", "_notify", "notify_at",
-                 "_notified")
+    __slots__ = ("lock", "_items", "_apply", "_drop", "_fault_kind", "drain_at", "wait_at", "_notify",
+                 "notify_at", "_notified")
 
-    def __init__(self, apply: Callable[[list[Any]], None], signal: str, *,
+    def __init__(self, apply: Callable[[list[Any]], None], signal: str, *, fault_kind: str = "export",
                  drain_at: int = DRAIN_AT, wait_at: int = WAIT_AT,
                  notify: Callable[[], None] | None = None, notify_at: int = DRAIN_AT) -> None:
         if not 0 < drain_at <= wait_at:
             raise ValueError(f"drain_at must be > 0 and <= wait_at, got {drain_at!r} and {wait_at!r}")
         if notify is not None and not 0 < notify_at < drain_at:
             raise ValueError(f"notify_at must be > 0 and < drain_at, got {notify_at!r} and {drain_at!r}")
-        if (signal, "queue_full") not in _selfmon.KNOWN_DROPS:
-            raise ValueError(f"signal must have a queue_full drop count, got {signal!r}")
+        if not {(signal, "queue_full"), (signal, "batch_fault")} <= set(_selfmon.KNOWN_DROPS):
+            raise ValueError(f"signal must have queue_full and batch_fault drop counts, got {signal!r}")
+        if fault_kind not in _selfmon.KNOWN_ERROR_KINDS:
+            raise ValueError(f"fault_kind must be a known error kind, got {fault_kind!r}")
         self.lock = threading.Lock()
         self._items: deque[Any] = deque()
         self._apply = apply
         self._drop = signal
+        self._fault_kind = fault_kind
         self.drain_at = drain_at
         self.wait_at = wait_at
         self._notify = notify
@@ -123,7 +132,12 @@ class Inbox:
         n = len(items)
         if n:
             pop = items.popleft  # atomic: a put racing with this appends at the other end
-            self._apply([pop() for _ in range(n)])
+            batch = [pop() for _ in range(n)]
+            try:
+                self._apply(batch)
+            except Exception as exc:  # noqa: BLE001 - a bug in apply: count what it may have lost
+                _selfmon.dropped(self._drop, "batch_fault", n)
+                _selfmon.fault(self._fault_kind, exc, key=f"{self._drop} inbox")
 
     def __len__(self) -> int:
         return len(self._items)

@@ -43,14 +43,15 @@ KNOWN_DROPS: tuple[tuple[str, str], ...] = (
     ("files", "stale_temp_file"),
     ("health", "check_still_hanging"),
     ("integration", "instances"),
-    ("logs", "already_shutdown"), ("logs", "attribute_limit"), ("logs", "memory_evicted"), ("logs", "queue_full"),
+    ("logs", "already_shutdown"), ("logs", "attribute_limit"), ("logs", "batch_fault"), ("logs", "memory_evicted"),
+    ("logs", "queue_full"),
     ("logs", "retention_age"), ("logs", "retention_count"), ("logs", "unencodable"),
     ("metrics", "cardinality_overflow"), ("metrics", "counter_overflow"), ("metrics", "gauge_overflow"),
     ("metrics", "negative_value"), ("metrics", "retention_age"), ("metrics", "retention_count"),
     ("spans", "max_active_spans"), ("spans", "max_spans_per_trace"), ("spans", "memory_max_active"),
     ("spans", "memory_max_spans_per_trace"), ("spans", "retention_count"),
     ("spark", "job_evicted"), ("spark", "pending_jobs"),
-    ("traces", "already_shutdown"), ("traces", "memory_max_traces"), ("traces", "memory_retention_age"), ("traces", "queue_full"),
+    ("traces", "already_shutdown"), ("traces", "batch_fault"), ("traces", "memory_max_traces"), ("traces", "memory_retention_age"), ("traces", "queue_full"),
     ("traces", "retention_age"), ("traces", "retention_count"),
 )
 

@@ -94,7 +94,7 @@ class LogStore(LogRecordProcessor):
         self.own_scope_object: Any = None
         # (entry, level name, minute, exception type or None) per record, applied under the inbox's
         # lock, which guards everything below.
-        self._inbox = Inbox(self._apply, "logs")
+        self._inbox = Inbox(self._apply, "logs", fault_kind="logs_store")
         self._lock = self._inbox.lock
         self._records: deque[Entry] = deque()
         self._index: dict[str, deque[Entry]] = {}

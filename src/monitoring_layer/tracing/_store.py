@@ -148,7 +148,7 @@ class TraceStore(SpanProcessor):
         self._clock_ns = clock_ns
         # Started spans and ended spans' records, applied in batches under the inbox's lock,
         # which guards everything below (see the module's docstring).
-        self._inbox = Inbox(self._apply, "traces")
+        self._inbox = Inbox(self._apply, "traces", fault_kind="tracing")
         self._lock = self._inbox.lock
         self._traces: OrderedDict[int, _Entry] = OrderedDict()  # oldest first
         self._active_count = 0  # spans in the traces' ``active`` dicts
