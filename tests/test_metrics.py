@@ -484,6 +484,7 @@ def test_a_forked_child_records_with_fresh_locks_and_its_own_source(metrics):
     import os
 
     metrics.increment_counter("jobs", 2)
+    jobs = metrics.recorder("jobs")  # made in the parent, used in the child: the same series, renewed
     metric = metrics._metrics["jobs"]
     metric.lock.acquire()  # as if another thread held it at fork time
     try:
@@ -492,6 +493,7 @@ def test_a_forked_child_records_with_fresh_locks_and_its_own_source(metrics):
         if pid == 0:  # child
             try:
                 metrics.increment_counter("jobs", 3)
+                jobs(4)
                 entry = metrics.export_metrics()["metrics"]["jobs"]
                 os.write(write_end, json.dumps([entry["statistics"]["total"],
                                                 entry["series"][0]["source"]]).encode())
@@ -503,7 +505,7 @@ def test_a_forked_child_records_with_fresh_locks_and_its_own_source(metrics):
     with os.fdopen(read_end) as pipe:
         total, source = json.loads(pipe.read())
     os.waitpid(pid, 0)
-    assert total == 3  # the child's own series starts from zero: the parent's 2 are the parent's
+    assert total == 7  # the child's own series starts from zero: the parent's 2 are the parent's
     assert source.endswith(f"/{pid}")
     assert metrics.get_metric_statistics("jobs")["total"] == 2
 
