@@ -117,6 +117,10 @@ CASES: list[Case] = [
            {"name": "latency", "value": 1, "labels": {"k": "v"}}),
     *_case("observe_summary", lambda e, **k: e.metrics.observe_summary(**k),
            {"name": "sizes", "value": 1, "labels": None}),
+    *_case("recorder", lambda e, **k: e.metrics.recorder(**k),
+           {"name": "jobs", "labels": {"k": "v"}, "metric_type": "counter"}),
+    *_case("recorder(...)(value)", lambda e, **k: e.metrics.recorder("latency", {"k": "v"}, metric_type="histogram")(
+        k["value"]), {"value": 1}),
     *_case("get_metric_statistics", lambda e, **k: e.metrics.get_metric_statistics(**k),
            {"name": "jobs", "labels": None}),
     *_case("prometheus_name", lambda e, **k: e.metrics.prometheus_name(**k), {"name": "jobs"}),
