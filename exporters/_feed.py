@@ -35,10 +35,11 @@ from monitoring_layer import _selfmon
 from .logs import JsonFileLogExporter
 from .traces import JsonFileSpanExporter
 
-__all__ = ["LogFileFeed", "SpanFileFeed", "files_written_after"]
+__all__ = ["LogFileFeed", "SpanFileFeed", "files_written_after", "writes_deferred"]
 
-# Set in a thread while ``Pipeline.flush`` flushes its providers: it writes every file itself right
-# after (each with its share of the deadline), so the feeds leave the write to it.
+# Set in a thread while ``Pipeline.flush`` flushes its providers and readers: it writes every file itself
+# right after (each with its share of the deadline), so the feeds (and the metrics file's flush) leave the
+# write to it.
 _pipeline_flush = threading.local()
 
 
@@ -51,6 +52,11 @@ def files_written_after() -> Iterator[None]:
         yield
     finally:
         _pipeline_flush.depth = depth
+
+
+def writes_deferred() -> bool:
+    """True inside ``files_written_after`` in this thread: a flush there leaves the file to the pipeline."""
+    return bool(getattr(_pipeline_flush, "depth", 0))
 
 
 class _Feed:
@@ -74,7 +80,7 @@ class _Feed:
         finds the file written, as ``Pipeline.flush()`` writes it. False if the write failed or is
         backing off after a failure (the buffer is kept for the next attempt).
         """
-        if getattr(_pipeline_flush, "depth", 0):
+        if writes_deferred():
             return True  # Pipeline.flush writes the file right after (files_written_after)
         return bool(self.exporter.force_flush(timeout_millis))
 

@@ -155,10 +155,15 @@ def test_the_providers_force_flush_writes_the_files(home):
     with testing.isolated_pipeline(home, install=False, export_interval_s=3600) as pipeline:
         pipeline.tracer_provider.get_tracer("job").start_span("load").end()
         pipeline.logger_provider.get_logger("job").emit(LogRecord(body="loaded", severity_number=SeverityNumber.INFO))
-        assert not (home / "traces" / "traces.json").exists()  # nothing written before the hour is up
+        pipeline.meter_provider.get_meter("job").create_counter("rows_loaded").add(5)
+        for name in ("traces/traces.json", "logs/logs.json", "metrics/metrics_registry.json"):
+            assert not (home / name).exists()  # nothing written before the hour is up
         assert pipeline.tracer_provider.force_flush() and pipeline.logger_provider.force_flush()
+        assert pipeline.meter_provider.force_flush()
         assert [t["name"] for t in _doc(home, "traces/traces.json")["traces"]] == ["load"]
         assert [r["message"] for r in _doc(home, "logs/logs.json")["records"]] == ["loaded"]
+        (series,) = _doc(home, "metrics/metrics_registry.json")["metrics"]["rows_loaded"]["series"]
+        assert [p["value"] for p in series["points"]] == [5.0]
 
 
 def test_a_feed_takes_only_its_own_exporter():

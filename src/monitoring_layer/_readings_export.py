@@ -19,7 +19,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry.sdk.metrics import (
@@ -56,9 +56,12 @@ _INF = math.inf
 class ReadingsExporter(MetricExporter):
     """Publishes each collection's readings on ``hub`` (OTel points plus the sources' readings)."""
 
-    def __init__(self, hub: ReadingsHub) -> None:
+    def __init__(self, hub: ReadingsHub, *, on_flush: Callable[[float], bool] | None = None) -> None:
         super().__init__(preferred_temporality=_CUMULATIVE)  # type: ignore[arg-type]
         self.hub = hub
+        # What a reader's force_flush (a MeterProvider's) does after its collection was published:
+        # the pipeline writes the metrics file there, as a provider's flush writes the other files.
+        self._on_flush = on_flush
         self._sources: tuple[ReadingSource, ...] = ()
         self._lock = threading.Lock()
 
@@ -89,7 +92,9 @@ class ReadingsExporter(MetricExporter):
         return MetricExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
+        if self._on_flush is None:
+            return True
+        return self._on_flush(timeout_millis)
 
     def shutdown(self, timeout_millis: float = 30_000, **_: Any) -> None:
         return None

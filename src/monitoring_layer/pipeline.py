@@ -45,7 +45,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 from monitoring_layer import _compat, _lifecycle, _selfmon, config, server
 from monitoring_layer._scrub import Scrubber
-from monitoring_layer.exporters import files_written_after
+from monitoring_layer.exporters import files_written_after, writes_deferred
 from monitoring_layer.exporters.prometheus_multiprocess import MultiprocessCollector, ProcessStateWriter
 from monitoring_layer.metrics import SelfMetrics
 from monitoring_layer._process_wide import ProcessWide
@@ -191,7 +191,7 @@ class Pipeline:
         readers: list[MetricReader] = []
         # Readings: at every interval and, synchronously, inside flush(). The JSON
         # file is written from them (never from OTel points directly).
-        self.readings_exporter = ReadingsExporter(self.readings)
+        self.readings_exporter = ReadingsExporter(self.readings, on_flush=self._write_metrics_file)
         readers.append(PeriodicExportingMetricReader(self.readings_exporter, export_interval_millis=interval_ms))
         json_metrics, hub = self.exporters["metrics"], self.readings
         hub.subscribe(lambda readings: json_metrics.consume(readings, hub.catalog()))
@@ -318,16 +318,23 @@ class Pipeline:
             return True
         deadline = time.monotonic() + timeout_s
         ok = True
-        with files_written_after():  # the feeds leave the files to the loop below (one attempt each)
+        with files_written_after():  # the providers' and readers' flushes leave the files to the loop below
             for provider in (self.tracer_provider, self.logger_provider):
                 ok = bool(provider.force_flush(_remaining_ms(deadline))) and ok
-        # Readers one by one: a slow OTLP collector must not keep our files unwritten.
-        for reader in self._readers:
-            with _selfmon.contained("flush", key="metric reader"):
-                ok = bool(reader.force_flush(_remaining_ms(deadline))) is not False and ok
+            # Readers one by one: a slow OTLP collector must not keep our files unwritten.
+            for reader in self._readers:
+                with _selfmon.contained("flush", key="metric reader"):
+                    ok = bool(reader.force_flush(_remaining_ms(deadline))) is not False and ok
         for exporter in self.exporters.values():
             ok = exporter.write_now(_remaining_ms(deadline) / 1000) and ok
         return ok
+
+    def _write_metrics_file(self, timeout_millis: float) -> bool:
+        """A metric reader's flush (the MeterProvider's ``force_flush``): write the metrics file, as a
+        tracer or logger provider's flush writes theirs; inside ``flush()`` that is left to its own loop."""
+        if writes_deferred():
+            return True
+        return bool(self.exporters["metrics"].force_flush(timeout_millis))
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
         """Flush, then stop what this pipeline built or added. Safe to call twice."""
