@@ -24,6 +24,7 @@ What a pipeline adds, per signal:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import threading
@@ -191,7 +192,11 @@ class Pipeline:
         readers: list[MetricReader] = []
         # Readings: at every interval and, synchronously, inside flush(). The JSON
         # file is written from them (never from OTel points directly).
-        self.readings_exporter = ReadingsExporter(self.readings, on_flush=self._write_metrics_file)
+        # A reader's flush (the MeterProvider's force_flush) writes the metrics file, as a tracer or logger
+        # provider's flush writes theirs. Bound to the exporter, not to this pipeline: a reference back to
+        # the pipeline would keep a shut-down one (and its server's routes) alive until a collection.
+        self.readings_exporter = ReadingsExporter(
+            self.readings, on_flush=functools.partial(_write_file_unless_deferred, self.exporters["metrics"]))
         readers.append(PeriodicExportingMetricReader(self.readings_exporter, export_interval_millis=interval_ms))
         json_metrics, hub = self.exporters["metrics"], self.readings
         hub.subscribe(lambda readings: json_metrics.consume(readings, hub.catalog()))
@@ -329,13 +334,6 @@ class Pipeline:
             ok = exporter.write_now(_remaining_ms(deadline) / 1000) and ok
         return ok
 
-    def _write_metrics_file(self, timeout_millis: float) -> bool:
-        """A metric reader's flush (the MeterProvider's ``force_flush``): write the metrics file, as a
-        tracer or logger provider's flush writes theirs; inside ``flush()`` that is left to its own loop."""
-        if writes_deferred():
-            return True
-        return bool(self.exporters["metrics"].force_flush(timeout_millis))
-
     def shutdown(self, timeout_s: float = 10.0) -> None:
         """Flush, then stop what this pipeline built or added. Safe to call twice."""
         with self._lock:
@@ -383,6 +381,13 @@ def _bounded_http_views() -> list[View]:
     """Views keeping HTTP metrics' low-cardinality attributes (providers we create only)."""
     return [View(instrument_name=pattern, attribute_keys=set(_HTTP_METRIC_ATTRIBUTES))
             for pattern in ("http.client.*", "http.server.*")]
+
+
+def _write_file_unless_deferred(exporter: Any, timeout_millis: float) -> bool:
+    """Write ``exporter``'s file now, unless inside ``Pipeline.flush()`` (whose own loop writes it once)."""
+    if writes_deferred():
+        return True
+    return bool(exporter.force_flush(timeout_millis))
 
 
 def _remaining_ms(deadline: float) -> int:
