@@ -9,7 +9,7 @@ processors a pipeline puts in front of the span and log exporters instead of OTe
 batch processors (each item filed as it ends: see ``_feed``).
 """
 
-from ._feed import LogFileFeed, SpanFileFeed, files_written_after, writes_deferred
+from ._feed import LogFileFeed, SpanFileFeed, files_written_after, write_unless_deferred
 from ._store import SCHEMA_VERSION, JsonFileStore, prepare_home
 from .logs import LOGS_FILE, JsonFileLogExporter
 from .metrics import METRICS_FILE, JsonFileMetricExporter
@@ -33,5 +33,5 @@ __all__ = [
     "schema_for",
     "files_written_after",
     "validate",
-    "writes_deferred",
+    "write_unless_deferred",
 ]

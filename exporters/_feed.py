@@ -35,7 +35,7 @@ from monitoring_layer import _selfmon
 from .logs import JsonFileLogExporter
 from .traces import JsonFileSpanExporter
 
-__all__ = ["LogFileFeed", "SpanFileFeed", "files_written_after", "writes_deferred"]
+__all__ = ["LogFileFeed", "SpanFileFeed", "files_written_after", "write_unless_deferred"]
 
 # Set in a thread while ``Pipeline.flush`` flushes its providers and readers: it writes every file itself
 # right after (each with its share of the deadline), so the feeds (and the metrics file's flush) leave the
@@ -54,9 +54,20 @@ def files_written_after() -> Iterator[None]:
         _pipeline_flush.depth = depth
 
 
-def writes_deferred() -> bool:
-    """True inside ``files_written_after`` in this thread: a flush there leaves the file to the pipeline."""
-    return bool(getattr(_pipeline_flush, "depth", 0))
+def write_unless_deferred(exporter: Any, timeout_millis: float) -> bool:
+    """Write ``exporter``'s file now (an OTel provider's ``force_flush``); False if that failed.
+
+    Inside ``files_written_after`` (``Pipeline.flush``, whose own loop writes each file once) it
+    leaves the write to the pipeline and answers True. A fault is contained and counted
+    (``errors{kind="flush"}``): it never reaches the code that flushed its provider.
+    """
+    if getattr(_pipeline_flush, "depth", 0):
+        return True
+    try:
+        return bool(exporter.force_flush(timeout_millis))
+    except Exception as exc:  # noqa: BLE001 - the caller flushed OTel, it must not get our fault
+        _selfmon.fault("flush", exc, key=f"{getattr(exporter, 'signal', 'file')} force_flush")
+        return False
 
 
 class _Feed:
@@ -80,9 +91,7 @@ class _Feed:
         finds the file written, as ``Pipeline.flush()`` writes it. False if the write failed or is
         backing off after a failure (the buffer is kept for the next attempt).
         """
-        if writes_deferred():
-            return True  # Pipeline.flush writes the file right after (files_written_after)
-        return bool(self.exporter.force_flush(timeout_millis))
+        return write_unless_deferred(self.exporter, timeout_millis)
 
 
 class SpanFileFeed(_Feed, SpanProcessor):

@@ -166,6 +166,22 @@ def test_the_providers_force_flush_writes_the_files(home):
         assert [p["value"] for p in series["points"]] == [5.0]
 
 
+def test_a_fault_in_a_providers_force_flush_write_is_contained(home, monkeypatch):
+    monkeypatch.setenv("MONITORING_STRICT", "0")  # contained and counted, as in production
+    testing.reset()
+
+    def broken(self, timeout_millis=30_000):
+        raise RuntimeError("disk of the mind")
+
+    monkeypatch.setattr(JsonFileSpanExporter, "force_flush", broken)
+    with testing.isolated_pipeline(home, install=False, export_interval_s=3600) as pipeline:
+        pipeline.tracer_provider.get_tracer("job").start_span("load").end()
+        assert pipeline.tracer_provider.force_flush() is False  # no exception reaches the caller
+        assert _selfmon.counts()["errors"]["flush"] == 1
+        assert pipeline.flush()  # the pipeline's own write is unaffected: nothing was lost
+    assert [t["name"] for t in _doc(home, "traces/traces.json")["traces"]] == ["load"]
+
+
 def test_a_feed_takes_only_its_own_exporter():
     with pytest.raises(TypeError, match="exporter must be a JsonFileSpanExporter"):
         SpanFileFeed(object())  # type: ignore[arg-type]

@@ -46,7 +46,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 from monitoring_layer import _compat, _lifecycle, _selfmon, config, server
 from monitoring_layer._scrub import Scrubber
-from monitoring_layer.exporters import files_written_after, writes_deferred
+from monitoring_layer.exporters import files_written_after, write_unless_deferred
 from monitoring_layer.exporters.prometheus_multiprocess import MultiprocessCollector, ProcessStateWriter
 from monitoring_layer.metrics import SelfMetrics
 from monitoring_layer._process_wide import ProcessWide
@@ -196,7 +196,7 @@ class Pipeline:
         # provider's flush writes theirs. Bound to the exporter, not to this pipeline: a reference back to
         # the pipeline would keep a shut-down one (and its server's routes) alive until a collection.
         self.readings_exporter = ReadingsExporter(
-            self.readings, on_flush=functools.partial(_write_file_unless_deferred, self.exporters["metrics"]))
+            self.readings, on_flush=functools.partial(write_unless_deferred, self.exporters["metrics"]))
         readers.append(PeriodicExportingMetricReader(self.readings_exporter, export_interval_millis=interval_ms))
         json_metrics, hub = self.exporters["metrics"], self.readings
         hub.subscribe(lambda readings: json_metrics.consume(readings, hub.catalog()))
@@ -381,13 +381,6 @@ def _bounded_http_views() -> list[View]:
     """Views keeping HTTP metrics' low-cardinality attributes (providers we create only)."""
     return [View(instrument_name=pattern, attribute_keys=set(_HTTP_METRIC_ATTRIBUTES))
             for pattern in ("http.client.*", "http.server.*")]
-
-
-def _write_file_unless_deferred(exporter: Any, timeout_millis: float) -> bool:
-    """Write ``exporter``'s file now, unless inside ``Pipeline.flush()`` (whose own loop writes it once)."""
-    if writes_deferred():
-        return True
-    return bool(exporter.force_flush(timeout_millis))
 
 
 def _remaining_ms(deadline: float) -> int:
