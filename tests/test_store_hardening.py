@@ -335,3 +335,14 @@ def test_a_place_is_readable_only_during_an_update(home: Path) -> None:
     (record,) = store._cache[1]["records"]  # type: ignore[index]
     with pytest.raises(RuntimeError, match="only during update"):
         store.record_text(record)
+
+
+@pytest.mark.parametrize("value", [
+    {"a": [1, 2.5, None, True], "b": {"c": "d"}},
+    {"labels": {1: "one", 2.5: "two and a half", None: "none", True: "yes"}},  # keys that are not strings
+    {"big": 2**70, "text": "caf\u00e9 \ud800"},  # beyond orjson: an int over 64 bits, a lone surrogate
+])
+def test_a_record_encodes_as_the_standard_library_would(value) -> None:
+    # orjson's first try has no non-string-key option (it makes every dict dearer); the retries keep the output.
+    expected = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    assert json.loads(_store.encode_record(value)) == json.loads(expected)
