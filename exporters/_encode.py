@@ -6,6 +6,7 @@ from monitoring_layer._encode import (
     cached_resource_service,
     duration_ms,
     iso,
+    iso_second,
     json_value,
     now_ns,
     resource_service,
@@ -13,6 +14,6 @@ from monitoring_layer._encode import (
 )
 
 __all__ = [
-    "NS_PER_DAY", "attributes", "cached_resource_service", "duration_ms", "iso", "json_value", "now_ns", "resource_service",
+    "NS_PER_DAY", "attributes", "cached_resource_service", "duration_ms", "iso", "iso_second", "json_value", "now_ns", "resource_service",
     "unpack_json",
 ]

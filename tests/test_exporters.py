@@ -447,3 +447,60 @@ def test_a_written_trace_kept_as_a_place_gains_the_spans_of_a_later_write(home):
 def test_a_duration_is_its_nanoseconds_in_ms_rounded_to_six_places(start: int, elapsed: int) -> None:
     # The files' duration_ms skips round() where the division alone is already exact to the nanosecond.
     assert duration_ms(start, start + elapsed) == round(elapsed / 1e6, 6)
+
+
+_SECOND = 1_000_000_000
+
+
+@given(st.integers(min_value=0, max_value=2**62), st.integers(min_value=0, max_value=3 * _SECOND),
+       st.integers(min_value=-2 * _SECOND, max_value=2 * _SECOND))
+def test_a_span_s_timestamp_texts_are_iso_s_whatever_second_was_formatted_last(start, elapsed, primed_offset):
+    # The writer formats a span's two timestamps from iso()'s cached second when both fall in it.
+    from datetime import datetime, timezone
+
+    from monitoring_layer._encode import iso
+    from monitoring_layer._spanrec import F_END, F_START
+    from monitoring_layer.exporters.traces import _span_record
+
+    iso(max(0, start + primed_offset))  # whatever second another writer formatted just before
+    record = [None] * 15
+    record[F_START], record[F_END] = start, start + elapsed
+    record[4], record[5], record[8], record[12], record[11] = "op", "INTERNAL", "UNSET", (), ()
+    span = _span_record(tuple(record), "00000000000000ab")
+
+    def expected(ns):
+        moment = datetime.fromtimestamp(ns // 1000 // 1_000_000, tz=timezone.utc)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ns // 1000 % 1_000_000:06d}Z"
+
+    assert (span["start"], span["end"]) == (expected(start), expected(start + elapsed))
+
+
+_SPAN_IDS = st.sampled_from(["%016x" % n for n in range(1, 7)])
+
+
+@given(st.lists(st.tuples(_SPAN_IDS, st.one_of(st.none(), _SPAN_IDS, st.just("00000000000000ff")),
+                          st.integers(0, 5), st.integers(0, 5),
+                          st.sampled_from(["SUCCESS", "ERROR", "TIMEOUT", "CANCELLED"])),
+                min_size=1, max_size=8, unique_by=lambda s: s[0]))
+def test_a_trace_s_summary_follows_its_spans(spans):
+    # _trace_record finds root, completeness, status and end in one pass; this is the definition it keeps.
+    from monitoring_layer.exporters.traces import _trace_record
+
+    by_id = {}
+    for span_id, parent, start, length, status in spans:
+        by_id[span_id] = {"span_id": span_id, "parent_span_id": parent, "name": f"n{span_id[-1]}",
+                          "service": f"s{span_id[-1]}", "start": f"t{start}", "start_unix_nano": start,
+                          "end": f"t{start + length}@{span_id}", "end_unix_nano": start + length,
+                          "duration_ms": length / 1e6, "status": status}
+    trace = _trace_record("ab" * 16, by_id, 0)
+
+    ordered = sorted(by_id.values(), key=lambda s: s["start_unix_nano"])
+    root = next((s for s in ordered if not s["parent_span_id"] or s["parent_span_id"] not in by_id), ordered[0])
+    last = max(ordered, key=lambda s: s["end_unix_nano"])
+    assert trace["spans"] == ordered
+    assert (trace["root_span_id"], trace["name"], trace["service"]) == (root["span_id"], root["name"], root["service"])
+    assert trace["complete"] == any(not s["parent_span_id"] for s in ordered)
+    assert trace["status"] == ("ERROR" if {s["status"] for s in ordered} & {"ERROR", "TIMEOUT"} else "SUCCESS")
+    assert (trace["start_unix_nano"], trace["end_unix_nano"], trace["end"]) == (
+        ordered[0]["start_unix_nano"], last["end_unix_nano"], last["end"])
+    assert trace["duration_ms"] == duration_ms(ordered[0]["start_unix_nano"], last["end_unix_nano"])

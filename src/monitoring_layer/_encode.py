@@ -15,7 +15,7 @@ from typing import Any
 
 from monitoring_layer._safe import safe_text
 
-__all__ = ["Packed", "attributes", "cached_resource_service", "duration_ms", "iso", "json_value", "level_name", "now_ns", "pack",
+__all__ = ["Packed", "attributes", "cached_resource_service", "duration_ms", "iso", "iso_second", "json_value", "level_name", "now_ns", "pack",
            "resource_service", "unpack", "unpack_json", "write_report"]
 
 NS_PER_DAY = 86_400 * 1_000_000_000
@@ -41,7 +41,16 @@ def iso(ns: int | None) -> str | None:
     if cached[0] != seconds:
         cached = _LAST_SECOND = (
             seconds, datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S."))
-    return f"{cached[1]}{micros % 1_000_000:06d}Z"
+    return cached[1] + "%06dZ" % (micros % 1_000_000)
+
+
+def iso_second() -> tuple[int, str]:
+    """The second ``iso`` formatted last: ``(epoch second, "YYYY-MM-DDTHH:MM:SS.")``.
+
+    For a caller formatting many timestamps (the traces writer): a timestamp in that second is
+    ``prefix + "%06dZ" % (micros % 1_000_000)``, the text ``iso`` gives, without a call per timestamp.
+    """
+    return _LAST_SECOND
 
 
 #: Below this many nanoseconds (about 104 days) a duration's nanoseconds are exact in a float.
