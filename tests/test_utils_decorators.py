@@ -419,3 +419,50 @@ def test_callable_objects_with_an_async_call_are_awaited(metrics):
     assert inspect.iscoroutinefunction(wrapped)
     assert asyncio.run(wrapped(4)) == 8
     assert metrics.total("function_calls_total", function="handler", status="success") == 1
+
+
+def test_each_metric_decorator_records_into_a_real_collector_through_its_recorders(pipeline):
+    # A plain function's successful calls go through the series' recorders (resolved once per
+    # collector); its exceptions through the facade calls. Both must land in the same series.
+    from monitoring_layer import MetricsCollector
+
+    real = MetricsCollector(pipeline=pipeline)
+    resolved = []
+    recorder = real.recorder
+    real.recorder = lambda name, labels=None, **kw: resolved.append(name) or recorder(name, labels, **kw)
+    try:
+        decorated = {
+            cls.__name__: cls(component="etl", metrics_collector=real, name=cls.__name__)(
+                lambda fail: (_ for _ in ()).throw(KeyError("k")) if fail else "ok")
+            for cls in (TrackExecution, TrackTiming, CountCalls, TrackErrors)}
+        for fn in decorated.values():
+            for fail in (False, False, True, False):
+                if fail:
+                    with pytest.raises(KeyError):
+                        fn(fail)
+                else:
+                    assert fn(fail) == "ok"
+
+        def reading(name, **labels):
+            found = [r for r in real.readings(0) if r.name == name
+                     and all(r.labels.get(k) == v for k, v in labels.items())]
+            assert len(found) == 1, (name, labels, found)
+            return found[0]
+
+        for function, counted, timed in (("TrackExecution", True, True), ("TrackTiming", False, True),
+                                         ("CountCalls", True, False), ("TrackErrors", False, False)):
+            for status, n in (("success", 3), ("error", 1)):
+                calls = [r for r in real.readings(0) if r.name == "function_calls_total"
+                         and r.labels["function"] == function and r.labels["status"] == status]
+                durations = [r for r in real.readings(0) if r.name == "function_duration_ms"
+                             and r.labels["function"] == function and r.labels["status"] == status]
+                assert [r.value for r in calls] == ([n] if counted else [])
+                assert [r.count for r in durations] == ([n] if timed else [])
+            errors = reading("function_errors_total", function=function, error_type="KeyError") \
+                if function in ("TrackExecution", "TrackErrors") else None
+            assert errors is None or errors.value == 1
+        # once per decorated function and series, not once per call
+        assert sorted(resolved) == sorted(["function_calls_total", "function_duration_ms",
+                                           "function_duration_ms", "function_calls_total"])
+    finally:
+        real.close()

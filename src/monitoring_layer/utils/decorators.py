@@ -22,8 +22,9 @@ changes the function's result or exception: it is contained by
 ``_selfmon.fault`` (which raises under ``MONITORING_STRICT``, for test suites).
 
 Labels and names are resolved once at decoration time; a call costs two
-``perf_counter_ns()`` reads and the records (``TrackExecution``: through the
-collector's ``recorder`` of each series, resolved once per collector).
+``perf_counter_ns()`` reads and the records. A plain function's successful call
+records through the collector's ``recorder`` of each series, resolved once per
+collector; an exception, a coroutine or a generator through the facade calls.
 """
 
 from __future__ import annotations
@@ -96,14 +97,60 @@ class _MetricDecorator:
         labels = {status: {"component": self.component, "function": function, "status": status}
                   for status in (SUCCESS, ERROR, CANCELLED)}
         binding = _MetricsBinding(self.metrics_collector, self._families)
-        fast = getattr(self, "_fast_sync", None)
-        if fast is not None and is_plain_function(func):
-            return fast(func, binding, function, labels)  # type: ignore[no-any-return]
+        if (self._counts_success or self._times_success) and is_plain_function(func):
+            return self._fast_sync(func, binding, function, labels)  # type: ignore[no-any-return]
         return instrument(func, *self._probe(binding, function, labels))  # type: ignore[return-value]
 
     def _probe(self, binding: _MetricsBinding, function: str,
                labels: dict[str, dict[str, str]]) -> tuple[Callable[[], Any], Callable[[Any, Any], None]]:
         raise NotImplementedError
+
+    #: What a successful call records: its count in ``CALLS``, its duration in ``DURATION``.
+    #: A decorator that records neither (``TrackErrors``) keeps the generic wrapper, as cheap.
+    _counts_success = False
+    _times_success = False
+
+    def _fast_sync(self, func, binding, function, labels):  # type: ignore[no-untyped-def]
+        # The common case, a plain function that returns: one wrapper frame and the success's
+        # records to series resolved once per collector (``MetricsCollector.recorder``), so a call
+        # skips the facade's lookup of the name and labels (the decorator-overhead target: at most
+        # 1.2x the facade calls over the bare call). An exception goes through ``_probe``'s finish.
+        ok = labels[SUCCESS]
+        get = binding.get
+        begin, finish = self._probe(binding, function, labels)
+        timed_finish = begin is _perf  # its finish takes the start time, else no token
+        counts, times = self._counts_success, self._times_success
+        # The collector and its recorders, in closure cells (cheaper to read than a list); a
+        # given collector never changes, so with a fixed binding they are looked up once.
+        collector: Any = None
+        count: Any = None
+        observe: Any = None
+        fixed = binding.is_fixed
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            nonlocal collector, count, observe
+            start = _perf()
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                finish(start if timed_finish else None, exc)
+                raise
+            try:
+                if collector is None or not fixed:
+                    metrics = get()
+                    if metrics is not collector:
+                        count, observe = _success_recorders(metrics, ok, counts, times)
+                        collector = metrics  # last: a failure above is retried at the next call
+                if count is not None:
+                    count(1)
+                if observe is not None:
+                    observe((_perf() - start) / 1e6)
+            except Exception as problem:  # noqa: BLE001 - never hurt the caller
+                fault(problem, function)
+            return result
+
+        return wrapper
 
     def _error_labels(self, function: str, exc: BaseException) -> dict[str, str]:
         return {"component": self.component, "function": function, "error_type": type(exc).__name__}
@@ -120,6 +167,7 @@ class TrackExecution(_MetricDecorator):
     """
 
     _families = (CALLS, DURATION, ERRORS)
+    _counts_success = _times_success = True
 
     def _probe(self, binding, function, labels):  # type: ignore[no-untyped-def]
         ok = labels[SUCCESS]
@@ -144,62 +192,28 @@ class TrackExecution(_MetricDecorator):
 
         return _perf, finish
 
-    def _fast_sync(self, func, binding, function, labels):  # type: ignore[no-untyped-def]
-        # The common case, a plain function that returns: one wrapper frame and two records to
-        # series resolved once per collector (``MetricsCollector.recorder``), so a call skips the
-        # facade's lookup of the name and labels (the decorator-overhead target: at most 1.2x the
-        # two facade calls over the bare call).
-        ok = labels[SUCCESS]
-        get = binding.get
-        _, finish = self._probe(binding, function, labels)
-        # The collector and its two recorders, in closure cells (cheaper to read than a list);
-        # a given collector never changes, so with a fixed binding they are looked up once.
-        collector: Any = None
-        count: Any = None
-        observe: Any = None
-        fixed = binding.is_fixed
 
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-            nonlocal collector, count, observe
-            start = _perf()
-            try:
-                result = func(*args, **kwargs)
-            except BaseException as exc:
-                finish(start, exc)
-                raise
-            try:
-                if count is None or not fixed:
-                    metrics = get()
-                    if metrics is not collector:
-                        count, observe = _success_recorders(metrics, ok)
-                        collector = metrics  # last: a failure above is retried at the next call
-                count(1)
-                observe((_perf() - start) / 1e6)
-            except Exception as problem:  # noqa: BLE001 - never hurt the caller
-                fault(problem, function)
-            return result
-
-        return wrapper
-
-
-def _success_recorders(metrics: Any, ok: dict[str, str]) -> tuple[Callable[[float], None], Callable[[float], None]]:
+def _success_recorders(metrics: Any, ok: dict[str, str], counts: bool,
+                       times: bool) -> tuple[Callable[[float], None] | None, Callable[[float], None] | None]:
     """The call counter's and the duration histogram's recorders of one function's successful calls.
 
-    A collector without ``recorder`` (any object with the spec's methods is accepted) gets the two
-    facade calls instead.
+    None for a series the decorator does not record. A collector without ``recorder`` (any object
+    with the spec's methods is accepted) gets the facade calls instead.
     """
     recorder = getattr(metrics, "recorder", None)
     if recorder is None:
         count, observe = metrics.increment_counter, metrics.observe_histogram
-        return (lambda value: count(CALLS, value, ok)), (lambda value: observe(DURATION, value, ok))
-    return recorder(CALLS, ok, metric_type="counter"), recorder(DURATION, ok, metric_type="histogram")
+        return ((lambda value: count(CALLS, value, ok)) if counts else None,
+                (lambda value: observe(DURATION, value, ok)) if times else None)
+    return (recorder(CALLS, ok, metric_type="counter") if counts else None,
+            recorder(DURATION, ok, metric_type="histogram") if times else None)
 
 
 class TrackTiming(_MetricDecorator):
     """Record each call's duration in ``function_duration_ms`` (percentiles via the collector)."""
 
     _families = (DURATION,)
+    _times_success = True
 
     def _probe(self, binding, function, labels):  # type: ignore[no-untyped-def]
         get = binding.get
@@ -218,6 +232,7 @@ class CountCalls(_MetricDecorator):
     """Count each call in ``function_calls_total`` (by outcome)."""
 
     _families = (CALLS,)
+    _counts_success = True
 
     def _probe(self, binding, function, labels):  # type: ignore[no-untyped-def]
         get = binding.get
