@@ -201,10 +201,9 @@ def _success_recorders(metrics: Any, ok: dict[str, str], counts: bool,
     with the spec's methods is accepted) gets the facade calls instead.
     """
     recorder = getattr(metrics, "recorder", None)
-    if recorder is None:
-        count, observe = metrics.increment_counter, metrics.observe_histogram
-        return ((lambda value: count(CALLS, value, ok)) if counts else None,
-                (lambda value: observe(DURATION, value, ok)) if times else None)
+    if recorder is None:  # only the methods this decorator records with are looked up
+        return ((lambda value: metrics.increment_counter(CALLS, value, ok)) if counts else None,
+                (lambda value: metrics.observe_histogram(DURATION, value, ok)) if times else None)
     return (recorder(CALLS, ok, metric_type="counter") if counts else None,
             recorder(DURATION, ok, metric_type="histogram") if times else None)
 
