@@ -61,6 +61,7 @@ from monitoring_layer._status import (
 )
 from monitoring_layer.config import get_settings
 
+from . import _encoder
 from ._encode import NS_PER_DAY, duration_ms, iso, iso_second, now_ns, unpack_json
 from ._store import JsonFileStore, encode_record, prepare_home
 from ._writer import BufferedFileWriter
@@ -109,6 +110,8 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         self.retention_days = retention_days or settings.traces_retention_days
         self.max_spans_per_trace = max_spans_per_trace or settings.traces_max_spans_per_trace
         self._pending: OrderedDict[int, _Pending] = OrderedDict()
+        self._use_encoder_process = settings.traces_encoder_process
+        self._encoder = _encoder.EncoderProcess()
         self._init_writer(JsonFileStore(home / TRACES_FILE, "traces", schema_version=TRACES_SCHEMA_VERSION,
                                         migrate=migrate_traces_document),
                           export_interval_s or settings.export_interval_s)
@@ -207,6 +210,14 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
     def _reset_pending(self) -> None:
         self._pending = OrderedDict()
 
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        super().shutdown(timeout_millis, **kwargs)
+        self._encoder.close()
+
+    def _after_fork(self) -> None:
+        super()._after_fork()
+        self._encoder.after_fork_in_child()
+
     def _merge(self, doc: dict[str, Any], pending: Any) -> dict[str, Any]:
         # What this process wrote last comes back as (place or text, id, end) tuples, newest first; a
         # document read from disk (another process wrote since) has dicts: each is validated and
@@ -218,24 +229,33 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         by_id: dict[str, _Encoded] = dict(zip(map(_ID, traces), traces))
         over_cap = 0
         max_spans = self.max_spans_per_trace
-        for trace_int, entry in pending.items():
-            trace_id = "%032x" % trace_int  # = format_trace_id
-            old = by_id.get(trace_id)
-            if old is None:
-                spans: dict[str, dict[str, Any]] = {}
-                dropped = entry[0]
-            else:
-                old_doc = json.loads(self._store.record_text(old))
-                spans = {s["span_id"]: s for s in old_doc["spans"] if isinstance(s, dict) and "span_id" in s}
-                dropped = int(old_doc.get("dropped_spans", 0)) + entry[0]
+        ids = ["%032x" % trace_int for trace_int in pending]  # = format_trace_id
+        new = [(trace_id, entry) for trace_id, entry in zip(ids, pending.values()) if trace_id not in by_id]
+        # The new traces (nearly all of them under load) in one batch: by the encoder process when
+        # there are many, else here. A trace the file holds already is merged with it here.
+        done = (self._encoder.encode(max_spans, new) if len(new) >= _encoder.MIN_TRACES
+                and self._use_encoder_process else None)
+        if done is None:
+            done = [_new_trace(trace_id, entry, max_spans) for trace_id, entry in new]
+        encoded = {}
+        for (trace_id, _), (text, end, over) in zip(new, done):
+            encoded[trace_id] = (text, trace_id, end)
+            over_cap += over
+        for trace_id, entry in zip(ids, pending.values()):
+            made = encoded.get(trace_id)
+            if made is not None:
+                by_id[trace_id] = made
+                continue
+            old_doc = json.loads(self._store.record_text(by_id[trace_id]))
+            spans = {s["span_id"]: s for s in old_doc["spans"] if isinstance(s, dict) and "span_id" in s}
+            dropped = int(old_doc.get("dropped_spans", 0)) + entry[0]
             for record in entry[1:]:
-                span_id = "%016x" % record[F_SPAN_ID]  # = format_span_id, at half the cost
+                span_id = "%016x" % record[F_SPAN_ID]
                 if span_id in spans or len(spans) < max_spans:
                     spans[span_id] = _span_record(record, span_id)
                 else:
                     dropped += 1
                     over_cap += 1
-            # Encoded at once: the dicts of one trace at a time are alive, not the whole file's.
             by_id[trace_id] = _encoded(_trace_record(trace_id, spans, dropped))
         if over_cap:
             _selfmon.dropped("spans", "max_spans_per_trace", over_cap)
@@ -271,6 +291,26 @@ def _valid(trace: Any) -> bool:
 
 def _encoded(trace: dict[str, Any]) -> _Encoded:
     return (encode_record(trace), trace["trace_id"], trace["end_unix_nano"])
+
+
+def _new_trace(trace_id: str, entry: _Pending, max_spans: int) -> tuple[str, int, int]:
+    """A trace the file does not hold yet, from its pending spans: ``(JSON text, end, spans over the cap)``.
+
+    Made here or in the encoder process (``_encoder``): the same function, so the same text.
+    The dicts of one trace at a time are alive, not the whole file's.
+    """
+    spans: dict[str, dict[str, Any]] = {}
+    dropped = entry[0]
+    over = 0
+    for record in entry[1:]:
+        span_id = "%016x" % record[F_SPAN_ID]  # = format_span_id, at half the cost
+        if span_id in spans or len(spans) < max_spans:  # a span id seen twice: the last one wins
+            spans[span_id] = _span_record(record, span_id)
+        else:
+            dropped += 1
+            over += 1
+    trace = _trace_record(trace_id, spans, dropped)
+    return encode_record(trace), trace["end_unix_nano"], over
 
 
 def _span_record(record: SpanRecord, span_id: str) -> dict[str, Any]:

@@ -222,6 +222,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("traces_max_active_spans", "MONITORING_TRACES_MAX_ACTIVE_SPANS", _positive_int, 10_000,
            "Spans started by the tracing collector and not ended yet; beyond it the oldest are ended "
            "with status `ABANDONED` and counted."),
+    Option("traces_encoder_process", "MONITORING_TRACES_ENCODER_PROCESS", _bool, True,
+           "A write of `traces/traces.json` with 500 new traces or more has their JSON made by a helper "
+           "process (started then, ended with the host), so the encoding does not take the host's GIL. "
+           "Off: always encoded in the host.", "on"),
     Option("strict", "MONITORING_STRICT", _bool, False,
            "Raise record-time faults (bad values, export errors) instead of containing them. "
            "For test suites, never for production."),
@@ -289,6 +293,7 @@ class Settings:
     traces_max_traces: int
     traces_max_spans_per_trace: int
     traces_max_active_spans: int
+    traces_encoder_process: bool
     strict: bool
     service_name: str | None
     resource_attributes: Mapping[str, str]

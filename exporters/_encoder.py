@@ -1,0 +1,224 @@
+"""A helper process that turns a write's new traces into JSON text, on another core.
+
+Under sustained load the traces writer's main cost is the JSON of the traces it
+writes: about 5 µs of the host's GIL per span, for every trace that reaches the file
+(docs/benchmarks.md). A write with at least ``MIN_TRACES`` new traces hands them to
+this process instead: the host pays ``marshal`` (its compact records out, the texts
+back: about a third of the encoding) and the encoding runs beside it. The text is
+the same as the host's own (the same functions: ``traces._new_trace``).
+
+The process is an accelerator, never a dependency:
+- started at the first write that needs it, with the host's interpreter and
+  ``sys.path`` (``-I``: no ``PYTHONPATH`` hooks, so ``opentelemetry-instrument``
+  does not instrument it), in its own session (a terminal's Ctrl-C is for the host);
+- it exits when its input closes: when the host exits, however it exits;
+- a reply that does not come within the deadline, a dead process, a value
+  ``marshal`` cannot carry: the batch is encoded in the host (nothing lost), the
+  fault is counted (``monitoring_layer_errors_total{kind="export"}``) and logged
+  once, the process is stopped and started again at a later write; after
+  ``MAX_FAILURES`` it is not started again in this process;
+- a forked child does not use its parent's process (it closes its copies of the
+  pipes) and starts its own when it needs one.
+
+Protocol, both ways: an 8-byte little-endian length, then ``marshal`` data. Request:
+``(max spans per trace, [(trace id hex, pending entry), ...])``; reply: one
+``(text, end_unix_nano, spans over the cap)`` per trace, in order. ``marshal``'s format
+is the interpreter's own, and both ends run the same interpreter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from monitoring_layer import _selfmon
+
+__all__ = ["EncoderProcess", "MAX_FAILURES", "MIN_TRACES", "serve"]
+
+#: A write with fewer new traces is encoded in the host: not worth a process (about 20 ms).
+MIN_TRACES = 500
+#: Failures after which the process is not started again (each one is counted).
+MAX_FAILURES = 3
+#: The longest wait for a reply: this plus ``PER_TRACE_S`` per trace (the first includes the start).
+BASE_DEADLINE_S = 30.0
+PER_TRACE_S = 0.001
+
+_HEADER = struct.Struct("<Q")
+_CHUNK = 1 << 20
+
+
+class EncoderProcess:
+    """The host's end: ``encode()`` a batch in the helper process, or None (encode it yourself)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pid = os.getpid()
+        self.failures = 0
+        self.batches = 0  # encoded by the process: for tests and the benchmark's notes
+
+    @property
+    def pid(self) -> int | None:
+        """The helper process's id while it runs (None before the first batch and after a stop)."""
+        process = self._process
+        return process.pid if process is not None and self._pid == os.getpid() else None
+
+    @property
+    def usable(self) -> bool:
+        return self.failures < MAX_FAILURES
+
+    def encode(self, max_spans: int, jobs: list[tuple[str, tuple[Any, ...]]]) -> list[Any] | None:
+        """The ``(text, end, over cap)`` of each job, or None when the process could not answer."""
+        if not self.usable:
+            return None
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the pipes are the parent's
+                self._forget()
+            try:
+                payload = marshal.dumps((max_spans, jobs))
+            except ValueError as exc:  # a value marshal cannot carry: this batch stays in the host
+                _selfmon.fault("export", exc, key="traces encoder process: marshal", strict=False)
+                return None
+            deadline = time.monotonic() + BASE_DEADLINE_S + PER_TRACE_S * len(jobs)
+            try:
+                process = self._process or self._start()
+                _send(process, _HEADER.pack(len(payload)) + payload, deadline)
+                del payload
+                (size,) = _HEADER.unpack(_receive(process, _HEADER.size, deadline))
+                replies = marshal.loads(_receive(process, size, deadline))
+                if type(replies) is not list or len(replies) != len(jobs):
+                    raise ValueError(f"traces encoder process answered {len(replies)} traces for {len(jobs)}")
+            except Exception as exc:  # noqa: BLE001 - dead, hung, or nonsense: the host encodes instead
+                self.failures += 1
+                self._stop(kill=True)
+                note = "" if self.usable else f"; not started again ({MAX_FAILURES} failures)"
+                _selfmon.fault("export", f"traces encoder process: {exc!r}: this write was encoded in "
+                               f"the process itself{note}", key="traces encoder process", strict=False)
+                return None
+            self.batches += 1
+            return replies
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the process: its input closes, it exits (killed past ``timeout_s``)."""
+        with self._lock:
+            if self._pid != os.getpid():
+                self._forget()
+            else:
+                self._stop(kill=False, timeout_s=timeout_s)
+
+    def after_fork_in_child(self) -> None:
+        """Drop the parent's process (its pipes' copies close) without waiting for or signalling it."""
+        self._lock = threading.Lock()
+        self._forget()
+        self.failures = self.batches = 0
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if not sys.executable:
+            raise OSError("this interpreter has no sys.executable to start the encoder process with")
+        code = ("import sys; sys.path[:] = %r\n"
+                "from monitoring_layer.exporters._encoder import serve\nserve()\n" % (sys.path,))
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True,
+        )
+        assert process.stdin is not None and process.stdout is not None
+        os.set_blocking(process.stdin.fileno(), False)
+        os.set_blocking(process.stdout.fileno(), False)
+        self._process = process
+        return process
+
+    def _stop(self, *, kill: bool, timeout_s: float = 5.0) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        for pipe in (process.stdin, process.stdout):
+            with contextlib.suppress(OSError, ValueError):
+                if pipe is not None:
+                    pipe.close()  # its input closes: it exits
+        if kill:
+            process.kill()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def _forget(self) -> None:
+        process, self._process = self._process, None
+        self._pid = os.getpid()
+        if process is not None:
+            process.returncode = 0  # the parent's child: never waited for or signalled from here
+            for pipe in (process.stdin, process.stdout):
+                with contextlib.suppress(OSError, ValueError):
+                    if pipe is not None:
+                        pipe.close()  # this process's copy of the descriptor only
+
+
+def _wait(fd: int, events: int, deadline: float) -> None:
+    poller = select.poll()
+    poller.register(fd, events | select.POLLERR | select.POLLHUP)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no reply from the traces encoder process within its deadline")
+        if poller.poll(min(left, 1.0) * 1000):
+            return
+
+
+def _send(process: subprocess.Popen[bytes], data: bytes, deadline: float) -> None:
+    assert process.stdin is not None
+    fd = process.stdin.fileno()
+    view = memoryview(data)
+    while view:
+        _wait(fd, select.POLLOUT, deadline)
+        try:
+            view = view[os.write(fd, view[:_CHUNK]):]
+        except BlockingIOError:
+            continue
+
+
+def _receive(process: subprocess.Popen[bytes], size: int, deadline: float) -> bytes:
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    chunks = []
+    left = size
+    while left:
+        _wait(fd, select.POLLIN, deadline)
+        try:
+            chunk = os.read(fd, min(left, _CHUNK))
+        except BlockingIOError:
+            continue
+        if not chunk:
+            raise EOFError(f"traces encoder process exited (code {process.poll()})")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def serve() -> None:  # pragma: no cover - runs in the helper process (tests drive it through EncoderProcess)
+    """The helper's loop: read a request, answer it, until the input closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from monitoring_layer.exporters.traces import _new_trace
+
+    read = sys.stdin.buffer.read
+    write = sys.stdout.buffer.write
+    flush = sys.stdout.buffer.flush
+    while True:
+        header = read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            return
+        (size,) = _HEADER.unpack(header)
+        max_spans, jobs = marshal.loads(read(size))
+        reply = marshal.dumps([_new_trace(trace_id, entry, max_spans) for trace_id, entry in jobs])
+        write(_HEADER.pack(len(reply)))
+        write(reply)
+        flush()
