@@ -21,9 +21,11 @@ The process is an accelerator, never a dependency:
   pipes) and starts its own when it needs one.
 
 Protocol, both ways: an 8-byte little-endian length, then ``marshal`` data. Request:
-``(max spans per trace, [(trace id hex, pending entry), ...])``; reply: one
-``(text, end_unix_nano, spans over the cap)`` per trace, in order. ``marshal``'s format
-is the interpreter's own, and both ends run the same interpreter.
+``(max spans per trace, [(trace id hex, pending entry), ...])`` for at most ``BATCH_TRACES``
+traces; reply: one ``(text, end_unix_nano, spans over the cap)`` per trace, in order. A write
+sends its traces in such requests one after another, so the host holds one reply's bytes at a
+time, not the whole write's twice. ``marshal``'s format is the interpreter's own, and both
+ends run the same interpreter.
 """
 
 from __future__ import annotations
@@ -48,9 +50,15 @@ __all__ = ["EncoderProcess", "MAX_FAILURES", "MIN_TRACES", "serve"]
 MIN_TRACES = 500
 #: Failures after which the process is not started again (each one is counted).
 MAX_FAILURES = 3
-#: The longest wait for a reply: this plus ``PER_TRACE_S`` per trace (the first includes the start).
-BASE_DEADLINE_S = 30.0
-PER_TRACE_S = 0.001
+#: Traces per request: the host holds one reply's bytes at a time beside the texts (about 3 MB).
+BATCH_TRACES = 1_000
+#: A reply buffer up to this size is kept for the next reply: allocating and freeing megabytes at
+#: every request moves glibc's mmap threshold up and leaves the host's heap fragmented.
+KEEP_BUFFER_BYTES = 16 << 20
+#: The longest wait for a whole write's replies: this plus ``PER_TRACE_S`` per trace (the first
+#: write's includes the process's start, about half a second). Past it the host encodes.
+BASE_DEADLINE_S = 10.0
+PER_TRACE_S = 0.0005
 
 _HEADER = struct.Struct("<Q")
 _CHUNK = 1 << 20
@@ -65,6 +73,7 @@ class EncoderProcess:
         self._pid = os.getpid()
         self.failures = 0
         self.batches = 0  # encoded by the process: for tests and the benchmark's notes
+        self._buffer = bytearray()
 
     @property
     def pid(self) -> int | None:
@@ -83,20 +92,25 @@ class EncoderProcess:
         with self._lock:
             if self._pid != os.getpid():  # a forked child: the pipes are the parent's
                 self._forget()
-            try:
-                payload = marshal.dumps((max_spans, jobs))
-            except ValueError as exc:  # a value marshal cannot carry: this batch stays in the host
-                _selfmon.fault("export", exc, key="traces encoder process: marshal", strict=False)
-                return None
             deadline = time.monotonic() + BASE_DEADLINE_S + PER_TRACE_S * len(jobs)
+            replies: list[Any] = []
             try:
-                process = self._process or self._start()
-                _send(process, _HEADER.pack(len(payload)) + payload, deadline)
-                del payload
-                (size,) = _HEADER.unpack(_receive(process, _HEADER.size, deadline))
-                replies = marshal.loads(_receive(process, size, deadline))
-                if type(replies) is not list or len(replies) != len(jobs):
-                    raise ValueError(f"traces encoder process answered {len(replies)} traces for {len(jobs)}")
+                for first in range(0, len(jobs), BATCH_TRACES):
+                    part = jobs[first:first + BATCH_TRACES]
+                    try:
+                        payload = marshal.dumps((max_spans, part))
+                    except ValueError as exc:  # a value marshal cannot carry: this write stays in the host
+                        _selfmon.fault("export", exc, key="traces encoder process: marshal", strict=False)
+                        return None
+                    process = self._process or self._start()
+                    _send(process, _HEADER.pack(len(payload)), deadline)
+                    _send(process, payload, deadline)
+                    del payload
+                    (size,) = _HEADER.unpack(self._receive(process, _HEADER.size, deadline))
+                    answer = marshal.loads(self._receive(process, size, deadline))
+                    if type(answer) is not list or len(answer) != len(part):
+                        raise ValueError(f"answered {len(answer)} traces for {len(part)}")
+                    replies += answer
             except Exception as exc:  # noqa: BLE001 - dead, hung, or nonsense: the host encodes instead
                 self.failures += 1
                 self._stop(kill=True)
@@ -106,6 +120,27 @@ class EncoderProcess:
                 return None
             self.batches += 1
             return replies
+
+    def _receive(self, process: subprocess.Popen[bytes], size: int, deadline: float) -> memoryview:
+        """``size`` bytes from the process, in the kept buffer (valid until the next call)."""
+        assert process.stdout is not None
+        if len(self._buffer) < size:
+            self._buffer = bytearray(size)
+        view = memoryview(self._buffer)[:size]
+        fd = process.stdout.fileno()
+        done = 0
+        while done < size:
+            _wait(fd, select.POLLIN, deadline)
+            try:
+                got = os.readv(fd, [view[done:]])
+            except BlockingIOError:
+                continue
+            if not got:
+                raise EOFError(f"traces encoder process exited (code {process.poll()})")
+            done += got
+        if len(self._buffer) > KEEP_BUFFER_BYTES:  # an outsized reply: not kept
+            self._buffer = bytearray()
+        return view
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the process: its input closes, it exits (killed past ``timeout_s``)."""
@@ -186,22 +221,6 @@ def _send(process: subprocess.Popen[bytes], data: bytes, deadline: float) -> Non
             continue
 
 
-def _receive(process: subprocess.Popen[bytes], size: int, deadline: float) -> bytes:
-    assert process.stdout is not None
-    fd = process.stdout.fileno()
-    chunks = []
-    left = size
-    while left:
-        _wait(fd, select.POLLIN, deadline)
-        try:
-            chunk = os.read(fd, min(left, _CHUNK))
-        except BlockingIOError:
-            continue
-        if not chunk:
-            raise EOFError(f"traces encoder process exited (code {process.poll()})")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
 
 
 def serve() -> None:  # pragma: no cover - runs in the helper process (tests drive it through EncoderProcess)

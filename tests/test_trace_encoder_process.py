@@ -13,7 +13,15 @@ import time
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.trace import Link, Status, StatusCode
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    Status,
+    StatusCode,
+    TraceFlags,
+    set_span_in_context,
+)
 
 from monitoring_layer import JsonFileSpanExporter, _selfmon
 from monitoring_layer.exporters import _encoder
@@ -22,7 +30,7 @@ from monitoring_layer.exporters import _encoder
 TRACES = _encoder.MIN_TRACES + 20
 
 
-def _spans(exporters, first=0, count=TRACES):
+def _spans(exporters, first=0, count=TRACES, shutdown=True):
     """``count`` traces of one to three spans into every exporter (the same spans each)."""
     provider = TracerProvider()
     for exporter in exporters:
@@ -37,7 +45,9 @@ def _spans(exporters, first=0, count=TRACES):
             if n % 5 == 0:
                 with tracer.start_as_current_span("fails") as bad:
                     bad.set_status(Status(StatusCode.ERROR, f"boom {n}\n\"quoted\""))
-    provider.shutdown()  # shuts the exporters down too: callers read the files after
+    if shutdown:
+        provider.shutdown()  # shuts the exporters down too: callers read the files after
+    return provider
 
 
 def _traces(home):
@@ -58,7 +68,11 @@ def _alive(pid):
         return False
 
 
-def test_a_busy_write_gets_the_same_file_from_the_encoder_process(tmp_path):
+@pytest.mark.parametrize("batch, keep", [(_encoder.BATCH_TRACES, _encoder.KEEP_BUFFER_BYTES), (128, 1_000)],
+                         ids=["one request", "requests of 128 traces, no buffer kept"])
+def test_a_busy_write_gets_the_same_file_from_the_encoder_process(tmp_path, monkeypatch, batch, keep):
+    monkeypatch.setattr(_encoder, "BATCH_TRACES", batch)
+    monkeypatch.setattr(_encoder, "KEEP_BUFFER_BYTES", keep)
     helped = JsonFileSpanExporter(tmp_path / "helped", export_interval_s=3600, max_spans_per_trace=2)
     alone = JsonFileSpanExporter(tmp_path / "alone", export_interval_s=3600, max_spans_per_trace=2)
     alone._use_encoder_process = False
@@ -71,13 +85,28 @@ def test_a_busy_write_gets_the_same_file_from_the_encoder_process(tmp_path):
         return answer
 
     helped._encoder.encode = watched
-    _spans([helped, alone])
-
+    provider = _spans([helped, alone], shutdown=False)
+    assert helped.force_flush() and alone.force_flush()
     assert helped._encoder.batches == 1 and started[0] is not None, "the write did not use the encoder process"
     assert alone._encoder.batches == 0 and alone._encoder.pid is None
+
+    # A span ending after its trace was written joins that trace: the writer finds the trace's
+    # text by its id, so each id must be paired with its own text.
+    single = [t for t in _traces(tmp_path / "helped") if t["span_count"] == 1][::40]
+    late = provider.get_tracer("late")
+    for trace in single:
+        parent = SpanContext(int(trace["trace_id"], 16), int(trace["root_span_id"], 16), is_remote=False,
+                             trace_flags=TraceFlags(TraceFlags.SAMPLED))
+        late.start_span("late", context=set_span_in_context(NonRecordingSpan(parent))).end()
+    provider.shutdown()
     assert not _alive(started[0]), "the encoder process outlived the exporter's shutdown"
     ours, theirs = _traces(tmp_path / "helped"), _traces(tmp_path / "alone")
     assert len(ours) == TRACES and ours == theirs
+    joined = {t["trace_id"]: t for t in ours}
+    for trace in single:
+        assert sorted(s["span_id"] for s in joined[trace["trace_id"]]["spans"]) == sorted(
+            [trace["root_span_id"], next(s["span_id"] for s in joined[trace["trace_id"]]["spans"]
+                                         if s["name"] == "late")]), "a late span joined the wrong trace"
     assert max(t["span_count"] for t in ours) == 2 and sum(t["dropped_spans"] for t in ours) == len(
         [n for n in range(TRACES) if n % 3 and n % 5 == 0]), "the spans over the cap are not counted"
     step = next(s for t in ours for s in t["spans"] if s["name"] == "stëp ☃")

@@ -182,15 +182,17 @@ def render(report: dict[str, Any]) -> str:
              for r in report["health"]])]
     if report.get("sustained"):
         lines += ["", "Sustained load, fresh process per run, GC on (median of alternated runs; µs/op: wall "
-                  "time of the recording thread; CPU µs/op: every thread's CPU time, steadier on a busy "
-                  "machine; windows: µs/op from the first to the last window of operations)", _table(
+                  "time of the recording thread; CPU µs/op: every thread's CPU time and the traces encoder "
+                  "process's, steadier on a busy machine; windows: µs/op from the first to the last window "
+                  "of operations; peak RSS: + the encoder process's)", _table(
             ["operation", "contender", "cap", "ops", "µs/op", "vs lean", "vs lean+OTLP", "CPU µs/op",
              "CPU vs lean", "windows µs/op", "GC objects", "longest GC", "peak RSS"],
             [[r["operation"], r["label"], "" if r["cap"] is None else f"{r['cap']:,}", f"{r['ops']:,}",
               f"{r['us_per_op']:.1f}", _ratio(r["vs_lean"]), _ratio(r["vs_lean_otlp"]),
               f"{r['cpu_us_per_op']:.1f}", _ratio(r["cpu_vs_lean"]),
               " ".join(f"{w['us_per_op']:.0f}" for w in r["windows"]),
-              f"{r['gc_tracked_objects']:,.0f}", f"{r['gc_max_pause_ms']:.0f} ms", f"{r['peak_rss_mib']:.0f} MiB"]
+              f"{r['gc_tracked_objects']:,.0f}", f"{r['gc_max_pause_ms']:.0f} ms",
+              f"{r['peak_rss_mib']:.0f} MiB" + (f" + {r['helper_rss_mib']:.0f}" if r.get("helper_rss_mib") else "")]
              for r in report["sustained"]])]
     if report.get("host"):
         lines += ["", "Host thread: pure-Python work of a foreground thread while another records "

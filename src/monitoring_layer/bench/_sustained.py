@@ -61,8 +61,9 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the median cost, with the medians of its figures across runs."""
     ordered = sorted(runs, key=lambda r: r["us_per_op"])
     row = dict(ordered[len(ordered) // 2])
-    for key in ("us_per_op", "cpu_us_per_op", "gc_max_pause_ms", "gc_tracked_objects", "peak_rss_mib"):
-        row[key] = statistics.median(r[key] for r in runs)
+    for key in ("us_per_op", "cpu_us_per_op", "gc_max_pause_ms", "gc_tracked_objects", "peak_rss_mib",
+                "helper_cpu_us_per_op", "helper_rss_mib"):
+        row[key] = statistics.median(r.get(key, 0.0) for r in runs)
     row["runs"] = len(runs)
     return row
 
