@@ -8,7 +8,8 @@ back: about a third of the encoding) and the encoding runs beside it. The text i
 the same as the host's own (the same functions: ``traces._new_trace``).
 
 The process is an accelerator, never a dependency:
-- started at the first write that needs it, with the host's interpreter and
+- started at the first write that needs it, with the host's interpreter (not at all when
+  ``sys.executable`` is not a Python, as under uWSGI: every write stays in the host) and
   ``sys.path`` (``-I``: no ``PYTHONPATH`` hooks, so ``opentelemetry-instrument``
   does not instrument it), in its own session (a terminal's Ctrl-C is for the host);
 - it exits when its input closes: when the host exits, however it exits;
@@ -31,6 +32,7 @@ ends run the same interpreter.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import marshal
 import os
 import select
@@ -60,8 +62,11 @@ KEEP_BUFFER_BYTES = 16 << 20
 BASE_DEADLINE_S = 10.0
 PER_TRACE_S = 0.0005
 
+#: The pipes' size asked for (Linux ``F_SETPIPE_SZ``; ``/proc/sys/fs/pipe-max-size`` is 1 MiB by default).
+PIPE_BYTES = 1 << 20
+
 _HEADER = struct.Struct("<Q")
-_CHUNK = 1 << 20
+_CHUNK = PIPE_BYTES
 
 
 class EncoderProcess:
@@ -83,7 +88,7 @@ class EncoderProcess:
 
     @property
     def usable(self) -> bool:
-        return self.failures < MAX_FAILURES
+        return self.failures < MAX_FAILURES and _is_python(sys.executable)
 
     def encode(self, max_spans: int, jobs: list[tuple[str, tuple[Any, ...]]]) -> list[Any] | None:
         """The ``(text, end, over cap)`` of each job, or None when the process could not answer."""
@@ -115,8 +120,8 @@ class EncoderProcess:
                 self.failures += 1
                 self._stop(kill=True)
                 note = "" if self.usable else f"; not started again ({MAX_FAILURES} failures)"
-                _selfmon.fault("export", f"traces encoder process: {exc!r}: this write was encoded in "
-                               f"the process itself{note}", key="traces encoder process", strict=False)
+                _selfmon.fault("export", f"traces encoder process: {exc!r}: this write was encoded in the "
+                               f"host process instead{note}", key="traces encoder process", strict=False)
                 return None
             self.batches += 1
             return replies
@@ -157,8 +162,6 @@ class EncoderProcess:
         self.failures = self.batches = 0
 
     def _start(self) -> subprocess.Popen[bytes]:
-        if not sys.executable:
-            raise OSError("this interpreter has no sys.executable to start the encoder process with")
         code = ("import sys; sys.path[:] = %r\n"
                 "from monitoring_layer.exporters._encoder import serve\nserve()\n" % (sys.path,))
         process = subprocess.Popen(
@@ -166,8 +169,14 @@ class EncoderProcess:
             stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True,
         )
         assert process.stdin is not None and process.stdout is not None
-        os.set_blocking(process.stdin.fileno(), False)
-        os.set_blocking(process.stdout.fileno(), False)
+        for pipe in (process.stdin, process.stdout):
+            os.set_blocking(pipe.fileno(), False)
+            # Each time the writer thread wakes from a poll it waits for the GIL, up to a switch
+            # interval (5 ms) while the host records: with the default 64 KiB pipes a reply of a
+            # thousand traces took fifty such waits, and writes ran for seconds. 1 MiB is the most
+            # an unprivileged process may ask for by default.
+            with contextlib.suppress(OSError, AttributeError):
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self._process = process
         return process
 
@@ -196,6 +205,11 @@ class EncoderProcess:
                 with contextlib.suppress(OSError, ValueError):
                     if pipe is not None:
                         pipe.close()  # this process's copy of the descriptor only
+
+
+def _is_python(executable: str | None) -> bool:
+    """Whether ``sys.executable`` is a Python interpreter (under uWSGI and other embedders it is not)."""
+    return bool(executable) and os.path.basename(executable).lower().startswith(("python", "pypy"))
 
 
 def _wait(fd: int, events: int, deadline: float) -> None:

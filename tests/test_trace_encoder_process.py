@@ -256,3 +256,13 @@ def test_a_record_marshal_cannot_carry_is_encoded_in_the_host(tmp_path):
     assert exporter._encoder.encode(10, pending) is None
     assert exporter._encoder.pid is None and exporter._encoder.failures == 0 and _export_errors() == errors + 1
     exporter.shutdown()
+
+
+def test_under_an_embedding_server_every_write_stays_in_the_host(tmp_path, monkeypatch):
+    # uWSGI sets sys.executable to its own binary: starting it as a Python would fail three times, or worse.
+    monkeypatch.setattr(sys, "executable", "/usr/bin/uwsgi")
+    errors = _export_errors()
+    exporter = JsonFileSpanExporter(tmp_path, export_interval_s=3600)
+    _spans([exporter])
+    assert exporter._encoder.pid is None and exporter._encoder.batches == 0 and exporter._encoder.failures == 0
+    assert _export_errors() == errors and len(_traces(tmp_path)) == TRACES
