@@ -209,7 +209,9 @@ class EncoderProcess:
 
 def _is_python(executable: str | None) -> bool:
     """Whether ``sys.executable`` is a Python interpreter (under uWSGI and other embedders it is not)."""
-    return bool(executable) and os.path.basename(executable).lower().startswith(("python", "pypy"))
+    if not executable:
+        return False
+    return os.path.basename(executable).lower().startswith(("python", "pypy"))
 
 
 def _wait(fd: int, events: int, deadline: float) -> None:
