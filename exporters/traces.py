@@ -15,7 +15,8 @@ tuple per trace, ``place`` being where the trace's JSON is in the file (the
 file store's places; a trace under 1 KiB keeps its text instead): the next
 write re-encodes only the traces that changed, the kernel copies the others
 from the old file to the new one, and the kept traces hold nothing the
-garbage collector walks.
+garbage collector walks. A write with many new traces has their JSON made by the
+encoder process (``_encoder``, on another core, by the same ``_new_trace``).
 """
 
 from __future__ import annotations
