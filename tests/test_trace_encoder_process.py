@@ -266,3 +266,41 @@ def test_under_an_embedding_server_every_write_stays_in_the_host(tmp_path, monke
     _spans([exporter])
     assert exporter._encoder.pid is None and exporter._encoder.batches == 0 and exporter._encoder.failures == 0
     assert _export_errors() == errors and len(_traces(tmp_path)) == TRACES
+
+
+def test_the_process_answers_what_the_host_would_including_spans_over_a_trace_s_cap():
+    # The writer adds the process's counts of spans over the cap to dropped{reason="max_spans_per_trace"}.
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    from monitoring_layer._spanrec import record_of
+    from monitoring_layer.exporters.traces import _new_trace
+
+    ended = []
+
+    class Keep:
+        def export(self, spans):
+            ended.extend(spans)
+            return SpanExportResult.SUCCESS
+
+        def shutdown(self):
+            pass
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(Keep()))
+    tracer = provider.get_tracer("encoder-test")
+    for n in range(4):
+        with tracer.start_as_current_span(f"root-{n}", attributes={"n": n}):
+            for k in range(n):
+                tracer.start_span(f"child-{k}").end()
+    by_trace = {}
+    for span in ended:
+        by_trace.setdefault(span.context.trace_id, []).append(record_of(span))
+    jobs = [("%032x" % trace_id, (n, *records)) for n, (trace_id, records) in enumerate(by_trace.items())]
+    process = _encoder.EncoderProcess()
+    try:
+        answered = process.encode(2, jobs)
+    finally:
+        process.close()
+    assert answered == [_new_trace(trace_id, entry, 2) for trace_id, entry in jobs]
+    assert [over for _, _, over in answered] == [0, 0, 1, 2]
+    assert [json.loads(text)["dropped_spans"] for text, _, _ in answered] == [0, 1, 3, 5]
