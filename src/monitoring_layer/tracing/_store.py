@@ -18,8 +18,8 @@ Bounds (from the settings, each counted in ``monitoring_layer_dropped_total``):
 
 The hot path (``on_start``/``on_end``) takes no lock: it files the started span,
 or the ended span's compact record, in an ``Inbox`` (``monitoring_layer._inbox``).
-Every few hundred items one recording thread that finds the lock free applies
-them, in the order filed, under the lock; each read applies what waits first, so
+Every few dozen items (``STORE_DRAIN_AT``) one recording thread that finds the lock
+free applies them, in the order filed, under the lock; each read applies what waits first, so
 it sees every span started or ended before it. With many recording threads a
 lock taken per span convoyed under the GIL (docs/benchmarks.md, step 19).
 
@@ -62,11 +62,25 @@ from monitoring_layer._spanrec import (
 __all__ = ["TraceStore", "TraceSnapshot"]
 
 _NS_PER_DAY = 86_400 * 1_000_000_000
+#: Items filed before a recording thread applies them: a few dozen, for the garbage collector's sake.
+#: A started span waits in the inbox as the SDK's ``Span`` (a dozen tracked objects with its
+#: attributes), so those objects live until its batch is applied, not until the span ends. The
+#: collector runs its youngest collection every 700 allocations not yet freed, and a free after a
+#: collection does not lower the count: with batches of 256 items the spans waiting in one batch
+#: counted several thousand objects, a young collection ran every ~70 spans and a full one (27-60 ms
+#: here) twice a second. With 32 the objects of a batch are freed before they reach the threshold:
+#: a fifth of the young collections, a tenth of the full ones (docs/benchmarks.md, step 25). The
+#: lock is still taken once per batch and never waited for (``Inbox``).
+STORE_DRAIN_AT = 32
 
 
-#: A trace whose local root ended and that has no span running: ``(ended records, root record,
-#: complete, error, start_ns, end_ns, dropped_spans)``, a tuple of atoms and tuples that the garbage
-#: collector stops tracking (most of a full store). A late span turns it back into a ``_Trace``.
+#: A trace whose local root ended and that has no span running: ``(root record, complete, error,
+#: start_ns, end_ns, dropped_spans, *ended records)``, a tuple of atoms and records that the garbage
+#: collector stops tracking (most of a full store). Flat, not nested: a collection untracks one level
+#: of tuples per pass (it reorders what it scans), and what is still tracked after two young
+#: collections waits in the oldest generation for a full one, rarer since ``STORE_DRAIN_AT``. A
+#: record's attributes (a pair of tuples) still add two levels. A late span turns it back into a
+#: ``_Trace``.
 _Frozen = tuple
 
 
@@ -76,8 +90,8 @@ class _Trace:
     @classmethod
     def thaw(cls, frozen: _Frozen) -> _Trace:
         entry = cls()
-        entry.ended = list(frozen[0])
-        entry.root, entry.complete, entry.error, entry.start_ns, entry.end_ns, entry.dropped_spans = frozen[1:]
+        entry.root, entry.complete, entry.error, entry.start_ns, entry.end_ns, entry.dropped_spans = frozen[:6]
+        entry.ended = list(frozen[6:])
         return entry
 
     @classmethod
@@ -90,8 +104,7 @@ class _Trace:
         return entry
 
     def freeze(self) -> _Frozen:
-        return (tuple(self.ended), self.root, self.complete, self.error, self.start_ns, self.end_ns,
-                self.dropped_spans)
+        return (self.root, self.complete, self.error, self.start_ns, self.end_ns, self.dropped_spans, *self.ended)
 
     def __init__(self) -> None:
         self.active: dict[int, Span] = {}
@@ -148,7 +161,7 @@ class TraceStore(SpanProcessor):
         self._clock_ns = clock_ns
         # Started spans and ended spans' records, applied in batches under the inbox's lock,
         # which guards everything below (see the module's docstring).
-        self._inbox = Inbox(self._apply, "traces", fault_kind="tracing")
+        self._inbox = Inbox(self._apply, "traces", fault_kind="tracing", drain_at=STORE_DRAIN_AT)
         self._lock = self._inbox.lock
         self._traces: OrderedDict[int, _Entry] = OrderedDict()  # oldest first
         self._active_count = 0  # spans in the traces' ``active`` dicts
@@ -224,7 +237,7 @@ class TraceStore(SpanProcessor):
             if not isinstance(entry, tuple) and entry.context.span_id == record[F_SPAN_ID]:
                 # The lone root of its trace ended: the trace is done, frozen at once.
                 self._active_count -= 1
-                self._traces[trace_id] = ((record,), record, True, record[F_STATUS] == "ERROR", start, end, 0)
+                self._traces[trace_id] = (record, True, record[F_STATUS] == "ERROR", start, end, 0, record)
                 return
             entry = self._traces[trace_id] = _as_trace(entry)  # a late span, or another span of the trace
         if entry.active.pop(record[F_SPAN_ID], None) is not None:
@@ -317,7 +330,7 @@ class TraceStore(SpanProcessor):
         horizon = self._clock_ns() - self.retention_ns
         with self._lock:
             self._inbox.drain()
-            rows = [(e[1], *e[2:6]) if isinstance(e, tuple)
+            rows = [e[:5] if isinstance(e, tuple)
                     else (e.root, e.complete, e.error, e.start_ns, e.end_ns) if isinstance(e, _Trace)
                     else (e, False, False, e.start_time or 0, 0)
                     for e in self._traces.values() if not _expired(e, horizon)]
@@ -355,7 +368,7 @@ def _active_in(entry: _Entry) -> int:
 def _fields(entry: _Entry) -> tuple[bool, bool, int]:
     """``(complete, error, end_ns)`` of a trace, in any of its shapes."""
     if isinstance(entry, tuple):
-        return entry[2], entry[3], entry[5]
+        return entry[1], entry[2], entry[4]
     if isinstance(entry, _Trace):
         return entry.complete, entry.error, entry.end_ns
     return False, False, 0  # a running lone root
