@@ -122,3 +122,56 @@ def test_logging_auto_instrumentation_variable_bridges_stdlib_logging(tmp_path, 
     _instrument(tmp_path, home, {"OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true"}, app=app)
     records = json.loads((home / "logs" / "logs.json").read_text())["records"]
     assert [(r["component"], r["message"]) for r in records] == [("payments", "card declined for order A-1")]
+
+
+BUSY_APP = textwrap.dedent("""
+    import os
+    from opentelemetry import trace
+    import monitoring_layer
+    from monitoring_layer import _selfmon
+    from monitoring_layer.exporters import _encoder
+
+    tracer = trace.get_tracer("busy.app")
+    for i in range(_encoder.MIN_TRACES * 2):
+        with tracer.start_as_current_span("job", attributes={"i": i}):
+            with tracer.start_as_current_span("step"):
+                pass
+    encoder = monitoring_layer.get_pipeline().exporters["traces"]._encoder
+    assert monitoring_layer.flush()
+    pid = encoder.pid
+    print("helper", pid, "batches", encoder.batches, "failures", encoder.failures,
+          "export errors", _selfmon.counts()["errors"].get("export", 0))
+    print("helper threads", len(os.listdir(f"/proc/{pid}/task")))
+""")
+
+
+def test_a_busy_write_under_opentelemetry_instrument_uses_an_uninstrumented_helper(tmp_path, home):
+    # opentelemetry-instrument puts its sitecustomize on PYTHONPATH. The traces file's encoder
+    # process starts with -I, so it must not run it: an instrumented helper would set up a
+    # pipeline of its own (its writer and metric reader threads) and write into the same home.
+    import time
+
+    from monitoring_layer.exporters import _encoder
+
+    proc = _instrument(tmp_path, home, app=BUSY_APP)
+    words = proc.stdout.split()
+    pid = int(words[words.index("helper") + 1])
+    assert words[words.index("batches") + 1] != "0", proc.stdout  # the write went through the helper
+    assert words[words.index("failures") + 1] == "0" and words[words.index("errors") + 1] == "0", proc.stdout
+    assert "helper threads 1" in proc.stdout, proc.stdout
+    traces = json.loads((home / "traces" / "traces.json").read_text())["traces"]
+    assert len(traces) == _encoder.MIN_TRACES * 2 and {t["span_count"] for t in traces} == {2}
+    assert {t["name"] for t in traces} == {"job"} and all(t["complete"] for t in traces)
+    # The host has exited, so the helper's input closed: it exits too (reaped by init, or a zombie
+    # if nothing reaps orphans here).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break
+        if state == "Z":
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"the encoder process {pid} outlived its host")
