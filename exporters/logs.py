@@ -190,8 +190,7 @@ def _flatten_one(item: Any) -> tuple[Any, ...]:
 
 def _log_record(flat: tuple[Any, ...]) -> dict[str, Any]:
     timestamp, severity, body, trace_id, span_id = flat[_TS], flat[_SEV], flat[_BODY], flat[_TRACE], flat[_SPAN]
-    names = (len(flat) - _ATTRS) // 2
-    attrs = unpack_json((flat[_ATTRS:_ATTRS + names], flat[_ATTRS + names:])) if names else {}
+    attrs = unpack_json(flat, _ATTRS)
     return {
         "time": iso(timestamp),
         "time_unix_nano": timestamp,

@@ -324,7 +324,7 @@ def _span_record(record: SpanRecord, span_id: str) -> dict[str, Any]:
     if end is None:
         end = start
     parent = record[F_PARENT_ID]
-    attrs = unpack_json(record[F_ATTRIBUTES])
+    attrs = unpack_json(record, F_ATTRIBUTES)
     start_us = start // 1000
     end_us = end // 1000
     second, prefix = iso_second()

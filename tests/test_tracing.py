@@ -438,23 +438,31 @@ def test_recording_spans_does_not_keep_the_garbage_collector_busy() -> None:
     assert 0 < counted[0] < 40, f"{counted[0]} collections for 1,000 six-span traces"
 
 
-def test_a_done_trace_is_untracked_by_the_collector_within_two_young_collections() -> None:
-    # A done trace is one flat tuple of atoms and records: a collection untracks one level of
-    # tuples at a time, and each level more keeps it tracked one collection longer, into the
-    # oldest generation, where only the full collections (now rare) look at it. Spans without
-    # attributes: a record's attributes are a pair of tuples, two levels more (a known gap).
+@pytest.mark.parametrize("attributes", [None, {"n": 1, "who": "x", "ok": True, "ratio": 0.5}])
+def test_a_done_trace_is_untracked_by_the_collector_within_two_young_collections(attributes) -> None:
+    from monitoring_layer.tracing import _views
+
+    # A done trace is one flat tuple of atoms and records, and a record ends with its attributes'
+    # keys and values (atoms too): two levels. A collection untracks one level of tuples at a
+    # time, and each level more would keep it tracked one collection longer, into the oldest
+    # generation, where only the full collections (rare) look at it. (A sequence-valued attribute,
+    # and a span's events and links, still nest: a known gap, rarer.)
     enabled = gc.isenabled()
     gc.disable()
     try:
         with _store_on_a_provider() as (store, tracer):
-            trace_id = _six_span_trace(tracer)
+            trace_id = _six_span_trace(tracer, attributes)
             store.summaries()  # applies the inbox
             entry = store._traces[trace_id]
             assert type(entry) is tuple and gc.is_tracked(entry)
             gc.collect(0)
             gc.collect(1)
             assert not gc.is_tracked(entry)
-            assert store.snapshot(trace_id).complete and len(store.snapshot(trace_id).ended) == 6
+            snap = store.snapshot(trace_id)
+            assert snap.complete and len(snap.ended) == 6
+            view = _views.trace_view(snap)
+            assert view["spans"][0]["tags"] == {k: list(v) if type(v) is tuple else v
+                                                for k, v in (attributes or {}).items()}
     finally:
         if enabled:
             gc.enable()

@@ -118,33 +118,42 @@ def cached_resource_service(resource: Any) -> str:
     return name
 
 
-#: Attributes as kept by the in-memory stores: ``(keys, values)``, or None when there are none.
-#: Two tuples of atoms, which the garbage collector stops tracking; a dict would stay tracked
-#: inside a tuple (CPython keeps a tuple tracked while it holds any dict), and a store of
-#: tens of thousands of records would lengthen every full collection in the host's threads.
+#: Attributes as kept by the in-memory stores: one flat tuple of the keys then the values,
+#: ``(k1, k2, ..., v1, v2, ...)``, or None when there are none; a record may also end with them
+#: (``unpack(record, start)``). Atoms only, so the garbage collector stops tracking the tuple at
+#: its first collection; a dict would stay tracked inside a tuple (CPython keeps a tuple tracked
+#: while it holds any dict), and so would every level of nested tuples until a collection has
+#: passed over each: a store of tens of thousands of records would lengthen every full
+#: collection in the host's threads (docs/benchmarks.md, step 26).
 Packed = tuple
 
 
 def pack(attrs: Mapping[str, Any] | None) -> Packed | None:
-    """Attributes (values: str/bool/int/float or tuples of them) as a ``Packed`` pair."""
-    return (tuple(attrs), tuple(attrs.values())) if attrs else None
+    """Attributes (values: str/bool/int/float or tuples of them) as a flat ``Packed`` tuple."""
+    return (*attrs, *attrs.values()) if attrs else None
 
 
-def unpack(packed: Packed | None) -> dict[str, Any]:
-    """The attributes of a ``Packed`` pair, as a new dict."""
-    return dict(zip(packed[0], packed[1])) if packed else {}
-
-
-def unpack_json(packed: Packed | None) -> dict[str, Any]:
-    """``attributes(unpack(packed))`` in one pass: the attributes of a ``Packed`` pair as JSON values."""
+def unpack(packed: Packed | None, start: int = 0) -> dict[str, Any]:
+    """The attributes at ``packed[start:]`` (keys then values), as a new dict."""
     if not packed:
         return {}
-    keys, values = packed
+    middle = start + ((len(packed) - start) >> 1)
+    return dict(zip(packed[start:middle], packed[middle:])) if middle > start else {}
+
+
+def unpack_json(packed: Packed | None, start: int = 0) -> dict[str, Any]:
+    """``attributes(unpack(packed, start))`` in one pass: the attributes as JSON values."""
+    if not packed:
+        return {}
+    middle = start + ((len(packed) - start) >> 1)
+    if middle == start:
+        return {}
+    values = packed[middle:]
     for value in values:
         kind = type(value)
         if kind is not str and kind is not int and kind is not bool:
-            return {str(k): json_value(v) for k, v in zip(keys, values)}
-    return dict(zip(keys, values))
+            return {str(k): json_value(v) for k, v in zip(packed[start:middle], values)}
+    return dict(zip(packed[start:middle], values))
 
 
 _LEVELS = ((21, "CRITICAL"), (17, "ERROR"), (13, "WARNING"), (9, "INFO"), (5, "DEBUG"), (1, "TRACE"))

@@ -8,7 +8,10 @@ thread triggers it: pauses of a few hundred milliseconds in the host's
 threads. A record here is one plain ``tuple`` of strings, numbers, plain
 dicts and tuples of those: CPython stops tracking such tuples and dicts after
 their first collection, so retained records cost the collector nothing.
-Attributes are kept as ``_encode.pack`` pairs (a tuple holding a dict would stay tracked).
+A record ends with its attributes, keys then values (``attributes_of``): atoms in the record
+itself, not a nested container (a tuple holding a dict stays tracked, and each level of nested
+tuples costs the collector one more pass before it stops tracking them). Events and links keep
+theirs as ``_encode.pack`` tuples.
 
 Fields are read by index (the ``F_*`` constants): a named tuple would be a
 tuple subclass, which the collector keeps tracking.
@@ -24,22 +27,36 @@ from typing import Any
 from opentelemetry.trace import SpanKind, StatusCode
 
 from monitoring_layer import _compat
-from monitoring_layer._encode import Packed, cached_resource_service, pack, unpack
+from monitoring_layer._encode import Packed, cached_resource_service, pack, unpack, unpack_json
 
-__all__ = ["Packed", "SERVICE_ATTRIBUTE", "SpanRecord", "attributes_of", "record_of", "record_of_active"]
+__all__ = ["Packed", "SERVICE_ATTRIBUTE", "SpanRecord", "attributes_json", "attributes_of", "packed_attributes",
+           "record_of", "record_of_active"]
 
 #: A compact span: see the ``F_*`` indices.
 SpanRecord = tuple
 
+#: ``F_ATTRIBUTES`` is where the attributes start: ``record[F_ATTRIBUTES:]`` is the keys, then the values.
 (F_TRACE_ID, F_SPAN_ID, F_PARENT_ID, F_PARENT_REMOTE, F_NAME, F_KIND, F_START, F_END, F_STATUS,
- F_STATUS_MESSAGE, F_ATTRIBUTES, F_EVENTS, F_LINKS, F_SCOPE, F_RESOURCE_SERVICE) = range(15)
+ F_STATUS_MESSAGE, F_EVENTS, F_LINKS, F_SCOPE, F_RESOURCE_SERVICE, F_ATTRIBUTES) = range(15)
 
 #: The attribute in which the tracing facade names a trace's service (beats the resource's).
 SERVICE_ATTRIBUTE = "monitoring.service"
 
-#: Attribute pairs of records and events, for ``attributes_of``: see ``_encode.pack``.
-attributes_of = unpack
 _plain = pack
+
+
+def attributes_of(record: SpanRecord) -> dict[str, Any]:
+    """A record's attributes, as a new dict."""
+    return unpack(record, F_ATTRIBUTES)
+
+
+def attributes_json(record: SpanRecord) -> dict[str, Any]:
+    """A record's attributes, as JSON values."""
+    return unpack_json(record, F_ATTRIBUTES)
+
+
+#: The attributes of an event or a link (a ``_encode.pack`` tuple), as a new dict.
+packed_attributes = unpack
 
 
 _KIND_NAMES = {kind: kind.name for kind in SpanKind}
@@ -65,12 +82,13 @@ def _build(span: Any, attributes: Mapping[str, Any], events: Any, links: Any, en
         end,
         _STATUS_NAMES.get(status.status_code) or status.status_code.name,
         status.description,
-        _plain(attributes),
         tuple((e.name, e.timestamp, _plain(e.attributes)) for e in events) if events else (),
         tuple((link.context.trace_id, link.context.span_id, _plain(link.attributes)) for link in links)
         if links else (),
         scope.name if scope is not None else None,
         cached_resource_service(span.resource),
+        *attributes,
+        *attributes.values(),
     )
 
 

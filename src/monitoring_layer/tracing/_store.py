@@ -79,8 +79,8 @@ STORE_DRAIN_AT = 32
 #: collector stops tracking (most of a full store). Flat, not nested: a collection untracks one level
 #: of tuples per pass (it reorders what it scans), and what is still tracked after two young
 #: collections waits in the oldest generation for a full one, rarer since ``STORE_DRAIN_AT``. A
-#: record's attributes (a pair of tuples) still add two levels. A late span turns it back into a
-#: ``_Trace``.
+#: record ends with its attributes' keys and values (``_spanrec``): two levels in all. A late span
+#: turns it back into a ``_Trace``.
 _Frozen = tuple
 
 

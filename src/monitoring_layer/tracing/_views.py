@@ -16,7 +16,7 @@ from opentelemetry.trace import format_span_id, format_trace_id
 
 from monitoring_layer._encode import duration_ms, iso, json_value
 from monitoring_layer import _spanrec as field  # a record's fields: record[field.F_START]
-from monitoring_layer._spanrec import SpanRecord, attributes_of, record_of_active
+from monitoring_layer._spanrec import SpanRecord, attributes_of, packed_attributes, record_of_active
 from monitoring_layer._status import ACTIVE, ERROR, is_error, span_status, trace_status
 
 from ._attrs import COMPONENT, INTERNAL_KEYS, REQUEST_ID, SERVICE, STATUS
@@ -34,8 +34,7 @@ def trace_service(span: Any) -> str:
     if span is None:
         return "unknown_service"
     if type(span) is tuple:
-        packed = span[field.F_ATTRIBUTES]
-        service = attributes_of(packed).get(SERVICE) if packed else None
+        service = attributes_of(span).get(SERVICE)
         return str(service) if service is not None else span[field.F_RESOURCE_SERVICE]
     service = (span.attributes or {}).get(SERVICE)
     if service is None and span.resource is not None:
@@ -46,7 +45,7 @@ def trace_service(span: Any) -> str:
 def span_view(span: Any, active: bool) -> dict[str, Any]:
     """A span as the queries show it; ``span`` is a record, or a running SDK span when ``active``."""
     rec = _record(span)
-    attrs = attributes_of(rec[field.F_ATTRIBUTES])
+    attrs = attributes_of(rec)
     parent = rec[field.F_PARENT_ID]
     start = rec[field.F_START]
     end = None if active else rec[field.F_END]
@@ -68,7 +67,7 @@ def span_view(span: Any, active: bool) -> dict[str, Any]:
         "tags": {k: json_value(v) for k, v in attrs.items() if k not in INTERNAL_KEYS},
         "events": [
             {"name": name, "time": iso(timestamp),
-             "attributes": {k: json_value(v) for k, v in attributes_of(packed).items()}}
+             "attributes": {k: json_value(v) for k, v in packed_attributes(packed).items()}}
             for name, timestamp, packed in rec[field.F_EVENTS]
         ],
         "active": active,
@@ -101,7 +100,7 @@ def trace_view(snap: TraceSnapshot) -> dict[str, Any]:
     for span in spans:  # spans of this process without a service of their own belong to the trace's
         if span["service"] is None or span["service"].startswith("unknown_service"):
             span["service"] = service
-    root_attrs = attributes_of(root[field.F_ATTRIBUTES]) if root is not None else {}
+    root_attrs = attributes_of(root) if root is not None else {}
     start = snap.start_ns
     end = snap.end_ns if snap.complete else None
     statuses = [s["status"] for s in spans]
