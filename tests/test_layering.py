@@ -33,7 +33,7 @@ LAYERS: dict[str, int] = {
     "monitoring_layer._sdk_drops": HELPERS, "monitoring_layer.types": HELPERS,
     "monitoring_layer._safe": HELPERS, "monitoring_layer._inbox": HELPERS,
     "monitoring_layer._scrub": HELPERS, "monitoring_layer._status": HELPERS,
-    "monitoring_layer._units": HELPERS,
+    "monitoring_layer._units": HELPERS, "monitoring_layer._gcpace": HELPERS,
     "monitoring_layer.readings": READINGS, "monitoring_layer._readings_export": READINGS,
     "monitoring_layer._metric_entries": READINGS,
     "monitoring_layer.metrics": FACADES, "monitoring_layer.logging": FACADES,

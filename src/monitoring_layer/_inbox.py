@@ -40,7 +40,7 @@ a counted drop, never a hang.
 The order is the order of the appends, so causality holds: a span started in one
 thread before a child starts in another is applied first.
 
-Layer: internal helpers (imports ``_selfmon`` only).
+Layer: internal helpers (imports ``_selfmon`` and ``_gcpace`` only).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from monitoring_layer import _selfmon
+from monitoring_layer import _gcpace, _selfmon
 
 __all__ = ["DRAIN_AT", "Inbox", "WAIT_AT", "WAIT_S"]
 
@@ -138,6 +138,7 @@ class Inbox:
             except Exception as exc:  # noqa: BLE001 - a bug in apply: count what it may have lost
                 _selfmon.dropped(self._drop, "batch_fault", n)
                 _selfmon.fault(self._fault_kind, exc, key=f"{self._drop} inbox")
+            _gcpace.kept(n)
 
     def __len__(self) -> int:
         return len(self._items)
