@@ -27,10 +27,10 @@ from typing import Any
 from opentelemetry.trace import SpanKind, StatusCode
 
 from monitoring_layer import _compat
-from monitoring_layer._encode import Packed, cached_resource_service, pack, unpack, unpack_json
+from monitoring_layer._encode import Packed, cached_resource_service, pack, unpack
 
-__all__ = ["Packed", "SERVICE_ATTRIBUTE", "SpanRecord", "attributes_json", "attributes_of", "packed_attributes",
-           "record_of", "record_of_active"]
+__all__ = ["Packed", "SERVICE_ATTRIBUTE", "SpanRecord", "attributes_of", "packed_attributes", "record_of",
+           "record_of_active"]
 
 #: A compact span: see the ``F_*`` indices.
 SpanRecord = tuple
@@ -48,11 +48,6 @@ _plain = pack
 def attributes_of(record: SpanRecord) -> dict[str, Any]:
     """A record's attributes, as a new dict."""
     return unpack(record, F_ATTRIBUTES)
-
-
-def attributes_json(record: SpanRecord) -> dict[str, Any]:
-    """A record's attributes, as JSON values."""
-    return unpack_json(record, F_ATTRIBUTES)
 
 
 #: The attributes of an event or a link (a ``_encode.pack`` tuple), as a new dict.
