@@ -12,7 +12,8 @@ import pytest
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 
-from monitoring_layer import _gcpace
+from monitoring_layer import _gcpace, _selfmon, config
+from monitoring_layer._inbox import Inbox
 from monitoring_layer.tracing import TraceStore
 
 
@@ -99,3 +100,20 @@ def test_kept_items_leave_a_collector_the_host_turned_off_alone(enabled: bool, t
         for _ in range(4):
             _gcpace.kept(10**6)
         assert generations == [] and gc.is_tracked(pile[-1])
+
+
+def test_a_fault_in_a_look_never_reaches_the_recording_thread(monkeypatch) -> None:
+    def broken(n: int) -> None:
+        raise MemoryError("no room to list the youngest generation")
+
+    monkeypatch.setattr(_gcpace, "kept", broken)
+    monkeypatch.setenv("MONITORING_STRICT", "0")  # contained, as in production
+    config._reset_for_tests()
+    applied: list[int] = []
+    inbox = Inbox(applied.extend, "traces", fault_kind="tracing", drain_at=4, wait_at=100)
+    before = _selfmon.counts()["errors"].get("tracing", 0)
+    for i in range(8):
+        inbox.put(i)  # the fourth and the eighth apply a batch, and each look fails
+    assert applied == list(range(8))
+    assert _selfmon.counts()["errors"]["tracing"] == before + 2
+    assert _selfmon.counts()["dropped"].get(("traces", "batch_fault"), 0) == 0

@@ -138,7 +138,10 @@ class Inbox:
             except Exception as exc:  # noqa: BLE001 - a bug in apply: count what it may have lost
                 _selfmon.dropped(self._drop, "batch_fault", n)
                 _selfmon.fault(self._fault_kind, exc, key=f"{self._drop} inbox")
-            _gcpace.kept(n)
+            try:
+                _gcpace.kept(n)
+            except Exception as exc:  # noqa: BLE001 - the batch is applied: nothing lost, the fault counted
+                _selfmon.fault(self._fault_kind, exc, key="gc pace")
 
     def __len__(self) -> int:
         return len(self._items)
