@@ -2,6 +2,7 @@
 
 from monitoring_layer._encode import (
     NS_PER_DAY,
+    UNKNOWN_SERVICE,
     attributes,
     cached_resource_service,
     duration_ms,
@@ -14,6 +15,6 @@ from monitoring_layer._encode import (
 )
 
 __all__ = [
-    "NS_PER_DAY", "attributes", "cached_resource_service", "duration_ms", "iso", "iso_second", "json_value", "now_ns", "resource_service",
+    "NS_PER_DAY", "UNKNOWN_SERVICE", "attributes", "cached_resource_service", "duration_ms", "iso", "iso_second", "json_value", "now_ns", "resource_service",
     "unpack_json",
 ]

@@ -63,7 +63,7 @@ from monitoring_layer._status import (
 from monitoring_layer.config import get_settings
 
 from . import _encoder
-from ._encode import NS_PER_DAY, duration_ms, iso, iso_second, now_ns, unpack_json
+from ._encode import NS_PER_DAY, UNKNOWN_SERVICE, duration_ms, iso, iso_second, now_ns, unpack_json
 from ._store import JsonFileStore, encode_record, prepare_home
 from ._writer import BufferedFileWriter
 
@@ -394,6 +394,14 @@ def _trace_record(trace_id: str, by_span_id: dict[str, dict[str, Any]], dropped:
             if span["status"] in ERROR_STATUSES:
                 failed = True
         root = found or spans[0]
+        service = root["service"]
+        if not service.startswith(UNKNOWN_SERVICE):
+            # A span that names no service of its own (its resource's is OTel's default) belongs to
+            # its trace's, as the queries and the dashboard show it: a child of start_trace("api")
+            # is the api's, not "unknown_service:python".
+            for span in spans:
+                if span["service"].startswith(UNKNOWN_SERVICE):
+                    span["service"] = service
         start = spans[0]["start_unix_nano"]
         start_text, end_text, duration = spans[0]["start"], last["end"], duration_ms(start, end)
     return {

@@ -363,6 +363,22 @@ def test_a_trace_written_before_its_root_ended_is_incomplete_then_whole(pipeline
     assert whole["duration_ms"] == round((root.end_time - root.start_time) / 1e6, 6)
 
 
+def test_a_span_without_a_service_of_its_own_is_its_trace_s_in_the_file(pipeline, home):
+    # What the queries and the dashboard say too: start_trace("api")'s children are the api's.
+    tracer = pipeline.tracer_provider.get_tracer("test")
+    with tracer.start_as_current_span("handle", attributes={"monitoring.service": "api"}):
+        with tracer.start_as_current_span("authenticate"):
+            pass
+    with tracer.start_as_current_span("orphan_batch"):  # no service anywhere: OTel's default stays
+        with tracer.start_as_current_span("step"):
+            pass
+    assert pipeline.flush()
+    by_name = {t["name"]: t for t in _read(home, "traces/traces.json")["traces"]}
+    assert [(s["name"], s["service"]) for s in by_name["handle"]["spans"]] == [("handle", "api"), ("authenticate", "api")]
+    assert by_name["handle"]["service"] == "api"
+    assert {s["service"] for s in by_name["orphan_batch"]["spans"]} == {"unknown_service:python"}
+
+
 def _in(span):
     from opentelemetry.trace import set_span_in_context
 
@@ -480,23 +496,28 @@ _SPAN_IDS = st.sampled_from(["%016x" % n for n in range(1, 7)])
 
 @given(st.lists(st.tuples(_SPAN_IDS, st.one_of(st.none(), _SPAN_IDS, st.just("00000000000000ff")),
                           st.integers(0, 5), st.integers(0, 5),
-                          st.sampled_from(["SUCCESS", "ERROR", "TIMEOUT", "CANCELLED"])),
+                          st.sampled_from(["SUCCESS", "ERROR", "TIMEOUT", "CANCELLED"]), st.booleans()),
                 min_size=1, max_size=8, unique_by=lambda s: s[0]))
 def test_a_trace_s_summary_follows_its_spans(spans):
     # _trace_record finds root, completeness, status and end in one pass; this is the definition it keeps.
     from monitoring_layer.exporters.traces import _trace_record
 
     by_id = {}
-    for span_id, parent, start, length, status in spans:
+    for span_id, parent, start, length, status, named in spans:
         by_id[span_id] = {"span_id": span_id, "parent_span_id": parent, "name": f"n{span_id[-1]}",
-                          "service": f"s{span_id[-1]}", "start": f"t{start}", "start_unix_nano": start,
+                          "service": f"s{span_id[-1]}" if named else "unknown_service:python",
+                          "start": f"t{start}", "start_unix_nano": start,
                           "end": f"t{start + length}@{span_id}", "end_unix_nano": start + length,
                           "duration_ms": length / 1e6, "status": status}
+    ordered = [dict(s) for s in sorted(by_id.values(), key=lambda s: s["start_unix_nano"])]
     trace = _trace_record("ab" * 16, by_id, 0)
 
-    ordered = sorted(by_id.values(), key=lambda s: s["start_unix_nano"])
     root = next((s for s in ordered if not s["parent_span_id"] or s["parent_span_id"] not in by_id), ordered[0])
     last = max(ordered, key=lambda s: s["end_unix_nano"])
+    if not root["service"].startswith("unknown_service"):  # a span without a service of its own is its trace's
+        for span in ordered:
+            if span["service"].startswith("unknown_service"):
+                span["service"] = root["service"]
     assert trace["spans"] == ordered
     assert (trace["root_span_id"], trace["name"], trace["service"]) == (root["span_id"], root["name"], root["service"])
     assert trace["complete"] == any(not s["parent_span_id"] for s in ordered)

@@ -16,9 +16,11 @@ from typing import Any
 from monitoring_layer._safe import safe_text
 
 __all__ = ["Packed", "attributes", "cached_resource_service", "duration_ms", "iso", "iso_second", "json_value", "level_name", "now_ns", "pack",
-           "resource_service", "unpack", "unpack_json", "write_report"]
+           "resource_service", "UNKNOWN_SERVICE", "unpack", "unpack_json", "write_report"]
 
 NS_PER_DAY = 86_400 * 1_000_000_000
+#: OTel's service name when none is set (the SDK's resource says "unknown_service:python").
+UNKNOWN_SERVICE = "unknown_service"
 
 
 def now_ns() -> int:
@@ -99,8 +101,8 @@ def attributes(attrs: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def resource_service(resource: Any) -> str:
     if resource is None:
-        return "unknown_service"
-    return str(resource.attributes.get("service.name", "unknown_service"))
+        return UNKNOWN_SERVICE
+    return str(resource.attributes.get("service.name", UNKNOWN_SERVICE))
 
 
 # Resources are few and long-lived (one per provider): their service name, by identity.

@@ -14,7 +14,7 @@ from typing import Any
 
 from opentelemetry.trace import format_span_id, format_trace_id
 
-from monitoring_layer._encode import duration_ms, iso, json_value
+from monitoring_layer._encode import UNKNOWN_SERVICE, duration_ms, iso, json_value
 from monitoring_layer import _spanrec as field  # a record's fields: record[field.F_START]
 from monitoring_layer._spanrec import SpanRecord, attributes_of, packed_attributes, record_of_active
 from monitoring_layer._status import ACTIVE, ERROR, is_error, span_status, trace_status
@@ -32,14 +32,14 @@ def _record(span: Any) -> SpanRecord:
 def trace_service(span: Any) -> str:
     """The service of a trace from its root: a ``_spanrec`` record, or an SDK span."""
     if span is None:
-        return "unknown_service"
+        return UNKNOWN_SERVICE
     if type(span) is tuple:
         service = attributes_of(span).get(SERVICE)
         return str(service) if service is not None else span[field.F_RESOURCE_SERVICE]
     service = (span.attributes or {}).get(SERVICE)
     if service is None and span.resource is not None:
         service = span.resource.attributes.get("service.name")
-    return str(service) if service is not None else "unknown_service"
+    return str(service) if service is not None else UNKNOWN_SERVICE
 
 
 def span_view(span: Any, active: bool) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def trace_view(snap: TraceSnapshot) -> dict[str, Any]:
     root = _record(snap.root) if snap.root is not None else None
     service = trace_service(root)
     for span in spans:  # spans of this process without a service of their own belong to the trace's
-        if span["service"] is None or span["service"].startswith("unknown_service"):
+        if span["service"] is None or span["service"].startswith(UNKNOWN_SERVICE):
             span["service"] = service
     root_attrs = attributes_of(root) if root is not None else {}
     start = snap.start_ns
