@@ -107,6 +107,23 @@ def test_contenders_run_in_processes_that_never_import_the_library():
     assert facade["gc_tracked_objects"] > lean["gc_tracked_objects"]
 
 
+def test_a_row_s_windows_are_each_window_s_median_over_the_runs():
+    from monitoring_layer.bench._sustained import _median_run, window_medians
+
+    def run(us, *costs):
+        return {"us_per_op": us, "cpu_us_per_op": us, "windows": [
+            {"ops": ops, "us_per_op": cost} for ops, cost in zip((1_000, 3_000, 10_000, 30_000), costs)]}
+
+    runs = [run(66.0, 42.0, 61.0, 69.0), run(67.0, 65.0, 64.0, 68.0, 70.0), run(68.0, 66.0, 40.0, 70.0)]
+    # One run's cheap window is outvoted; the 30,000 window only one run reached is left out.
+    assert window_medians(runs) == [{"ops": 1_000, "us_per_op": 65.0}, {"ops": 3_000, "us_per_op": 61.0},
+                                    {"ops": 10_000, "us_per_op": 69.0}]
+    row = _median_run(runs)
+    assert row["us_per_op"] == 67.0 and row["windows"] == window_medians(runs) and row["runs"] == 3
+    assert window_medians([run(1.0, 5.0)]) == [{"ops": 1_000, "us_per_op": 5.0}]
+    assert window_medians([]) == []
+
+
 def test_sustained_targets_judge_the_rows():
     from monitoring_layer.bench._sustained import sustained_targets
 

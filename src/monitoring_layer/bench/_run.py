@@ -29,12 +29,13 @@ __all__ = ["SECTIONS", "render", "run_bench"]
 _FULL: dict[str, Any] = {"rounds": 15, "batch": 2_000, "caps": (1_000, 10_000, 100_000), "export_rounds": 3,
                          "memory_scale": 1, "dashboard_traces": (1_000, 10_000), "dashboard_calls": 50,
                          "sustained_ops": 100_000, "sustained_seconds": 10.0, "sustained_histogram_seconds": 25.0,
-                         "sustained_caps": (1_000, 10_000, 100_000), "sustained_repeats": 2, "host_seconds": 10.0,
+                         "sustained_caps": (1_000, 10_000, 100_000), "sustained_repeats": 2, "window_repeats": 3,
+                         "host_seconds": 10.0,
                          "thread_rounds": 5, "thread_calls": 5_000}
 _QUICK: dict[str, Any] = {"rounds": 3, "batch": 200, "caps": (1_000,), "export_rounds": 1, "memory_scale": 100,
                           "dashboard_traces": (1_000,), "dashboard_calls": 5,
                           "sustained_ops": 3_000, "sustained_seconds": 0.0, "sustained_histogram_seconds": 0.0,
-                          "sustained_caps": (1_000,), "sustained_repeats": 1, "host_seconds": 1.0,
+                          "sustained_caps": (1_000,), "sustained_repeats": 1, "window_repeats": 1, "host_seconds": 1.0,
                           "thread_rounds": 1, "thread_calls": 200}
 #: The report's sections, in the order they run; ``run_bench(only=...)`` runs a subset.
 SECTIONS = ("operations", "files", "memory", "dashboard", "alerts", "scrape", "health", "sustained")
@@ -184,7 +185,7 @@ def render(report: dict[str, Any]) -> str:
         lines += ["", "Sustained load, fresh process per run, GC on (median of alternated runs; µs/op: wall "
                   "time of the recording thread; CPU µs/op: every thread's CPU time and the traces encoder "
                   "process's, steadier on a busy machine; windows: µs/op from the first to the last window "
-                  "of operations; peak RSS: + the encoder process's)", _table(
+                  "of operations, each window's median over the runs; peak RSS: + the encoder process's)", _table(
             ["operation", "contender", "cap", "ops", "µs/op", "vs lean", "vs lean+OTLP", "CPU µs/op",
              "CPU vs lean", "windows µs/op", "GC objects", "longest GC", "peak RSS"],
             [[r["operation"], r["label"], "" if r["cap"] is None else f"{r['cap']:,}", f"{r['ops']:,}",
