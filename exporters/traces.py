@@ -230,23 +230,25 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         by_id: dict[str, _Encoded] = dict(zip(map(_ID, traces), traces))
         over_cap = 0
         max_spans = self.max_spans_per_trace
-        ids = ["%032x" % trace_int for trace_int in pending]  # = format_trace_id
-        new = [(trace_id, entry) for trace_id, entry in zip(ids, pending.values()) if trace_id not in by_id]
+        # Few containers of the cap's size at once (at the largest cap each holds 100,000 entries,
+        # and a full collection during the write walks every one of them): no list of every id, and
+        # the new traces' texts go straight into by_id. "%032x" = format_trace_id.
+        new = [(trace_id, entry) for trace_id, entry in zip(map(_HEX_TRACE_ID, pending), pending.values())
+               if trace_id not in by_id]
+        held = [] if len(new) == len(pending) else [  # traces the file holds already (few, if any)
+            (trace_id, entry) for trace_id, entry in zip(map(_HEX_TRACE_ID, pending), pending.values())
+            if trace_id in by_id]
         # The new traces (nearly all of them under load) in one batch: by the encoder process when
         # there are many, else here. A trace the file holds already is merged with it here.
         done = (self._encoder.encode(max_spans, new) if len(new) >= _encoder.MIN_TRACES
                 and self._use_encoder_process else None)
         if done is None:
             done = [_new_trace(trace_id, entry, max_spans) for trace_id, entry in new]
-        encoded = {}
         for (trace_id, _), (text, end, over) in zip(new, done):
-            encoded[trace_id] = (text, trace_id, end)
+            by_id[trace_id] = (text, trace_id, end)
             over_cap += over
-        for trace_id, entry in zip(ids, pending.values()):
-            made = encoded.get(trace_id)
-            if made is not None:
-                by_id[trace_id] = made
-                continue
+        del new, done
+        for trace_id, entry in held:
             old_doc = json.loads(self._store.record_text(by_id[trace_id]))
             spans = {s["span_id"]: s for s in old_doc["spans"] if isinstance(s, dict) and "span_id" in s}
             dropped = int(old_doc.get("dropped_spans", 0)) + entry[0]
@@ -276,6 +278,7 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
 
 
 _ID = operator.itemgetter(1)
+_HEX_TRACE_ID = "%032x".__mod__
 _TUPLE_ONLY = {tuple}
 _END = operator.itemgetter(2)
 
