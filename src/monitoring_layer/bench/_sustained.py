@@ -8,7 +8,8 @@ network (``lean-otlp``). Each figure is the median over ``repeats`` fresh
 processes run in alternation (facade, lean, lean-otlp, facade, ...), each
 recording at least ``ops`` operations for at least ``min_seconds`` with the
 garbage collector on, so caps fill and files are written (see ``_load``); the
-trace rows run until the largest cap has filled 1.2 times over.
+trace rows run until the largest cap has filled 1.2 times over. The span rows run
+``window_repeats`` rounds: their windows are medians too (``window_medians``).
 """
 
 from __future__ import annotations
