@@ -74,8 +74,9 @@ def window_medians(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each window's median cost over the runs that all reached it, like every other figure of a row.
 
     A window of 1,000 operations lasts 50-100 ms, and this kind of machine's speed alone moves such a
-    window by up to 40% for identical work (lean OTel's as ours, measured by the thread's CPU time):
-    one run's windows would show the machine's drift, not how the cost grows with the spans recorded.
+    window by up to 1.7x for identical work (it runs at two speeds, switching every second or so; lean
+    OTel's windows move as ours do): one run's windows would show the machine's drift, not how the
+    cost grows with the spans recorded.
     Drift is independent from run to run, a growing cost is not, so the median keeps what matters.
     Windows end at the same operation counts in every run; those past the shortest run are left out.
     """
