@@ -250,8 +250,13 @@ class JsonFileSpanExporter(BufferedFileWriter, SpanExporter):
         del new, done
         for trace_id, entry in held:
             old_doc = json.loads(self._store.record_text(by_id[trace_id]))
-            spans = {s["span_id"]: s for s in old_doc["spans"] if isinstance(s, dict) and "span_id" in s}
-            dropped = int(old_doc.get("dropped_spans", 0)) + entry[0]
+            # The file's copy may come from another process or a hand: a span missing what a trace's
+            # summary reads is left out, and counted in the trace's own dropped_spans, rather than
+            # failing this write and every later one.
+            valid = [s for s in old_doc["spans"] if _valid_span(s)]
+            spans = {s["span_id"]: s for s in valid}
+            earlier = old_doc.get("dropped_spans")
+            dropped = (earlier if type(earlier) is int else 0) + len(old_doc["spans"]) - len(valid) + entry[0]
             for record in entry[1:]:
                 span_id = "%016x" % record[F_SPAN_ID]
                 if span_id in spans or len(spans) < max_spans:
@@ -291,6 +296,16 @@ def _valid(trace: Any) -> bool:
     return type(trace) is tuple or (
         isinstance(trace, dict) and isinstance(trace.get("trace_id"), str)
         and isinstance(trace.get("end_unix_nano"), int) and isinstance(trace.get("spans"), list))
+
+
+def _valid_span(span: Any) -> bool:
+    """Whether a span read from the file has what ``_trace_record`` reads."""
+    if not isinstance(span, dict):
+        return False
+    parent = span.get("parent_span_id")
+    return (isinstance(span.get("span_id"), str) and (parent is None or isinstance(parent, str))
+            and type(span.get("start_unix_nano")) is int and type(span.get("end_unix_nano")) is int
+            and all(isinstance(span.get(key), str) for key in ("name", "service", "status", "start", "end")))
 
 
 def _encoded(trace: dict[str, Any]) -> _Encoded:
