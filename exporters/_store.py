@@ -6,8 +6,10 @@
 * Several processes share one ``MONITORING_HOME``: read-merge-write happens
   under an exclusive ``flock`` on ``<file>.lock``, so no process drops the
   records another one wrote.
-* A file that is not valid JSON is moved aside as ``<name>.corrupt-<UTC time>``,
-  reported once, and a fresh document is started.
+* A file that is not valid JSON, or whose content the merge cannot read while an
+  empty document merges, is moved aside as ``<name>.corrupt-<UTC time>``, reported
+  once, and a fresh document is started; the newest ``QUARANTINE_KEEP`` such copies
+  are kept.
 * Folders are created 0700 and files 0600; a home owned by another user, or
   writable by group/others, is refused with a ``ConfigError``.
 
@@ -54,6 +56,8 @@ __all__ = ["CHUNK_BYTES", "JsonFileStore", "PLACE_MIN_BYTES", "SCHEMA_VERSION", 
 #: The schema version of the logs file (and the default of a store); the metrics and traces files are at 2
 #: (``METRICS_SCHEMA_VERSION``, ``TRACES_SCHEMA_VERSION``), each migrating older files on read.
 SCHEMA_VERSION = 1
+#: Copies of a file set aside as corrupt that are kept (the newest); older ones are removed and counted.
+QUARANTINE_KEEP = 10
 
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
@@ -403,14 +407,29 @@ class JsonFileStore:
             if not self._swept:
                 self._swept = True
                 self._remove_stale_temp_files()
-            current, source = self._take_cached()
-            if current is None:
-                current = self._load()
+            cached, source = self._take_cached()
+            from_disk = cached is None
+            current = self._load() if cached is None else cached
+            if from_disk:
                 if self._memo is not None:
                     self._memo.clear()
             self._source = source
             try:
-                new = merge(current)
+                try:
+                    new = merge(current)
+                except Exception as exc:
+                    if not from_disk or isinstance(exc, (OSError, MemoryError)):
+                        raise
+                    # Valid JSON that another writer (a hand, a tool, an older version) left in a
+                    # shape the merge cannot read would fail this write and every later one. If an
+                    # empty document merges, the file was the fault: it is set aside like a corrupt
+                    # one (kept beside it, counted) and the new one written. If not, the fault is
+                    # ours, and the file stays.
+                    try:
+                        new = merge(self.empty())
+                    except Exception:  # noqa: BLE001 - the first fault is the one to report
+                        raise exc from None
+                    self._quarantine(exc)
                 new["schema_version"] = self.schema_version
                 new["kind"] = self.kind
                 placed, written, identity = self._write(new)
@@ -554,6 +573,22 @@ class JsonFileStore:
             key=str(self.path),
             strict=False,
         )
+        self._forget_old_quarantines()
+
+    def _forget_old_quarantines(self) -> None:
+        """Keep the newest ``QUARANTINE_KEEP`` copies set aside of this file; remove (and count) the rest."""
+        prefix = f"{self.path.name}.corrupt-"
+        try:
+            names = sorted((name for name in os.listdir(self.path.parent) if name.startswith(prefix)),
+                           key=lambda name: (name[len(prefix):len(prefix) + 16], len(name), name))
+        except OSError:
+            return
+        removed = 0
+        for name in names[:-QUARANTINE_KEEP]:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path.parent / name)
+                removed += 1
+        _selfmon.dropped("files", "quarantine_max", removed)
 
     def _write(self, doc: dict[str, Any]) -> tuple[dict[str, tuple[Any, ...]], int | None, tuple[int, int, int, int]]:
         """Write ``doc`` atomically; returns its lists of records with their places, the file and its identity.

@@ -459,6 +459,58 @@ def test_a_written_trace_kept_as_a_place_gains_the_spans_of_a_later_write(home):
     provider.shutdown()
 
 
+def test_a_hand_edited_metrics_file_is_set_aside_and_the_next_write_succeeds(pipeline, home):
+    # A series whose points are not objects: the merge cannot read it, and every write would fail.
+    counter = pipeline.meter_provider.get_meter("test").create_counter("rows_loaded")
+    counter.add(1, {"table": "orders"})
+    assert pipeline.flush()
+    path = home / "metrics" / "metrics_registry.json"
+    doc = json.loads(path.read_text())
+    doc["metrics"]["edited"] = {"type": "counter", "series": [{"labels": {}, "source": "x", "points": [5, "bad"]}]}
+    path.write_text(json.dumps(doc))
+    counter.add(2, {"table": "orders"})
+    assert pipeline.flush()
+    metrics = _read(home, "metrics/metrics_registry.json")["metrics"]
+    assert "edited" not in metrics and metrics["rows_loaded"]["series"][0]["points"][-1]["value"] == 3
+    (aside,) = path.parent.glob("metrics_registry.json.corrupt-*")
+    assert "edited" in json.loads(aside.read_text())["metrics"]
+    counter.add(1, {"table": "orders"})
+    assert pipeline.flush()  # and every write after it
+
+
+def test_a_malformed_span_in_the_file_is_left_out_and_counted_not_a_failed_write_ever_after(home):
+    # Another process, an older writer or a hand wrote the file: a later span of that trace merges with
+    # what is whole in it, and the write succeeds (a failed merge would fail every later write too).
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
+
+    exporter = JsonFileSpanExporter(home, export_interval_s=3600)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("t")
+    tracer.start_span("seed").end()
+    assert exporter.write_now()
+    doc = _read(home, "traces/traces.json")
+    trace_id = "ab" * 16
+    whole = {"span_id": "00000000000000bb", "parent_span_id": None, "name": "root", "service": "api",
+             "start": "2026-11-30T00:00:00.000000Z", "start_unix_nano": 0, "end": "2026-11-30T00:00:00.000001Z",
+             "end_unix_nano": 1000, "status": "SUCCESS"}
+    doc["traces"].append({"trace_id": trace_id, "end_unix_nano": 1000, "dropped_spans": "two", "spans": [
+        whole, {"span_id": "00000000000000aa", "name": "no service, no times"}, "not a span"]})
+    (home / "traces" / "traces.json").write_text(json.dumps(doc))
+    errors = _selfmon.counts()["errors"].get("export", 0)
+
+    parent = SpanContext(int(trace_id, 16), 0xbb, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    tracer.start_span("late", context=set_span_in_context(NonRecordingSpan(parent))).end()
+    assert exporter.write_now()
+    assert _selfmon.counts()["errors"].get("export", 0) == errors
+    merged = {t["trace_id"]: t for t in _read(home, "traces/traces.json")["traces"]}[trace_id]
+    assert [(s["name"], s["service"]) for s in merged["spans"]] == [("root", "api"), ("late", "api")]
+    assert (merged["span_count"], merged["dropped_spans"], merged["complete"]) == (2, 2, True)
+    provider.shutdown()
+
+
 @given(st.integers(min_value=0, max_value=2**63), st.integers(min_value=-(2**60), max_value=2**60))
 def test_a_duration_is_its_nanoseconds_in_ms_rounded_to_six_places(start: int, elapsed: int) -> None:
     # The files' duration_ms skips round() where the division alone is already exact to the nanosecond.

@@ -346,3 +346,55 @@ def test_a_record_encodes_as_the_standard_library_would(value) -> None:
     # orjson's first try has no non-string-key option (it makes every dict dearer); the retries keep the output.
     expected = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     assert json.loads(_store.encode_record(value)) == json.loads(expected)
+
+
+def _merge_records(doc: dict) -> dict:
+    return {**doc, "records": [*doc.get("records", ()), "new"]}  # what a merge reads: a sequence
+
+
+def test_a_file_in_a_shape_the_merge_cannot_read_is_set_aside_not_a_failed_write_ever_after(home: Path) -> None:
+    # Valid JSON, but a hand (or another tool) left "records" as a number: every merge would fail.
+    store = _store_in(home)
+    path = home / "logs" / "logs.json"
+    path.write_text(json.dumps({"schema_version": 1, "kind": "logs", "records": 5}))
+    errors = _selfmon.counts()["errors"].get("corrupt_file", 0)
+    store.update(_merge_records)
+    assert json.loads(path.read_text())["records"] == ["new"]
+    (aside,) = path.parent.glob("logs.json.corrupt-*")
+    assert json.loads(aside.read_text())["records"] == 5  # kept for whoever looks, not lost
+    assert _selfmon.counts()["errors"]["corrupt_file"] == errors + 1
+    store.update(_merge_records)
+    assert json.loads(path.read_text())["records"] == ["new", "new"]
+
+
+def test_a_merge_that_fails_on_an_empty_document_too_is_the_library_s_fault_and_the_file_stays(home: Path) -> None:
+    store = _store_in(home)
+    path = home / "logs" / "logs.json"
+    store.update(_merge_records)
+
+    def broken(doc: dict) -> dict:
+        raise KeyError("a bug of ours")
+
+    path.write_text(path.read_text())  # another writer's copy: read from disk, not the cache
+    with pytest.raises(KeyError, match="a bug of ours"):
+        store.update(broken)
+    with pytest.raises(KeyError, match="a bug of ours"):
+        store.update(broken)  # from the file read back (the failed write cached nothing)
+    assert json.loads(path.read_text())["records"] == ["new"]
+    assert not list(path.parent.glob("logs.json.corrupt-*"))
+
+
+def test_copies_set_aside_are_bounded_and_the_removed_ones_counted(home: Path) -> None:
+    store = _store_in(home)
+    path = home / "logs" / "logs.json"
+    older = [f"logs.json.corrupt-20260101T0000{n:02d}Z" for n in range(_store.QUARANTINE_KEEP)]
+    for name in older + ["logs.json.corrupt-20260101T000009Z-2", "logs.json.corrupt-20260101T000009Z-10"]:
+        (path.parent / name).write_text("{}")
+    dropped = _selfmon.counts()["dropped"].get(("files", "quarantine_max"), 0)
+    path.write_text("{not json")
+    store.update(_merge_records)
+    kept = sorted(p.name for p in path.parent.glob("logs.json.corrupt-*"))
+    assert len(kept) == _store.QUARANTINE_KEEP
+    assert "logs.json.corrupt-20260101T000009Z-10" in kept and "logs.json.corrupt-20260101T000002Z" not in kept
+    assert not any(name.startswith("logs.json.corrupt-2026010") and name.endswith("01Z") for name in kept)
+    assert _selfmon.counts()["dropped"][("files", "quarantine_max")] == dropped + 3

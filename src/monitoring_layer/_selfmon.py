@@ -40,7 +40,7 @@ KNOWN_DROPS: tuple[tuple[str, str], ...] = (
     ("alerts", "audit_retention"), ("alerts", "history"), ("alerts", "incidents"), ("alerts", "incidents_file"),
     ("alerts", "queue_full"), ("alerts", "rate_series"), ("alerts", "silences"), ("alerts", "stopped"),
     ("dashboard", "rollup_max_minutes"), ("dashboard", "rollup_max_open_traces"),
-    ("files", "stale_temp_file"),
+    ("files", "quarantine_max"), ("files", "stale_temp_file"),
     ("health", "check_still_hanging"),
     ("integration", "instances"),
     ("logs", "already_shutdown"), ("logs", "attribute_limit"), ("logs", "batch_fault"), ("logs", "memory_evicted"),
