@@ -278,11 +278,62 @@ def test_readme_examples_are_the_real_output(seeded, run_python):
 
 
 def test_a_file_without_the_documented_layout_is_exit_2(seeded):
-    doc = json.loads((seeded / "traces/traces.json").read_text())
-    del doc["traces"][0]["status"]
-    (seeded / "traces/traces.json").write_text(json.dumps(doc))
-    status, out, err = cli("traces", "list", "--home", str(seeded))
+    doc = json.loads((seeded / "metrics/metrics_registry.json").read_text())
+    name = next(iter(doc["metrics"]))
+    doc["metrics"][name]["series"][0]["points"] = [1, 2]  # numbers where points are objects
+    (seeded / "metrics/metrics_registry.json").write_text(json.dumps(doc))
+    status, out, err = cli("metrics", "show", name, "--home", str(seeded))
     assert status == 2 and "does not have the documented layout" in err and "monitoring-layer check" in err
+
+
+def _break_traces(home: Path) -> None:
+    """Trace B loses its status; trace A's read_csv span its start; a stray string joins the list."""
+    doc = json.loads((home / "traces/traces.json").read_text())
+    by_id = {t["trace_id"]: t for t in doc["traces"]}
+    del by_id[TRACE_B]["status"]
+    read_csv = next(s for s in by_id[TRACE_A]["spans"] if s["name"] == "read_csv")
+    read_csv["start_unix_nano"] = "soon"
+    doc["traces"].append("not a trace")
+    (home / "traces/traces.json").write_text(json.dumps(doc))
+
+
+def test_traces_list_leaves_out_what_it_cannot_read_and_says_so(seeded):
+    _break_traces(seeded)
+    status, out, err = cli("traces", "list", "--home", str(seeded))
+    assert status == 0
+    assert [line.split()[0] for line in out.splitlines()[1:]] == [TRACE_A]
+    assert err == ("monitoring-layer: 2 traces and 1 span in traces/traces.json do not have the documented "
+                   "layout and are left out; run `monitoring-layer check` to see what is wrong\n")
+    status, out, err = cli("traces", "list", "--home", str(seeded), "--json")
+    assert status == 0 and [t["trace_id"] for t in json.loads(out)["traces"]] == [TRACE_A]
+    assert "left out" in err
+
+
+def test_traces_show_leaves_out_a_span_it_cannot_read(seeded):
+    _break_traces(seeded)
+    status, out, err = cli("traces", "show", "a1a1", "--home", str(seeded))
+    assert status == 0
+    assert [line.split()[0] for line in out.splitlines()[3:] if not line.startswith("    ")] == [
+        "load_batch", "write_parquet"]
+    assert "2 traces and 1 span in traces/traces.json do not have the documented layout" in err
+    status, _, err = cli("traces", "show", TRACE_B, "--home", str(seeded))
+    assert status == 1 and "no trace" in err and "left out" in err
+
+
+def test_readable_traces_checks_every_field_the_commands_read():
+    from monitoring_layer.commands.traces import readable_traces
+
+    span = {"span_id": "s1", "name": "n", "status": "SUCCESS", "start_unix_nano": 1, "end_unix_nano": 2,
+            "duration_ms": 0.0, "events": [{"name": "e", "time_unix_nano": 1}], "attributes": {}}
+    trace = {"trace_id": "t", "name": "n", "service": "s", "status": "SUCCESS", "start_unix_nano": 1,
+             "end_unix_nano": 2, "duration_ms": 1, "span_count": 1, "spans": [span]}
+    assert readable_traces([trace]) == ([trace], 0, 0)
+    for key, bad in [("trace_id", None), ("span_count", True), ("duration_ms", "1"), ("spans", {})]:
+        assert readable_traces([{**trace, key: bad}])[1:] == (1, 0), key
+    for key, bad in [("span_id", 1), ("end_unix_nano", 2.5), ("events", [{"name": "e"}]), ("attributes", [])]:
+        kept, traces_out, spans_out = readable_traces([{**trace, "spans": [span, {**span, key: bad}]}])
+        assert (kept[0]["spans"], traces_out, spans_out) == ([span], 0, 1), key
+    assert readable_traces("traces") == ([], 0, 0)
 
 
 def test_metrics_show_an_otel_counter_by_its_increments(seeded):

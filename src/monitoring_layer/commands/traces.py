@@ -5,6 +5,12 @@ span tree as an indented waterfall: each span's bar starts and ends where the
 span did, on a scale of the whole trace. Statuses are the file's, which are the
 queries' and the dashboard's (``monitoring_layer._status``); a file of an older
 schema is migrated in memory as it is read.
+
+An entry the commands cannot read (hand-edited, written by another tool: a
+field missing or of another type) is left out, not allowed to stop the whole
+listing: the rest is printed, and a note on stderr says how many traces and
+spans were left out and points to ``monitoring-layer check``, which says what
+is wrong with them.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from monitoring_layer.commands._output import (
 )
 from monitoring_layer.exporters.traces import TRACES_SCHEMA_VERSION, migrate_traces_document
 
-__all__ = ["add_parser", "filter_traces", "find_trace", "render_waterfall", "run"]
+__all__ = ["add_parser", "filter_traces", "find_trace", "readable_traces", "render_waterfall", "run"]
 
 BAR_WIDTH = 40
 _NAME_WIDTH_MAX = 48
@@ -56,6 +62,67 @@ def add_parser(commands: Any) -> None:
                                         "trace, status, component, events and tags. Exit 1 when not found.")
     add_common(show)
     show.add_argument("trace_id", metavar="TRACE_ID", help="the trace id, or a unique prefix of it")
+
+
+_NUMBER = (int, float)
+#: What the commands read of a trace and of a span, with its type; other fields are optional.
+_TRACE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "trace_id": str, "name": str, "service": str, "status": str, "start_unix_nano": int, "end_unix_nano": int,
+    "duration_ms": _NUMBER, "span_count": int, "spans": list}
+_SPAN_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "span_id": str, "name": str, "status": str, "start_unix_nano": int, "end_unix_nano": int,
+    "duration_ms": _NUMBER}
+
+
+def _has(entry: Any, fields: dict[str, type | tuple[type, ...]]) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    for key, kind in fields.items():
+        value = entry.get(key)
+        if not isinstance(value, kind) or value is True or value is False:  # a bool is an int to isinstance
+            return False
+    return True
+
+
+def _readable_span(span: Any) -> bool:
+    if not _has(span, _SPAN_FIELDS):
+        return False
+    events, attributes = span.get("events", []), span.get("attributes", {})
+    return (isinstance(attributes, dict) and isinstance(events, list)
+            and all(isinstance(e, dict) and isinstance(e.get("name"), str) and isinstance(e.get("time_unix_nano"), int)
+                    and isinstance(e.get("attributes", {}), dict) for e in events))
+
+
+def readable_traces(traces: Any) -> tuple[list[dict[str, Any]], int, int]:
+    """(the traces the commands can read, traces left out, spans left out of the kept traces).
+
+    A trace whose own fields are missing or mistyped is left out whole; a kept
+    trace's unreadable spans are left out of it (its ``span_count`` stays the file's).
+    """
+    if not isinstance(traces, list):
+        return [], 0, 0
+    kept: list[dict[str, Any]] = []
+    bad_traces = bad_spans = 0
+    for trace in traces:
+        if not _has(trace, _TRACE_FIELDS):
+            bad_traces += 1
+            continue
+        spans = trace["spans"]
+        good = [span for span in spans if _readable_span(span)]
+        if len(good) != len(spans):
+            bad_spans += len(spans) - len(good)
+            trace = {**trace, "spans": good}
+        kept.append(trace)
+    return kept, bad_traces, bad_spans
+
+
+def _left_out(traces: int, spans: int) -> str | None:
+    parts = [f"{n} {what}{'' if n == 1 else 's'}" for n, what in ((traces, "trace"), (spans, "span")) if n]
+    if not parts:
+        return None
+    one = traces + spans == 1
+    return (f"{' and '.join(parts)} in traces/traces.json {'does' if one else 'do'} not have the documented "
+            f"layout and {'is' if one else 'are'} left out; run `monitoring-layer check` to see what is wrong")
 
 
 def _status_word(text: str) -> str:
@@ -108,9 +175,19 @@ def run(args: argparse.Namespace, out: Output) -> int:
     version = doc.get("schema_version") if doc is not None else None
     if doc is not None and isinstance(version, int) and version < TRACES_SCHEMA_VERSION:
         doc = migrate_traces_document(doc)  # OTel's codes in `status` -> the status words
-    traces = doc.get("traces", []) if doc else []
-    if args.verb == "show":
-        return _show(args, out, home, traces, absent=doc is None)
+    traces, bad_traces, bad_spans = readable_traces(doc.get("traces", []) if doc else [])
+    try:
+        if args.verb == "show":
+            return _show(args, out, home, traces, absent=doc is None)
+        return _list(args, out, home, doc, traces)
+    finally:
+        left_out = _left_out(bad_traces, bad_spans)
+        if left_out:
+            out.note(left_out)
+
+
+def _list(args: argparse.Namespace, out: Output, home: Path, doc: dict[str, Any] | None,
+          traces: list[dict[str, Any]]) -> int:
     found = filter_traces(traces, service=args.service, status=args.status, slow_ms=args.slow,
                           since_s=args.since, now_ns=out.clock(), limit=args.limit)
     if args.json:
