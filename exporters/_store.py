@@ -416,7 +416,8 @@ class JsonFileStore:
             self._source = source
             try:
                 try:
-                    new = merge(current)
+                    with _selfmon.drops_held():  # a merge retried below must not count its drops twice
+                        new = merge(current)
                 except Exception as exc:
                     if not from_disk or isinstance(exc, (OSError, MemoryError)):
                         raise

@@ -51,3 +51,29 @@ def test_a_drop_tally_adds_to_the_counts_and_outlives_its_owner() -> None:
     _selfmon.dropped("logs", "queue_full")  # any drop folds collected tallies in: nothing piles up unread
     assert not _selfmon._retired
     assert _selfmon.counts()["dropped"][("traces", "memory_max_traces")] == 9
+
+
+def test_drops_held_counts_a_block_s_drops_only_when_it_succeeds() -> None:
+    import threading
+
+    import pytest
+
+    def count() -> int:
+        return _selfmon.counts()["dropped"].get(("logs", "retention_count"), 0)
+
+    before = count()
+    with pytest.raises(KeyError), _selfmon.drops_held():
+        _selfmon.dropped("logs", "retention_count", 5)
+        raise KeyError("the merge failed")
+    assert count() == before  # the failed attempt's drops are not counted
+    with _selfmon.drops_held():
+        _selfmon.dropped("logs", "retention_count", 2)
+        with _selfmon.drops_held():  # nested: handed to the enclosing block
+            _selfmon.dropped("logs", "retention_count", 1)
+        other = threading.Thread(target=_selfmon.dropped, args=("logs", "retention_count", 10))
+        other.start()
+        other.join()  # another thread's drops are its own: counted at once
+        assert count() == before + 10
+    assert count() == before + 13
+    _selfmon.dropped("logs", "retention_count")
+    assert count() == before + 14  # outside a block: counted at once again

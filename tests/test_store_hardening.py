@@ -367,6 +367,21 @@ def test_a_file_in_a_shape_the_merge_cannot_read_is_set_aside_not_a_failed_write
     assert json.loads(path.read_text())["records"] == ["new", "new"]
 
 
+def test_a_merge_retried_on_an_empty_document_counts_only_the_retry_s_drops(home: Path) -> None:
+    store = _store_in(home)
+    path = home / "logs" / "logs.json"
+    path.write_text(json.dumps({"schema_version": 1, "kind": "logs", "records": 5}))
+    dropped = _selfmon.counts()["dropped"].get(("logs", "retention_count"), 0)
+
+    def merge(doc: dict) -> dict:
+        _selfmon.dropped("logs", "retention_count", 1)  # a bound applied before the merge reads the records
+        return _merge_records(doc)
+
+    store.update(merge)
+    assert json.loads(path.read_text())["records"] == ["new"]
+    assert _selfmon.counts()["dropped"][("logs", "retention_count")] == dropped + 1  # not 2
+
+
 def test_a_merge_that_fails_on_an_empty_document_too_is_the_library_s_fault_and_the_file_stays(home: Path) -> None:
     store = _store_in(home)
     path = home / "logs" / "logs.json"

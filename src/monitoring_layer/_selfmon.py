@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from monitoring_layer import config
 
 __all__ = ["KNOWN_DROPS", "KNOWN_ERROR_KINDS", "DropTally", "contained", "counts", "counts_with_known", "dropped",
-           "fault", "logger", "reset"]
+           "drops_held", "fault", "logger", "reset"]
 
 #: Every ``kind`` the package counts in ``monitoring_layer_errors_total``: exported at 0
 #: from the start, so an alert on any of them can be written before the first fault.
@@ -60,6 +60,7 @@ KNOWN_DROPS: tuple[tuple[str, str], ...] = (
 logger = logging.getLogger("monitoring_layer")
 
 _lock = threading.Lock()
+_held = threading.local()  # drops_held(): this thread's drops waiting on a block's outcome
 _errors: dict[str, int] = {}
 _drops: dict[tuple[str, str], int] = {}
 _reported: set[tuple[str, str]] = set()
@@ -110,9 +111,33 @@ def dropped(signal: str, reason: str, n: int = 1) -> None:
     """Count ``n`` items of ``signal`` dropped by a bound (``reason``)."""
     if n <= 0:
         return
+    held = getattr(_held, "drops", None)
+    if held is not None:  # inside drops_held(): counted when (and if) its block succeeds
+        held[(signal, reason)] = held.get((signal, reason), 0) + n
+        return
     with _lock:
         _drops[(signal, reason)] = _drops.get((signal, reason), 0) + n
         _fold_retired()  # here too, so collected tallies never pile up in a process nobody reads
+
+
+@contextmanager
+def drops_held() -> Iterator[None]:
+    """Count the drops this thread reports in the block only if the block ends without an exception.
+
+    For work that may be done twice: a file's merge that fails on the document read
+    from disk is retried on an empty one (``exporters/_store.py``), and what the failed
+    attempt dropped must not be counted beside what the retry drops. Nested blocks
+    hand their drops to the enclosing one.
+    """
+    outer = getattr(_held, "drops", None)
+    mine: dict[tuple[str, str], int] = {}
+    _held.drops = mine
+    try:
+        yield
+    finally:
+        _held.drops = outer
+    for (signal, reason), n in mine.items():  # not reached when the block raised
+        dropped(signal, reason, n)
 
 
 @contextmanager
