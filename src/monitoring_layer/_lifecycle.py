@@ -16,6 +16,14 @@ Kubernetes, Docker and systemd stop a process: the flush runs, then any handler
 the application installed, else the default action, so the process still ends
 as it would have), and in ``multiprocessing`` workers, which leave through
 ``os._exit`` and skip ``atexit`` (a ``multiprocessing.util.Finalize`` runs there).
+
+A SIGTERM that arrives while the main thread is itself flushing (``flushing()``
+marks it: ``monitoring_layer.flush()``, ``shutdown()``, the exit flush) waits for
+that flush to end: the interrupted flush may hold a lock the handler's flush needs
+(an OTel metric reader's export lock), so a second flush would wait for it until
+the handler gave up, and the process would end with neither flush done. This
+happens whenever ``multiprocessing.Pool.terminate()`` (``with Pool(...)``)
+signals workers that are in their exit flush.
 """
 
 from __future__ import annotations
@@ -25,13 +33,14 @@ import os
 import signal
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from monitoring_layer import _selfmon
 
-__all__ = ["install_exit_flush", "register", "run_after_fork_child", "run_before_flush", "run_flush",
+__all__ = ["flushing", "install_exit_flush", "register", "run_after_fork_child", "run_before_flush", "run_flush",
            "run_shutdown"]
 
 Hook = Callable[[], Any]
@@ -131,6 +140,30 @@ def run_shutdown() -> None:
 _exit_flush: Callable[[], Any] | None = None
 _previous_sigterm: Any = None
 _sigterm_installed = False
+_main_flushes = 0  # flushes running on the main thread, where signal handlers run
+_deferred_sigterm: tuple[int, Any] | None = None  # a SIGTERM that arrived during one of them
+
+
+@contextmanager
+def flushing() -> Iterator[None]:
+    """Mark a flush or shutdown running on this thread (see the module's text).
+
+    On the main thread, a SIGTERM arriving inside the block is handled when the
+    outermost such block ends, not in the middle of it.
+    """
+    global _main_flushes, _deferred_sigterm
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _main_flushes += 1
+    try:
+        yield
+    finally:
+        _main_flushes -= 1
+        deferred = _deferred_sigterm
+        if _main_flushes == 0 and deferred is not None:
+            _deferred_sigterm = None
+            _on_sigterm(*deferred)  # flushes what was recorded meanwhile, then ends the process
 
 
 def install_exit_flush(flush: Hook, *, sigterm: bool = True) -> None:
@@ -157,7 +190,8 @@ def _flush_once(why: str) -> None:
     if flush is None:
         return
     try:
-        flush()
+        with flushing():
+            flush()
     except Exception as exc:  # noqa: BLE001 - exiting: report, never raise
         _selfmon.fault("shutdown", exc, key=why, strict=False)
 
@@ -185,6 +219,12 @@ SIGTERM_FLUSH_TIMEOUT_S = 10.0
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    global _deferred_sigterm
+    if _main_flushes:
+        # The main thread was flushing: let that flush finish (it may hold a lock a second
+        # flush would wait on); its end calls this handler again.
+        _deferred_sigterm = (signum, frame)
+        return
     # The flush runs on its own thread: the signal may have interrupted the main thread
     # while it held a lock the flush needs, and waiting on it here would hang the exit.
     flusher = threading.Thread(target=_flush_once, args=("SIGTERM",), name="monitoring-layer-sigterm-flush",

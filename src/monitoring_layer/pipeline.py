@@ -321,6 +321,10 @@ class Pipeline:
         """Export everything recorded so far and write the JSON files now."""
         if not self.enabled or self._stopped:
             return True
+        with _lifecycle.flushing():  # a SIGTERM arriving meanwhile waits for this flush
+            return self._flush(timeout_s)
+
+    def _flush(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         ok = True
         with files_written_after():  # the providers' and readers' flushes leave the files to the loop below
@@ -454,20 +458,22 @@ def flush(timeout_s: float = 10.0) -> bool:
     publishes), their ``flush`` hooks run (the engines' files, queued notifications).
     Does not start the pipeline: with nothing recorded there is nothing to write.
     """
-    _lifecycle.run_before_flush()
-    pipeline = _PIPELINE.peek()
-    ok = True if pipeline is None else pipeline.flush(timeout_s)
-    _lifecycle.run_flush()
+    with _lifecycle.flushing():  # a SIGTERM arriving meanwhile waits for this flush
+        _lifecycle.run_before_flush()
+        pipeline = _PIPELINE.peek()
+        ok = True if pipeline is None else pipeline.flush(timeout_s)
+        _lifecycle.run_flush()
     return ok
 
 
 def shutdown(timeout_s: float = 10.0) -> None:
     """Stop the registered components (newest first), then flush and stop the process-wide
     pipeline. Safe to call twice."""
-    _lifecycle.run_shutdown()
-    pipeline = _PIPELINE.peek()
-    if pipeline is not None:
-        pipeline.shutdown(timeout_s)
+    with _lifecycle.flushing():
+        _lifecycle.run_shutdown()
+        pipeline = _PIPELINE.peek()
+        if pipeline is not None:
+            pipeline.shutdown(timeout_s)
 
 
 def _flush_at_exit() -> None:
