@@ -123,3 +123,24 @@ def test_otel_metric_export_interval_is_honoured_in_milliseconds_and_ours_wins()
         config.resolve_settings({"OTEL_METRIC_EXPORT_INTERVAL": "abc"})
     with pytest.raises(ConfigError, match="OTEL_METRIC_EXPORT_INTERVAL='0'"):
         config.resolve_settings({"OTEL_METRIC_EXPORT_INTERVAL": "0"})
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("MONITORING_EXPORT_INTERVAL", "1e10"),   # past threading.TIMEOUT_MAX: the writer threads died of it
+    ("MONITORING_EXPORT_INTERVAL", "1e-9"),   # OTel's reader timed every collection out
+    ("MONITORING_METRICS_MAX_POINTS", str(2**63)),  # a deque's maxlen: the first increment raised
+    ("MONITORING_TRACES_MAX_TRACES", str(10**20)),
+])
+def test_a_value_beyond_what_the_pipeline_can_use_is_refused_at_setup(variable, value):
+    with pytest.raises(ConfigError, match=variable):
+        resolve_settings({variable: value})
+
+
+def test_the_bounds_themselves_are_accepted():
+    assert resolve_settings({"MONITORING_EXPORT_INTERVAL": "0.05"}).export_interval_s == 0.05
+    assert resolve_settings({}, {"export_interval_s": 365 * 86_400}).export_interval_s == 365 * 86_400
+    assert resolve_settings({"MONITORING_METRICS_MAX_POINTS": str(config.MAX_COUNT)}).metrics_max_points == 2**31 - 1
+    with pytest.raises(ConfigError, match="metrics_max_points"):
+        resolve_settings({}, {"metrics_max_points": config.MAX_COUNT + 1})
+    with pytest.raises(ConfigError, match="OTEL_METRIC_EXPORT_INTERVAL"):
+        resolve_settings({"OTEL_METRIC_EXPORT_INTERVAL": "1"})  # 1 ms

@@ -49,6 +49,14 @@ def _positive_float(value: Any) -> float:
     return number
 
 
+#: The largest count a cap or a limit may be set to: far beyond any memory, and small enough for
+#: every container and C-level limit it sizes (a deque's maxlen overflows at 2**63).
+MAX_COUNT = 2**31 - 1
+#: Bounds of the export interval: OTel's reader gives a collection the interval as its timeout
+#: (shorter ones time out and log tracebacks), and a wait past threading.TIMEOUT_MAX (~9.2e9 s) overflows.
+MIN_INTERVAL_S, MAX_INTERVAL_S = 0.05, 365 * 86_400.0
+
+
 def _positive_int(value: Any) -> int:
     if isinstance(value, bool):
         raise TypeError("expected an integer, got a bool")
@@ -57,8 +65,15 @@ def _positive_int(value: Any) -> int:
             raise ValueError("must be a whole number")
         value = int(value)
     number = int(str(value).strip()) if isinstance(value, str) else int(value)
-    if number <= 0:
-        raise ValueError("must be an integer > 0")
+    if number <= 0 or number > MAX_COUNT:
+        raise ValueError(f"must be an integer from 1 to {MAX_COUNT:,}")
+    return number
+
+
+def _interval_s(value: Any) -> float:
+    number = _positive_float(value)
+    if not MIN_INTERVAL_S <= number <= MAX_INTERVAL_S:
+        raise ValueError(f"must be from {MIN_INTERVAL_S} s to {MAX_INTERVAL_S:,.0f} s (365 days)")
     return number
 
 
@@ -190,9 +205,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("home", "MONITORING_HOME", _path, Path("/tmp/monitoring"),
            "Folder that holds the JSON files (created 0700; refused if another user owns it "
            "or it is group/world-writable).", "`/tmp/monitoring`"),
-    Option("export_interval_s", "MONITORING_EXPORT_INTERVAL", _positive_float, 5.0,
-           "Seconds between writes of the JSON files (and between metric collections). "
-           "`monitoring_layer.flush()` writes at once. When unset, OTel's `OTEL_METRIC_EXPORT_INTERVAL` "
+    Option("export_interval_s", "MONITORING_EXPORT_INTERVAL", _interval_s, 5.0,
+           "Seconds between writes of the JSON files (and between metric collections), 0.05 to 31536000 "
+           "(365 days). `monitoring_layer.flush()` writes at once. When unset, OTel's `OTEL_METRIC_EXPORT_INTERVAL` "
            "(milliseconds) is used.",
            otel_env=("OTEL_METRIC_EXPORT_INTERVAL", lambda ms: float(ms) / 1000)),
     Option("metrics_retention_days", "MONITORING_METRICS_RETENTION_DAYS", _positive_float, 7.0,
