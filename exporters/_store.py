@@ -86,7 +86,10 @@ def prepare_home(home: Path, *subdirs: str) -> Path:
     for sub in subdirs:
         folder = home / sub
         _check_not_foreign_symlink(folder)
-        folder.mkdir(mode=_DIR_MODE, exist_ok=True)
+        try:
+            folder.mkdir(mode=_DIR_MODE, exist_ok=True)
+        except OSError as exc:  # e.g. a file of that name in the home
+            raise ConfigError(f"MONITORING_HOME folder {str(folder)!r} cannot be created: {exc.strerror}") from None
         _check_safe_dir(folder)
     return home
 
@@ -96,6 +99,11 @@ def _check_not_foreign_symlink(path: Path) -> None:
         st = os.lstat(path)
     except FileNotFoundError:
         return
+    except OSError as exc:  # a file where a folder of the path should be, a loop of symlinks, ...
+        raise ConfigError(
+            f"MONITORING_HOME path {str(path)!r} cannot be used: {exc.strerror}. "
+            "Set MONITORING_HOME (or configure(home=...)) to a folder you own."
+        ) from None
     if stat.S_ISLNK(st.st_mode) and st.st_uid not in (os.geteuid(), 0):
         raise ConfigError(
             f"MONITORING_HOME path {str(path)!r} is a symlink owned by uid {st.st_uid}, "

@@ -141,6 +141,18 @@ def test_symlink_owned_by_someone_else_is_refused(tmp_path):
         prepare_home(link)
 
 
+def test_a_home_path_through_a_file_or_a_file_in_the_home_is_a_config_error(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(ConfigError, match="afile/sub.*cannot be used: Not a directory"):
+        prepare_home(afile / "sub")
+    home = tmp_path / "home"
+    prepare_home(home)
+    (home / "logs").write_text("")  # a file where a signal's folder goes
+    with pytest.raises(ConfigError, match="logs.*cannot be created"):
+        prepare_home(home, "logs")
+
+
 def test_retention_by_count_keeps_newest(home):
     exporter = JsonFileLogExporter(home, max_records=3, export_interval_s=3600)
     provider = _log_provider(exporter)
