@@ -74,6 +74,9 @@ _SPAN_FIELDS: dict[str, type | tuple[type, ...]] = {
     "duration_ms": _NUMBER}
 
 
+_TIME_LIMIT = 2**63  # nanoseconds since 1970: up to the year 2262, what a time can be drawn as
+
+
 def _has(entry: Any, fields: dict[str, type | tuple[type, ...]]) -> bool:
     if not isinstance(entry, dict):
         return False
@@ -81,16 +84,23 @@ def _has(entry: Any, fields: dict[str, type | tuple[type, ...]]) -> bool:
         value = entry.get(key)
         if not isinstance(value, kind) or value is True or value is False:  # a bool is an int to isinstance
             return False
+        if key.endswith("_unix_nano") and not (type(value) is int and 0 <= value < _TIME_LIMIT):
+            return False
     return True
+
+
+def _readable_event(event: Any) -> bool:
+    return (isinstance(event, dict) and isinstance(event.get("name"), str)
+            and type(event.get("time_unix_nano")) is int and 0 <= event["time_unix_nano"] < _TIME_LIMIT
+            and isinstance(event.get("attributes", {}), dict))
 
 
 def _readable_span(span: Any) -> bool:
     if not _has(span, _SPAN_FIELDS):
         return False
     events, attributes = span.get("events", []), span.get("attributes", {})
-    return (isinstance(attributes, dict) and isinstance(events, list)
-            and all(isinstance(e, dict) and isinstance(e.get("name"), str) and isinstance(e.get("time_unix_nano"), int)
-                    and isinstance(e.get("attributes", {}), dict) for e in events))
+    return (isinstance(attributes, dict) and isinstance(events, list) and all(map(_readable_event, events))
+            and isinstance(span.get("parent_span_id"), (str, type(None))))
 
 
 def readable_traces(traces: Any) -> tuple[list[dict[str, Any]], int, int]:
@@ -98,9 +108,10 @@ def readable_traces(traces: Any) -> tuple[list[dict[str, Any]], int, int]:
 
     A trace whose own fields are missing or mistyped is left out whole; a kept
     trace's unreadable spans are left out of it (its ``span_count`` stays the file's).
+    A ``traces`` field that is not a list counts as one trace left out.
     """
     if not isinstance(traces, list):
-        return [], 0, 0
+        return [], 1, 0
     kept: list[dict[str, Any]] = []
     bad_traces = bad_spans = 0
     for trace in traces:
@@ -232,18 +243,36 @@ def _show(args: argparse.Namespace, out: Output, home: Path, traces: list[dict[s
 
 
 def _tree(spans: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
-    """(depth, span) in tree order; children by start time; spans whose parent is absent are roots."""
+    """(depth, span) in tree order; children by start time; spans whose parent is absent are roots.
+
+    Every span is drawn once, whatever the file says: a span that is its own ancestor
+    (a cycle of parents, or two spans with one id) is drawn as a root where the walk
+    from the real roots does not reach it.
+    """
     ids = {s["span_id"] for s in spans}
     children: dict[str | None, list[dict[str, Any]]] = {}
     for span in spans:
         parent = span.get("parent_span_id")
-        children.setdefault(parent if parent in ids else None, []).append(span)
+        children.setdefault(parent if parent in ids and parent != span["span_id"] else None, []).append(span)
     ordered: list[tuple[int, dict[str, Any]]] = []
-    stack = [(0, s) for s in sorted(children.get(None, []), key=_start, reverse=True)]
-    while stack:  # iterative: a deep trace must not hit the recursion limit
-        depth, span = stack.pop()
-        ordered.append((depth, span))
-        stack.extend((depth + 1, c) for c in sorted(children.get(span["span_id"], []), key=_start, reverse=True))
+    drawn: set[int] = set()
+    expanded: set[str] = set()
+
+    def walk(roots: list[dict[str, Any]]) -> None:
+        stack = [(0, s) for s in sorted(roots, key=_start, reverse=True)]
+        while stack:  # iterative: a deep trace must not hit the recursion limit
+            depth, span = stack.pop()
+            if id(span) in drawn:
+                continue
+            drawn.add(id(span))
+            ordered.append((depth, span))
+            if span["span_id"] not in expanded:  # an id's children are drawn under its first span only
+                expanded.add(span["span_id"])
+                stack.extend((depth + 1, c) for c in sorted(children.get(span["span_id"], []), key=_start,
+                                                            reverse=True))
+
+    walk(children.get(None, []))
+    walk([span for span in spans if id(span) not in drawn])  # what only a cycle of parents led to
     return ordered
 
 
