@@ -320,6 +320,24 @@ def test_traces_show_leaves_out_a_span_it_cannot_read(seeded):
     assert status == 1 and "no trace" in err and "left out" in err
 
 
+@pytest.mark.parametrize("damage", ["a child with the root's id", "a cycle of parents", "its own parent"])
+def test_traces_show_draws_every_span_once_whatever_the_parents_say(seeded, damage):
+    doc = json.loads((seeded / "traces/traces.json").read_text())
+    trace = next(t for t in doc["traces"] if t["trace_id"] == TRACE_A)
+    root, read_csv, write_parquet = sorted(trace["spans"], key=lambda span: span["start_unix_nano"])
+    if damage == "a child with the root's id":  # drew the root's children under it forever
+        write_parquet["span_id"] = root["span_id"]
+    elif damage == "a cycle of parents":  # both were lost without a word
+        read_csv["parent_span_id"], write_parquet["parent_span_id"] = write_parquet["span_id"], read_csv["span_id"]
+    else:
+        read_csv["parent_span_id"] = read_csv["span_id"]
+    (seeded / "traces/traces.json").write_text(json.dumps(doc))
+    status, out, err = cli("traces", "show", TRACE_A, "--home", str(seeded))
+    assert (status, err) == (0, "")
+    rows = [line.split()[0] for line in out.splitlines()[3:] if not line.startswith("    ")]
+    assert sorted(rows) == ["load_batch", "read_csv", "write_parquet"]
+
+
 def test_readable_traces_checks_every_field_the_commands_read():
     from monitoring_layer.commands.traces import readable_traces
 
@@ -328,12 +346,15 @@ def test_readable_traces_checks_every_field_the_commands_read():
     trace = {"trace_id": "t", "name": "n", "service": "s", "status": "SUCCESS", "start_unix_nano": 1,
              "end_unix_nano": 2, "duration_ms": 1, "span_count": 1, "spans": [span]}
     assert readable_traces([trace]) == ([trace], 0, 0)
-    for key, bad in [("trace_id", None), ("span_count", True), ("duration_ms", "1"), ("spans", {})]:
+    for key, bad in [("trace_id", None), ("span_count", True), ("duration_ms", "1"), ("spans", {}),
+                     ("start_unix_nano", 10**30), ("end_unix_nano", -1)]:
         assert readable_traces([{**trace, key: bad}])[1:] == (1, 0), key
-    for key, bad in [("span_id", 1), ("end_unix_nano", 2.5), ("events", [{"name": "e"}]), ("attributes", [])]:
+    for key, bad in [("span_id", 1), ("end_unix_nano", 2.5), ("events", [{"name": "e"}]), ("attributes", []),
+                     ("parent_span_id", ["x"]), ("events", [{"name": "e", "time_unix_nano": 10**30}])]:
         kept, traces_out, spans_out = readable_traces([{**trace, "spans": [span, {**span, key: bad}]}])
         assert (kept[0]["spans"], traces_out, spans_out) == ([span], 0, 1), key
-    assert readable_traces("traces") == ([], 0, 0)
+    assert readable_traces("traces") == ([], 1, 0)  # not a list: said, not shown as an empty file
+    assert readable_traces(None) == ([], 1, 0)
 
 
 def test_metrics_show_an_otel_counter_by_its_increments(seeded):
@@ -363,3 +384,58 @@ def test_metrics_reads_a_schema_1_file(seeded):
     status, out, _ = cli("metrics", "show", "rows_loaded", "--labels", "table=orders", "--home", str(seeded), "--json")
     (series,) = json.loads(out)["series"]
     assert series["statistics"]["sum"] == 700 and series["total"] == 700 and series["recent"] == [500, 200]
+
+
+# ----------------------------------------------------------------- damaged files: exit 2 or left out, no traceback
+
+
+def _edit(home: Path, relative: str, change) -> None:
+    path = home / relative
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+
+
+def test_a_file_nested_deeper_than_the_parser_goes_is_not_valid_json(seeded):
+    (seeded / "logs/logs.json").write_text("[" * 100_000)
+    status, _, err = cli("logs", "--home", str(seeded))
+    assert status == 2 and "logs.json is not valid JSON" in err
+    status, out, _ = cli("check", "--home", str(seeded))
+    assert status == 1 and "logs/logs.json: invalid" in out and "not readable JSON" in out
+
+
+def test_a_time_no_calendar_holds_is_exit_2_for_logs_and_invalid_for_check(seeded):
+    _edit(seeded, "logs/logs.json", lambda doc: doc["records"][0].update(time_unix_nano=10**30))
+    status, _, err = cli("logs", "--home", str(seeded))
+    assert status == 2 and "does not have the documented layout" in err
+    status, out, _ = cli("check", "--home", str(seeded))
+    assert status == 1 and "logs/logs.json: invalid" in out and "out of range" in out
+
+
+def test_a_trace_with_a_time_no_calendar_holds_is_left_out(seeded):
+    _edit(seeded, "traces/traces.json", lambda doc: doc["traces"][0].update(start_unix_nano=10**30))
+    status, out, err = cli("traces", "list", "--home", str(seeded))
+    assert status == 0 and len(out.splitlines()) == 2 and "1 trace in traces/traces.json does not have" in err
+
+
+def test_metrics_show_leaves_infinite_values_out_of_its_statistics(seeded):
+    def change(doc):
+        doc["metrics"]["rows_loaded"]["series"][0]["points"][0]["increment"] = float("inf")
+    _edit(seeded, "metrics/metrics_registry.json", change)
+    status, out, err = cli("metrics", "show", "rows_loaded", "--home", str(seeded))
+    assert (status, err) == (0, "")
+    assert "count 1  sum 200" in out
+
+
+def test_check_says_a_file_it_cannot_reach_is_invalid_not_absent(seeded):
+    path = seeded / "logs/logs.json"
+    path.unlink()
+    path.symlink_to(path.name)  # a loop
+    status, out, _ = cli("check", "--home", str(seeded))
+    assert status == 1 and "logs/logs.json: invalid" in out and "cannot be read" in out
+    assert cli("logs", "--home", str(seeded))[0] == 2
+
+
+def test_a_since_too_long_to_count_back_is_a_usage_error(seeded, capsys):
+    status, _, _ = cli("logs", "--since", "1" + "0" * 400 + "d", "--home", str(seeded))
+    assert status == 2 and "longer than 100 years" in capsys.readouterr().err  # argparse's own stderr

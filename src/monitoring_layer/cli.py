@@ -76,8 +76,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     except CommandError as exc:
         out.note(str(exc))
         return EXIT_USAGE
-    except (KeyError, TypeError, AttributeError) as exc:
-        # Valid JSON of the right kind but not the documented layout (hand-edited, or another version).
+    except (KeyError, TypeError, AttributeError, ValueError, OverflowError, RecursionError) as exc:
+        # Valid JSON of the right kind but not the documented layout (hand-edited, or another version):
+        # a field missing or of another type, a time out of range, a float that is not finite.
         out.note(f"a file in the home does not have the documented layout ({type(exc).__name__}: {exc}); "
                  "run `monitoring-layer check` to see which")
         return EXIT_USAGE

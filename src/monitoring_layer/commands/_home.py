@@ -82,7 +82,7 @@ def load_document(home: Path, signal: str) -> dict[str, Any] | None:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from None
     try:
         doc = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
         raise CommandError(f"{path} is not valid JSON ({exc}); run `monitoring-layer check`") from None
     if not isinstance(doc, dict) or doc.get("kind") != signal:
         raise CommandError(f"{path} is not a {signal} document; run `monitoring-layer check`")

@@ -23,6 +23,7 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader closed our stdout (`| head`)
 _PIECE = 8192  # characters per write of Output.line (see there)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_DURATION_MAX_S = 100 * 365.25 * 86400
 
 
 class CommandError(Exception):
@@ -45,7 +46,10 @@ def parse_duration(text: str) -> float:
     match = _DURATION.match(text)
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30s, 10m, 2h or 7d")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > _DURATION_MAX_S:  # a time that far back is before 1970: nothing to compare with
+        raise argparse.ArgumentTypeError(f"{text!r} is longer than 100 years")
+    return seconds
 
 
 def add_common(parser: argparse.ArgumentParser, *, json_help: str = "print one JSON document") -> None:

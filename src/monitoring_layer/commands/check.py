@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,22 +39,32 @@ def check_home(home: Path, *, progress: Progress | None = None) -> dict[str, Any
         quarantined = sorted(p.name for p in path.parent.glob(path.name + ".corrupt-*")) if path.parent.is_dir() else []
         if quarantined:
             entry["quarantined"] = quarantined
-        if not path.exists():
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
             files.append({**entry, "status": "absent", "problems": []})
             continue
+        except OSError as exc:  # a loop of symlinks, a file where a folder of the path should be
+            files.append({**entry, "status": "invalid", "problems": [f"cannot be read: {exc.strerror}"]})
+            continue
         if progress is not None:
-            progress(f"checking {relative} ({path.stat().st_size / 1e6:.1f} MB)")
+            progress(f"checking {relative} ({size / 1e6:.1f} MB)")
         try:
             doc = json.loads(path.read_bytes())
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deeply to parse
             files.append({**entry, "status": "invalid", "problems": [f"not readable JSON: {exc}"]})
             continue
         checked_against = schema_for(schema_name, doc)
         if checked_against != schema_name:  # an older layout the library still reads, migrating it
             entry["notes"] = [f"schema_version {doc['schema_version']}: read and migrated by the library, "
                               "rewritten in the current schema at its next write"]
-        problems = validate(doc, load_schema(checked_against))
-        entry.update(_summary(schema_name, doc) if not problems else {})
+        try:
+            problems = validate(doc, load_schema(checked_against))
+            entry.update(_summary(schema_name, doc) if not problems else {})
+        except RecursionError:
+            problems = ["nested too deeply to check"]
+        except (OverflowError, ValueError) as exc:  # a time the schema allows but no calendar holds
+            problems = [f"a value out of range: {exc}"]
         files.append({**entry, "status": "invalid" if problems else "ok", "problems": problems})
     if progress is not None:
         progress("")

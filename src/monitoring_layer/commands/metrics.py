@@ -80,7 +80,7 @@ def find_metric(metrics: dict[str, Any], name: str) -> tuple[str, dict[str, Any]
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return None if math.isnan(value) else value
+    return value if math.isfinite(value) else None  # NaN and the infinities: no statistic, no bar
 
 
 def series_view(entry: dict[str, Any], series: dict[str, Any]) -> dict[str, Any]:
