@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import threading
 
+from collections import deque
+
 import pytest
 from opentelemetry._logs import LogRecord, SeverityNumber
 
@@ -90,6 +92,23 @@ def test_past_its_bound_a_put_waits_then_drops_and_counts(monkeypatch):
         assert _drops("logs", "queue_full") == 7
     inbox.put(10)
     assert applied == [0, 1, 2, 10]
+
+
+def test_a_drop_at_the_other_end_while_a_batch_is_taken_loses_only_the_dropped_item():
+    # A put past its bound drops the newest item without the lock; a drain that counted the items
+    # just before must apply those left, not fail and lose the ones it had already taken.
+    class Racing(deque):
+        def popleft(self):
+            if len(self) == 5:
+                self.pop()  # the other thread's drop, between the drain's count and its pops
+            return super().popleft()
+
+    applied = []
+    inbox = Inbox(applied.extend, "logs", drain_at=100, wait_at=200)
+    inbox._items = Racing(range(5))
+    with inbox.lock:
+        inbox.drain()
+    assert applied == [0, 1, 2, 3] and len(inbox) == 0
 
 
 @pytest.mark.parametrize("kwargs, name", [({"drain_at": 0}, "drain_at"), ({"drain_at": 5, "wait_at": 4}, "drain_at")])
