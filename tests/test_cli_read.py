@@ -396,20 +396,19 @@ def _edit(home: Path, relative: str, change) -> None:
     path.write_text(json.dumps(doc))
 
 
-def test_a_file_nested_deeper_than_the_parser_goes_is_not_valid_json(seeded):
-    (seeded / "logs/logs.json").write_text("[" * 100_000)
+@pytest.mark.parametrize(("damage", "reader_says", "check_says"), [
+    ("nested deeper than the parser goes", "logs.json is not valid JSON", "not readable JSON"),
+    ("a time no calendar holds", "does not have the documented layout", "out of range"),
+])
+def test_a_damaged_logs_file_is_exit_2_for_logs_and_invalid_for_check(seeded, damage, reader_says, check_says):
+    if damage.startswith("nested"):
+        (seeded / "logs/logs.json").write_text("[" * 100_000)
+    else:
+        _edit(seeded, "logs/logs.json", lambda doc: doc["records"][0].update(time_unix_nano=10**30))
     status, _, err = cli("logs", "--home", str(seeded))
-    assert status == 2 and "logs.json is not valid JSON" in err
+    assert status == 2 and reader_says in err
     status, out, _ = cli("check", "--home", str(seeded))
-    assert status == 1 and "logs/logs.json: invalid" in out and "not readable JSON" in out
-
-
-def test_a_time_no_calendar_holds_is_exit_2_for_logs_and_invalid_for_check(seeded):
-    _edit(seeded, "logs/logs.json", lambda doc: doc["records"][0].update(time_unix_nano=10**30))
-    status, _, err = cli("logs", "--home", str(seeded))
-    assert status == 2 and "does not have the documented layout" in err
-    status, out, _ = cli("check", "--home", str(seeded))
-    assert status == 1 and "logs/logs.json: invalid" in out and "out of range" in out
+    assert status == 1 and "logs/logs.json: invalid" in out and check_says in out
 
 
 def test_a_trace_with_a_time_no_calendar_holds_is_left_out(seeded):
