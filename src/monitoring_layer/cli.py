@@ -26,10 +26,12 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from monitoring_layer._version import __version__
 from monitoring_layer.commands import alerts, check, completion, health, logs, metrics, runners, serving, traces
+from monitoring_layer.commands._home import reads_recorded
 from monitoring_layer.commands._output import EXIT_BROKEN_PIPE, EXIT_USAGE, CommandError, Output
 from monitoring_layer.commands.check import check_home
 
@@ -70,8 +72,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     if args.command is None:
         parser.print_help(out.stream)
         return EXIT_USAGE
+    read: list[Path] = []
     try:
-        status = _dispatch(args, out, parser)
+        with reads_recorded(read):
+            status = _dispatch(args, out, parser)
         out.flush()
     except CommandError as exc:
         out.note(str(exc))
@@ -79,8 +83,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     except (KeyError, TypeError, AttributeError, ValueError, OverflowError, RecursionError) as exc:
         # Valid JSON of the right kind but not the documented layout (hand-edited, or another version):
         # a field missing or of another type, a time out of range, a float that is not finite.
-        out.note(f"a file in the home does not have the documented layout ({type(exc).__name__}: {exc}); "
-                 "run `monitoring-layer check` to see which")
+        out.note(_layout_fault(read, exc))
         return EXIT_USAGE
     except BrokenPipeError:
         # The reader went away (`| head`). No traceback, and no second error when the interpreter
@@ -91,6 +94,14 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     except KeyboardInterrupt:
         return 130
     return status
+
+
+def _layout_fault(read: list[Path], exc: Exception) -> str:
+    """Which file (of those the command read) lacks the documented layout, and what to run."""
+    which = (str(read[0]) if len(read) == 1 else "one of " + ", ".join(map(str, read)) if read
+             else "a file in the home")
+    return (f"{which} does not have the documented layout ({type(exc).__name__}: {exc}); "
+            "run `monitoring-layer check` to see what is wrong")
 
 
 def _dispatch(args: argparse.Namespace, out: Output, parser: argparse.ArgumentParser) -> int:

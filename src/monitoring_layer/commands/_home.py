@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 from monitoring_layer.commands._output import CommandError
 from monitoring_layer.config import ConfigError, resolve_setting
 
-__all__ = ["FileState", "file_state", "load_document", "resolve_home"]
+__all__ = ["FileState", "file_state", "load_document", "reads_recorded", "resolve_home"]
 
 #: The documented file of each document ``kind``, relative to the home.
 FILES = {
@@ -30,6 +33,19 @@ FILES = {
     "alert_rules": "alerts/rules.json",
     "alert_incidents": "alerts/incidents.json",
 }
+
+
+_reads: ContextVar[list[Path] | None] = ContextVar("monitoring_layer_cli_reads", default=None)
+
+
+@contextmanager
+def reads_recorded(paths: list[Path]) -> Iterator[None]:
+    """Append to ``paths`` every file ``load_document`` parses in the block (so an error can name it)."""
+    token = _reads.set(paths)
+    try:
+        yield
+    finally:
+        _reads.reset(token)
 
 
 def resolve_home(option: str | None) -> Path:
@@ -86,4 +102,7 @@ def load_document(home: Path, signal: str) -> dict[str, Any] | None:
         raise CommandError(f"{path} is not valid JSON ({exc}); run `monitoring-layer check`") from None
     if not isinstance(doc, dict) or doc.get("kind") != signal:
         raise CommandError(f"{path} is not a {signal} document; run `monitoring-layer check`")
+    reads = _reads.get()
+    if reads is not None and path not in reads:
+        reads.append(path)
     return doc
